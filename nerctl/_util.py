@@ -1,0 +1,108 @@
+"""Helpers shared by the CLI commands: error handling, stdout rendering."""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import traceback
+from typing import Callable
+
+import typer
+
+from .errors import NerctlError
+
+PROG = "nerctl"
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("NERCTL_DEBUG", "") not in ("", "0")
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    """Print one line on stderr and return the Exit to raise."""
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+def handle_errors(command: Callable) -> Callable:
+    """Turn library errors into one line on stderr and the right exit code.
+
+    A traceback is shown only with --debug / NERCTL_DEBUG=1.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except NerctlError as err:
+            if debug_enabled():
+                traceback.print_exc()
+            raise fail(str(err), err.exit_code) from None
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted", file=sys.stderr)
+            raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`): not an error of ours.
+            sys.stderr.close()
+            raise typer.Exit(0) from None
+        except Exception as err:  # noqa: BLE001 - last resort: one line, not a traceback
+            if debug_enabled():
+                traceback.print_exc()
+            raise fail(f"{type(err).__name__}: {err} (run with --debug for the traceback)", 1) from None
+
+    return wrapper
+
+
+def write_stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def print_json(data) -> None:
+    write_stdout(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def metrics_table(metrics: dict, title: str):
+    """A rich table of overall and per-type entity scores."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in ("type", "precision", "recall", "f1", "support"):
+        table.add_column(column, justify="left" if column == "type" else "right")
+    for name, m in metrics["per_type"].items():
+        table.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", str(m["support"]))
+    table.add_section()
+    table.add_row("all (micro)", f"{metrics['precision']:.4f}", f"{metrics['recall']:.4f}",
+                  f"{metrics['f1']:.4f}", str(metrics["entities"]), style="bold")
+    return table
+
+
+def print_metrics(metrics: dict, title: str) -> None:
+    from rich.console import Console
+
+    console = Console()
+    console.print(metrics_table(metrics, title))
+    console.print(f"token accuracy (words, no padding): {metrics['token_accuracy']:.4f}"
+                  f"   sentences: {metrics['sentences']}", highlight=False)
+
+
+def print_predictions_table(results) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    for result in results:
+        console.print(result.text, markup=False, highlight=False)
+        if not result.entities:
+            console.print("  (no entities)", style="dim")
+            continue
+        table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 2))
+        for column in ("type", "text", "start", "end", "score"):
+            table.add_column(column, justify="right" if column in ("start", "end", "score") else "left")
+        for e in result.entities:
+            table.add_row(e.type, Text(e.text), str(e.start), str(e.end), f"{e.score:.3f}")
+        console.print(table)

@@ -1,0 +1,240 @@
+"""The `nerctl` command line: thin Typer functions over the library.
+
+Heavy imports (TensorFlow, transformers) happen inside the commands, so that
+`nerctl --help` and argument errors answer at once.
+"""
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ._util import PROG, fail, handle_errors, print_json, print_metrics, write_stdout
+
+app = typer.Typer(
+    name=PROG,
+    help="Train, evaluate and run BERT-family named-entity recognizers (MIT Movie by default).\n\n"
+    "Data goes to stdout, logs and progress to stderr. Exit codes: 0 ok, 1 failure, 2 bad usage or input.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is shown as written: "[env: ...]" is not markup
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+MIRROR_HELP = "Fetch from this URL base or local folder instead of the corpus' home [env: NERCTL_MIRROR]."
+
+
+class BioFormat(str, Enum):
+    auto = "auto"
+    mit = "mit"
+    conll = "conll"
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    conll = "conll"
+
+
+class InputFormat(str, Enum):
+    auto = "auto"
+    text = "text"
+    bio = "bio"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        write_stdout(f"{PROG} {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors [env: NERCTL_DEBUG=1]."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    if debug:
+        import os
+
+        os.environ["NERCTL_DEBUG"] = "1"
+
+
+@app.command()
+@handle_errors
+def download(
+    dataset: str = typer.Argument("mitmovie", help="Dataset to fetch."),
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", help="Where to keep data [env: NERCTL_DATA_DIR; default: ~/.cache/nerctl]."),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
+    force: bool = typer.Option(False, "--force", help="Fetch again even if verified files are present."),
+) -> None:
+    """Download a dataset and verify its sha256 checksums; print the file paths."""
+    from .data import download as fetch
+    from .progress import Reporter
+
+    reporter = Reporter()
+    with reporter.task(f"downloading {dataset}", None) as bar:
+        paths = fetch(dataset, data_dir, mirror, force, progress=lambda name, done, total: bar.advance(0, info=name))
+    for path in paths.values():
+        write_stdout(f"{path}\n")
+    reporter.log(f"{dataset}: {len(paths)} file(s) verified")
+
+
+@app.command()
+@handle_errors
+def train(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (see configs/)."),
+    dataset: Optional[str] = typer.Option(None, help="Named dataset [default: mitmovie]."),
+    train_file: Optional[Path] = typer.Option(None, help="Training BIO file (instead of a dataset)."),
+    eval_file: Optional[Path] = typer.Option(None, help="Dev BIO file for choosing the best epoch [default: carved from train]."),
+    test_file: Optional[Path] = typer.Option(None, help="Test BIO file, scored once at the end with the best model."),
+    format: Optional[BioFormat] = typer.Option(None, "--format", help="BIO format of the files [default: auto]."),
+    model: Optional[str] = typer.Option(None, help="'minilm' (embedded), a local model folder, or a hub id."),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Training epochs [default: 3]."),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="Sentences per batch [default: 32]."),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate of AdamW [default: 1e-4]."),
+    max_len: Optional[int] = typer.Option(None, min=8, help="Word pieces per window; longer sentences are windowed [default: 128]."),
+    seed: Optional[int] = typer.Option(None, help="Seed for data split, order and initialisation [default: 42]."),
+    dev_fraction: Optional[float] = typer.Option(None, help="Share of train held out as dev [default: 0.1]."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory [default: runs/<time>-<model>]."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir (default: the newest unfinished run)."),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
+    json_output: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
+) -> None:
+    """Fine-tune a token classifier; the best epoch is chosen on dev F1, test is scored once.
+
+    Every option can also come from a NERCTL_<OPTION> variable (NERCTL_EPOCHS=5)
+    or the --config file; precedence: option > environment > config file > default.
+    """
+    from .config import resolve_config
+    from .rundir import RunDir, find_unfinished_run
+    from .train import resume_run, train as run_training
+
+    options = dict(dataset=dataset, train_file=train_file, eval_file=eval_file, test_file=test_file,
+                   format=format.value if format else None, model=model, epochs=epochs, batch_size=batch_size,
+                   lr=lr, max_len=max_len, seed=seed, dev_fraction=dev_fraction)
+    if resume:
+        given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
+        if given or config:
+            raise fail(f"--resume continues a run with its saved config; drop {', '.join(given) or '--config'}", 2)
+        run = RunDir(run_dir.resolve()) if run_dir else find_unfinished_run(resolve_config().runs_root)
+        summary = resume_run(run, mirror=mirror)
+    else:
+        if run_dir is not None:
+            options.update(runs_root=str(run_dir.parent), run_name=run_dir.name)
+        cfg = resolve_config(config, {k: str(v) if isinstance(v, Path) else v for k, v in options.items()})
+        summary = run_training(cfg, mirror=mirror)
+    if json_output:
+        print_json(summary)
+    elif "test" in summary:
+        print_metrics(summary["test"], f"test: {summary['test']['file']} (best epoch {summary['best_epoch']})")
+    else:
+        write_stdout(f"best dev F1 {summary['best_dev_f1']:.4f} at epoch {summary['best_epoch']}\n")
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    run: Optional[str] = typer.Argument(None, help="Run directory or name [default: runs/latest]."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="BIO file to score."),
+    dataset: str = typer.Option("mitmovie", help="Dataset to score when no --file is given."),
+    split: str = typer.Option("test", help="Split of the dataset."),
+    format: BioFormat = typer.Option(BioFormat.auto, "--format", help="BIO format of the file."),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="Sentences per batch [default: the run's]."),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
+    json_output: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
+) -> None:
+    """Score a run: entity P/R/F1 (seqeval, strict IOB2) overall and per type, token accuracy."""
+    from .data import dataset_split
+    from .evaluate import evaluate_file
+    from .predict import Tagger
+    from .rundir import resolve_run
+
+    tagger = Tagger.from_run(resolve_run(run), batch_size)
+    path = file or dataset_split(dataset, split, mirror=mirror)
+    metrics = evaluate_file(tagger, path, format.value)
+    if json_output:
+        print_json(metrics)
+    else:
+        print_metrics(metrics, f"{path}")
+
+
+@app.command()
+@handle_errors
+def predict(
+    texts: Optional[List[str]] = typer.Argument(None, help="Texts to tag; '-' reads one text per line from stdin."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="File with one text per line ('-' for stdin), or a BIO file."),
+    run: Optional[str] = typer.Option(None, "--run", help="Run directory or name [default: runs/latest]."),
+    output: Optional[OutputFormat] = typer.Option(
+        None, "--format", help="Output: table on a terminal, jsonl when piped [default: by terminal]."),
+    input_format: InputFormat = typer.Option(
+        InputFormat.auto, help="'bio' tags the words of a BIO file (conll output then shows gold and predicted); "
+        "auto: bio for .bio/.conll/.iob files."),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="Texts per batch [default: the run's]."),
+) -> None:
+    """Tag texts: words with tags, and entity spans with character offsets into the input."""
+    from ._util import print_predictions_table
+    from .bio import read_bio
+    from .errors import InputError
+    from .predict import Tagger, read_texts, render, words_from_tokens
+    from .rundir import resolve_run
+
+    texts = list(texts or [])
+    if file is not None and texts:
+        raise InputError("give texts or --file, not both")
+    source = str(file) if file is not None else ("-" if texts == ["-"] else None)
+    if source is None and not texts:
+        raise InputError("nothing to tag: give texts, --file FILE, or '-' for stdin")
+    is_bio = source not in (None, "-") and (
+        input_format == InputFormat.bio
+        or (input_format == InputFormat.auto and Path(source).suffix.lower() in (".bio", ".conll", ".iob")))
+
+    tagger = Tagger.from_run(resolve_run(run), batch_size)
+    if is_bio:
+        sentences = read_bio(source)
+        joined = [words_from_tokens(s.words) for s in sentences]
+        results = tagger.tag_words([t for t, _ in joined], [w for _, w in joined], gold=[s.tags for s in sentences])
+    else:
+        if source is not None:
+            texts = read_texts(source, sys.stdin)
+        results = tagger.tag_texts(texts)
+    fmt = output.value if output else ("table" if sys.stdout.isatty() else "jsonl")
+    if fmt == "table":
+        print_predictions_table(results)
+    else:
+        write_stdout(render(results, fmt))
+
+
+def main() -> None:
+    """Console entry point: usage errors become one line and exit code 2."""
+    try:
+        from click import exceptions as click
+    except ImportError:  # typer >= 0.22 vendors its own copy of click
+        from typer._click import exceptions as click
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=sys.argv[1:], prog_name=PROG, standalone_mode=False)
+    except click.NoArgsIsHelpError as err:
+        # Typer >= 0.15 raises this for bare `nerctl`: show the help, exit 2 like click.
+        write_stdout(err.ctx.get_help() + "\n") if err.ctx else None
+        code = 2
+    except click.UsageError as err:
+        hint = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
+        raise SystemExit(fail(err.format_message() + hint, 2).exit_code) from None
+    except click.ClickException as err:
+        raise SystemExit(fail(err.format_message(), err.exit_code).exit_code) from None
+    except click.Abort:
+        raise SystemExit(fail("aborted", 130).exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+"""Exceptions that the CLI turns into one line on stderr and an exit code."""
+
+
+class NerctlError(Exception):
+    """A runtime failure (exit code 1): the input was fine, the work failed."""
+
+    exit_code = 1
+
+
+class InputError(NerctlError):
+    """A usage or input error (exit code 2): a bad file, option or config value."""
+
+    exit_code = 2

@@ -1,0 +1,208 @@
+"""Tagging: words or raw text in, one tag per word and well-formed entity spans out.
+
+The `Tagger` is shared by training (dev scoring), `evaluate` and `predict`, so
+all three see exactly the same windows, batches and decoding.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .errors import InputError
+from .preprocess import Encoder, LabelMap, Word, iter_batches, merge_windows, split_words
+from .rundir import RunDir
+
+OUTPUT_FORMATS = ("table", "json", "jsonl", "conll")
+
+
+@dataclass
+class Entity:
+    type: str
+    text: str
+    start: int  # character offsets into the original text
+    end: int
+    score: float  # mean probability of the span's word tags
+
+
+@dataclass
+class TaggedText:
+    text: str
+    words: list[Word]
+    tags: list[str]
+    scores: list[float]
+    entities: list[Entity] = field(default_factory=list)
+    gold: list[str] | None = None  # gold tags, when the input was a tagged file
+
+    def to_dict(self) -> dict:
+        out = {
+            "text": self.text,
+            "entities": [asdict(e) for e in self.entities],
+            "words": [
+                {"word": w.text, "start": w.start, "end": w.end, "tag": t, "score": round(s, 4)}
+                for w, t, s in zip(self.words, self.tags, self.scores)
+            ],
+        }
+        for e in out["entities"]:
+            e["score"] = round(e["score"], 4)
+        if self.gold is not None:
+            for word, gold in zip(out["words"], self.gold):
+                word["gold"] = gold
+        return out
+
+
+def repair_bio(tags: Sequence[str]) -> list[str]:
+    """Make a tag sequence valid IOB2: an I-X not continuing an X span becomes B-X.
+
+    Spans, printed tags and seqeval's strict scoring then all agree.
+    """
+    out: list[str] = []
+    for tag in tags:
+        if tag.startswith("I-") and (not out or out[-1] == "O" or out[-1][2:] != tag[2:]):
+            tag = "B-" + tag[2:]
+        out.append(tag)
+    return out
+
+
+def entity_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """(type, first word, last word + 1) for each span of a valid IOB2 sequence."""
+    spans: list[tuple[str, int, int]] = []
+    for i, tag in enumerate(tags):
+        if tag.startswith("B-"):
+            spans.append((tag[2:], i, i + 1))
+        elif tag.startswith("I-") and spans and spans[-1][2] == i and spans[-1][0] == tag[2:]:
+            spans[-1] = (tag[2:], spans[-1][1], i + 1)
+    return spans
+
+
+def words_from_tokens(tokens: Sequence[str]) -> tuple[str, list[Word]]:
+    """Join pre-split words with spaces, keeping each word's offsets in the result."""
+    words, pos = [], 0
+    for token in tokens:
+        words.append(Word(token, pos, pos + len(token)))
+        pos += len(token) + 1
+    return " ".join(tokens), words
+
+
+class Tagger:
+    """A trained model with its tokenizer and label map, ready to tag."""
+
+    def __init__(self, model, tokenizer, label_map: LabelMap, max_len: int, batch_size: int = 64):
+        self.model = model
+        self.label_map = label_map
+        self.encoder = Encoder(tokenizer, max_len, label_map)
+        self.batch_size = batch_size
+        self._forward = None
+
+    @classmethod
+    def from_run(cls, run: RunDir, batch_size: int | None = None) -> "Tagger":
+        from .model import load_tokenizer, load_trained_model
+
+        config = json.loads(run.config.read_text(encoding="utf-8"))
+        label_map = LabelMap.load(run.labels)
+        model = load_trained_model(run.best)
+        model_labels = tuple(model.config.id2label[i] for i in range(model.config.num_labels))
+        if model_labels != label_map.labels:
+            raise InputError(f"{run.path}: labels.json does not match the model in best/ ({len(model_labels)} labels)")
+        tokenizer = load_tokenizer(str(run.tokenizer))
+        return cls(model, tokenizer, label_map, config["max_len"], batch_size or config.get("eval_batch_size", 64))
+
+    def _probabilities(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        import tensorflow as tf
+
+        if self._forward is None:
+            # One trace for every batch shape: dimensions left open.
+            spec = tf.TensorSpec([None, None], tf.int32)
+
+            @tf.function(input_signature=[spec, spec])
+            def forward(ids, mask):
+                logits = self.model(input_ids=ids, attention_mask=mask, training=False).logits
+                return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+
+            self._forward = forward
+        return self._forward(input_ids, attention_mask).numpy()
+
+    def predict_words(
+        self, sentences: Sequence[Sequence[str]], progress: Callable[[int], None] | None = None
+    ) -> list[tuple[list[str], list[float]]]:
+        """Tags (valid IOB2) and their probabilities for each sentence's words."""
+        windows = self.encoder.encode(sentences)
+        outputs: list[np.ndarray | None] = [None] * len(windows)
+        for batch in iter_batches(windows, self.batch_size, self.encoder.pad_id):
+            probs = self._probabilities(batch.input_ids, batch.attention_mask)
+            for row, k in enumerate(batch.windows):
+                outputs[k] = probs[row, : len(windows[k].input_ids)]
+            if progress:
+                progress(len(batch.windows))
+        merged = merge_windows(windows, outputs, [len(s) for s in sentences])
+        results = []
+        for probs in merged:
+            ids = probs.argmax(axis=-1) if len(probs) else np.zeros(0, dtype=np.int64)
+            tags = repair_bio([self.label_map.labels[i] for i in ids])
+            results.append((tags, [float(p) for p in probs.max(axis=-1)] if len(probs) else []))
+        return results
+
+    def tag_words(self, texts: Sequence[str], word_lists: Sequence[list[Word]], gold=None, progress=None) -> list[TaggedText]:
+        predictions = self.predict_words([[w.text for w in words] for words in word_lists], progress)
+        out = []
+        for i, (text, words, (tags, scores)) in enumerate(zip(texts, word_lists, predictions)):
+            entities = [
+                Entity(kind, text[words[a].start : words[b - 1].end], words[a].start, words[b - 1].end,
+                       float(np.mean(scores[a:b])))
+                for kind, a, b in entity_spans(tags)
+            ]
+            out.append(TaggedText(text, words, tags, scores, entities, gold[i] if gold else None))
+        return out
+
+    def tag_texts(self, texts: Sequence[str], progress=None) -> list[TaggedText]:
+        """Tag raw strings; offsets refer to each original string."""
+        return self.tag_words(texts, [split_words(t) for t in texts], progress=progress)
+
+
+# ---------------------------------------------------------------- output
+
+
+def render(results: Iterable[TaggedText], fmt: str) -> str:
+    """Text for stdout in one of OUTPUT_FORMATS ('table' is rendered by the CLI)."""
+    results = list(results)
+    if fmt == "jsonl":
+        return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results)
+    if fmt == "json":
+        return json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2) + "\n"
+    if fmt == "conll":
+        lines = []
+        for r in results:
+            for i, (w, t) in enumerate(zip(r.words, r.tags)):
+                lines.append("\t".join((w.text, r.gold[i], t) if r.gold is not None else (w.text, t)))
+            lines.append("")
+        return "\n".join(lines) + ("\n" if lines else "")
+    raise ValueError(f"unknown format {fmt}")
+
+
+def read_texts(path: str, stream=None) -> list[str]:
+    """One text per line from a file, or from `stream` (stdin) when path is '-'.
+
+    Every line is kept, blank ones included, so output line i answers input line i.
+    """
+    if path == "-":
+        data = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
+        source = "<stdin>"
+    else:
+        from pathlib import Path
+
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"{path}: {'is a directory' if p.is_dir() else 'no such file'}")
+        data, source = p.read_bytes(), path
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            line = data[: err.start].count(b"\n") + 1
+            raise InputError(f"{source}:{line}: not valid UTF-8") from None
+    lines = data.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]

@@ -1,0 +1,280 @@
+"""The one preprocessing path shared by train, evaluate and predict.
+
+- a deterministic label map (`O` first, then sorted), saved with every run;
+- raw text split into words the way MIT Movie is split, keeping character offsets;
+- word-piece encoding with [CLS]/[SEP], the label on the first piece of each word
+  and -100 (ignored by the loss) everywhere else;
+- sentences longer than the model window split into overlapping windows, each
+  word "owned" by exactly one window, so training sees every word once and
+  prediction gives exactly one tag per word;
+- batches of similar length padded per batch, so little compute goes to padding.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import regex
+
+from .bio import Sentence
+from .errors import InputError
+
+IGNORE_INDEX = -100  # label id the loss and the metrics skip
+PAD_MULTIPLE = 8  # pad batch lengths up to a multiple of this: few distinct shapes
+
+# A word is a run of letters, digits and combining marks; any other visible
+# character is a word of its own. MIT Movie is lower-case words without
+# punctuation, so "Knight?" becomes "Knight" and "?".
+_WORD = regex.compile(r"[\p{L}\p{N}\p{M}]+|[^\p{L}\p{N}\p{M}\s]")
+
+
+# ---------------------------------------------------------------- label map
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """Tag <-> id mapping; the order is part of the trained model."""
+
+    labels: tuple[str, ...]
+
+    @classmethod
+    def from_sentences(cls, sentences: Iterable[Sentence]) -> "LabelMap":
+        """`O` first, then B-/I- of every entity type seen, sorted.
+
+        Both B- and I- are added for each type so that a type seen only as B-
+        in training still has a complete pair at prediction time.
+        """
+        types = {tag[2:] for s in sentences for tag in s.tags if tag != "O"}
+        return cls(("O",) + tuple(sorted(f"{p}-{t}" for t in types for p in "BI")))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LabelMap":
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(tuple(data["labels"]))
+
+    def to_json(self) -> str:
+        return json.dumps({"labels": list(self.labels)}, indent=2) + "\n"
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {label: i for i, label in enumerate(self.labels)}
+
+    @property
+    def types(self) -> list[str]:
+        return sorted({label[2:] for label in self.labels if label != "O"})
+
+    def check(self, sentences: Sequence[Sentence], path: str | Path) -> None:
+        """Fail, listing them, if `sentences` use tags this map has never seen."""
+        known = set(self.labels)
+        unknown = sorted({t for s in sentences for t in s.tags} - known)
+        if unknown:
+            raise InputError(
+                f"{path}: {len(unknown)} tag(s) the model was not trained on: {', '.join(unknown)}"
+            )
+
+
+# ---------------------------------------------------------------- raw text
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: int  # character offsets into the original string
+    end: int
+
+
+def split_words(text: str) -> list[Word]:
+    """Split raw text into words with their character offsets in `text`."""
+    return [Word(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
+# ---------------------------------------------------------------- encoding
+
+
+@dataclass
+class Window:
+    """One model input: [CLS] pieces [SEP] for a span of a sentence's words."""
+
+    sentence: int  # index of the sentence it came from
+    input_ids: np.ndarray  # int32, including [CLS] and [SEP]
+    word_index: np.ndarray  # int32, same length: the word a position predicts, else -1
+    labels: np.ndarray | None  # int32, same length: label id or IGNORE_INDEX
+
+
+def plan_windows(piece_counts: Sequence[int], budget: int) -> list[tuple[int, int, int, int]]:
+    """Cover words with windows of at most `budget` pieces, overlapping by about half.
+
+    Returns (start, end, own_start, own_end) word ranges. The owned ranges
+    partition the sentence; each boundary sits in the middle of an overlap, so
+    every owned word has context on both sides where the sentence allows.
+    """
+    n = len(piece_counts)
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        end, total = start, 0
+        while end < n and total + piece_counts[end] <= budget:
+            total += piece_counts[end]
+            end += 1
+        spans.append((start, end))
+        if end >= n:
+            break
+        # Next window starts where at most half the budget overlaps this one,
+        # but always at least one word further on.
+        nxt, overlap = end, 0
+        while nxt - 1 > start and overlap + piece_counts[nxt - 1] <= budget // 2:
+            nxt -= 1
+            overlap += piece_counts[nxt]
+        start = max(nxt, start + 1)
+    owned = [0] + [(spans[k + 1][0] + spans[k][1] + 1) // 2 for k in range(len(spans) - 1)] + [n]
+    return [(s, e, owned[k], owned[k + 1]) for k, (s, e) in enumerate(spans)]
+
+
+class Encoder:
+    """Turns word lists (and tags) into model windows with a fast tokenizer."""
+
+    def __init__(self, tokenizer, max_len: int, label_map: LabelMap | None = None):
+        if not getattr(tokenizer, "is_fast", False):
+            raise InputError("the model's tokenizer has no fast (Rust) version; nerctl needs word_ids()")
+        if max_len < 8:
+            raise InputError(f"max_len {max_len} is too small (at least 8)")
+        self.tokenizer = tokenizer
+        self.max_len = max_len
+        self.label_map = label_map
+        self.cls_id = tokenizer.cls_token_id
+        self.sep_id = tokenizer.sep_token_id
+        self.unk_id = tokenizer.unk_token_id
+        self.pad_id = tokenizer.pad_token_id or 0
+
+    def word_pieces(self, sentences: Sequence[Sequence[str]]) -> list[list[list[int]]]:
+        """Piece ids per word per sentence. A word with no pieces gets [UNK]."""
+        budget = self.max_len - 2
+        out: list[list[list[int]]] = []
+        # One batched call per chunk keeps memory bounded on huge inputs.
+        chunk = 1024
+        for i in range(0, len(sentences), chunk):
+            batch = [list(words) for words in sentences[i : i + chunk]]
+            encoded = self.tokenizer(batch, is_split_into_words=True, add_special_tokens=False)
+            for j, words in enumerate(batch):
+                pieces: list[list[int]] = [[] for _ in words]
+                for token_id, w in zip(encoded["input_ids"][j], encoded.word_ids(j)):
+                    if w is not None:
+                        pieces[w].append(token_id)
+                # An over-long single word keeps its first pieces: its label sits
+                # on the first one, and the window must still fit.
+                out.append([p[:budget] if p else [self.unk_id] for p in pieces])
+        return out
+
+    def encode(
+        self, sentences: Sequence[Sequence[str]], tags: Sequence[Sequence[str]] | None = None
+    ) -> list[Window]:
+        """Encode sentences into windows; `tags` adds labels for training/eval."""
+        if tags is not None and self.label_map is None:
+            raise ValueError("encoding tags needs a label map")
+        label2id = self.label_map.label2id if self.label_map else {}
+        windows: list[Window] = []
+        for index, pieces in enumerate(self.word_pieces(sentences)):
+            counts = [len(p) for p in pieces]
+            for start, end, own_start, own_end in plan_windows(counts, self.max_len - 2):
+                ids = [self.cls_id]
+                word_index = [-1]
+                for w in range(start, end):
+                    word_index.append(w if own_start <= w < own_end else -1)
+                    word_index.extend([-1] * (counts[w] - 1))
+                    ids.extend(pieces[w])
+                ids.append(self.sep_id)
+                word_index.append(-1)
+                wi = np.asarray(word_index, dtype=np.int32)
+                labels = None
+                if tags is not None:
+                    sentence_tags = tags[index]
+                    labels = np.full(len(ids), IGNORE_INDEX, dtype=np.int32)
+                    first = wi >= 0
+                    labels[first] = [label2id[sentence_tags[w]] for w in wi[first]]
+                windows.append(Window(index, np.asarray(ids, dtype=np.int32), wi, labels))
+        return windows
+
+
+# ---------------------------------------------------------------- batching
+
+
+@dataclass
+class Batch:
+    input_ids: np.ndarray  # [batch, length] int32
+    attention_mask: np.ndarray  # [batch, length] int32
+    labels: np.ndarray | None  # [batch, length] int32, IGNORE_INDEX on padding
+    windows: list[int]  # indices into the window list, row by row
+
+
+def padded_length(n: int) -> int:
+    return -(-n // PAD_MULTIPLE) * PAD_MULTIPLE
+
+
+def collate(windows: Sequence[Window], indices: Sequence[int], pad_id: int) -> Batch:
+    length = padded_length(max(len(windows[i].input_ids) for i in indices))
+    ids = np.full((len(indices), length), pad_id, dtype=np.int32)
+    mask = np.zeros((len(indices), length), dtype=np.int32)
+    has_labels = windows[indices[0]].labels is not None
+    labels = np.full((len(indices), length), IGNORE_INDEX, dtype=np.int32) if has_labels else None
+    for row, i in enumerate(indices):
+        n = len(windows[i].input_ids)
+        ids[row, :n] = windows[i].input_ids
+        mask[row, :n] = 1
+        if labels is not None:
+            labels[row, :n] = windows[i].labels
+    return Batch(ids, mask, labels, list(indices))
+
+
+def batch_plan(
+    windows: Sequence[Window], batch_size: int, rng: np.random.Generator | None = None
+) -> list[list[int]]:
+    """Group windows of similar length into batches.
+
+    Without `rng`: sorted by length (deterministic, for evaluation/prediction).
+    With `rng`: windows are shuffled inside each padded-length bucket, cut into
+    batches, and the batch order shuffled, so every epoch sees a new order while
+    each batch stays nearly free of padding. Every window appears exactly once.
+    """
+    if not windows:
+        return []
+    lengths = np.fromiter((len(w.input_ids) for w in windows), dtype=np.int64, count=len(windows))
+    if rng is None:
+        order = np.argsort(lengths, kind="stable")
+        return [order[i : i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    buckets: dict[int, list[int]] = {}
+    for i, n in enumerate(lengths):
+        buckets.setdefault(padded_length(int(n)), []).append(i)
+    batches = []
+    for key in sorted(buckets):
+        members = np.asarray(buckets[key])
+        rng.shuffle(members)
+        batches.extend(members[i : i + batch_size].tolist() for i in range(0, len(members), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def iter_batches(
+    windows: Sequence[Window], batch_size: int, pad_id: int, rng: np.random.Generator | None = None
+) -> Iterator[Batch]:
+    for indices in batch_plan(windows, batch_size, rng):
+        yield collate(windows, indices, pad_id)
+
+
+def merge_windows(
+    windows: Sequence[Window], outputs: Sequence[np.ndarray], word_counts: Sequence[int]
+) -> list[np.ndarray]:
+    """Scatter per-position outputs of each window back to one row per word.
+
+    `outputs[k]` is [len(window k), ...]; the result has, per sentence, an array
+    [n_words, ...] filled from the window that owns each word.
+    """
+    trailing = outputs[0].shape[1:] if outputs else ()
+    dtype = outputs[0].dtype if outputs else np.float32
+    merged = [np.zeros((n, *trailing), dtype=dtype) for n in word_counts]
+    for window, out in zip(windows, outputs):
+        first = window.word_index >= 0
+        merged[window.sentence][window.word_index[first]] = out[: len(window.word_index)][first]
+    return merged

@@ -1,0 +1,237 @@
+"""Training: fine-tune a token classifier, pick the best epoch on dev, score test once.
+
+The test set never influences training or model choice: the best epoch is the
+one with the highest dev entity F1, and test is scored once, at the end, with
+the saved best model (loaded back from disk, exactly as `evaluate` would).
+"""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .bio import Sentence, read_bio
+from .config import TrainConfig, load_saved_config
+from .data import dataset_split
+from .errors import InputError
+from .evaluate import evaluate_sentences
+from .model import build_model, load_tokenizer, resolve_model
+from .predict import Tagger
+from .preprocess import IGNORE_INDEX, Encoder, LabelMap, batch_plan, collate
+from .progress import Reporter
+from .rundir import RunDir, atomic_write_json, atomic_write_text, replace_dir, update_latest
+
+
+@dataclass
+class TrainData:
+    train: list[Sentence]
+    dev: list[Sentence]
+    test: list[Sentence] | None
+    sources: dict[str, str]  # what each split was read from
+
+
+def split_dev(sentences: list[Sentence], fraction: float, seed: int) -> tuple[list[Sentence], list[Sentence]]:
+    """A seeded random dev split; the rest stays in training order."""
+    if len(sentences) < 2:
+        raise InputError("the training file needs at least 2 sentences to carve a dev split (or give --eval-file)")
+    n_dev = min(len(sentences) - 1, max(1, round(len(sentences) * fraction)))
+    dev_ids = set(np.random.default_rng(seed).permutation(len(sentences))[:n_dev].tolist())
+    train = [s for i, s in enumerate(sentences) if i not in dev_ids]
+    dev = [s for i, s in enumerate(sentences) if i in dev_ids]
+    return train, dev
+
+
+def load_data(config: TrainConfig, mirror: str | None = None) -> TrainData:
+    """Read train/dev/test as the config says (explicit files win over the dataset)."""
+    if config.train_file:
+        train_path, test_path = config.train_file, config.test_file
+    else:
+        train_path = str(dataset_split(config.dataset, "train", mirror=mirror))
+        test_path = config.test_file or str(dataset_split(config.dataset, "test", mirror=mirror))
+    train = read_bio(train_path, config.format)
+    sources = {"train": train_path}
+    if config.eval_file:
+        dev = read_bio(config.eval_file, config.format)
+        sources["dev"] = config.eval_file
+    else:
+        train, dev = split_dev(train, config.dev_fraction, config.seed)
+        sources["dev"] = f"{config.dev_fraction:g} of {train_path} (seed {config.seed})"
+    test = read_bio(test_path, config.format) if test_path else None
+    if test_path:
+        sources["test"] = test_path
+    return TrainData(train, dev, test, sources)
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"nerctl": __version__, "python": platform.python_version()}
+    for name in ("tensorflow", "tf-keras", "transformers", "tokenizers", "numpy", "seqeval"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def new_run_dir(config: TrainConfig) -> RunDir:
+    name = config.run_name or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{Path(config.model).name}"
+    path = Path(config.runs_root) / name
+    if path.exists() and any(path.iterdir()):
+        raise InputError(f"{path}: run directory exists already; choose another --run-name or use --resume")
+    path.mkdir(parents=True, exist_ok=True)
+    return RunDir(path.resolve())
+
+
+def masked_loss(labels, logits):
+    """Mean cross-entropy over positions with a label (first pieces of owned words)."""
+    import tensorflow as tf
+
+    mask = tf.not_equal(labels, IGNORE_INDEX)
+    safe = tf.where(mask, labels, tf.zeros_like(labels))
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=tf.cast(logits, tf.float32))
+    weights = tf.cast(mask, tf.float32)
+    return tf.reduce_sum(losses * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
+
+
+def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None = None,
+          reporter: Reporter | None = None) -> dict:
+    """Train as `config` says (or continue `resume`); return the run's summary."""
+    import tensorflow as tf
+    from transformers import create_optimizer
+
+    reporter = reporter or Reporter()
+    log = reporter.log
+    started = time.time()
+
+    data = load_data(config, mirror)
+    run = resume or new_run_dir(config)
+    if resume:
+        label_map = LabelMap.load(run.labels)
+    else:
+        label_map = LabelMap.from_sentences(data.train + data.dev)
+    label_map.check(data.dev, data.sources["dev"])
+    label_map.check(data.train, data.sources["train"])
+    if data.test is not None:
+        label_map.check(data.test, data.sources["test"])
+    log(f"run {run.path}")
+    log(f"data: {len(data.train)} train, {len(data.dev)} dev, "
+        f"{len(data.test) if data.test is not None else 0} test sentences; {len(label_map.labels)} labels")
+
+    tf.keras.utils.set_random_seed(config.seed)
+    model_path = resolve_model(config.model)
+    tokenizer = load_tokenizer(str(run.tokenizer) if resume else model_path)
+    limit = getattr(tokenizer, "model_max_length", None)
+    if limit and limit < 10**6 and config.max_len > limit:
+        raise InputError(f"invalid config: max_len {config.max_len} exceeds the model's limit of {limit} pieces")
+    encoder = Encoder(tokenizer, config.max_len, label_map)
+    windows = encoder.encode([s.words for s in data.train], [s.tags for s in data.train])
+    if len(windows) > len(data.train):
+        log(f"{len(windows) - len(data.train)} long sentence(s) split into overlapping windows of {config.max_len} pieces")
+
+    steps_per_epoch = len(batch_plan(windows, config.batch_size, np.random.default_rng(0)))
+    total_steps = steps_per_epoch * config.epochs
+    strategy = tf.distribute.get_strategy()
+    model = build_model(model_path, label_map, strategy)
+    with strategy.scope():
+        optimizer, _ = create_optimizer(
+            init_lr=config.lr, num_train_steps=total_steps,
+            num_warmup_steps=int(total_steps * config.warmup_ratio),
+            weight_decay_rate=config.weight_decay, adam_global_clipnorm=1.0,
+        )
+        state = {"epoch": tf.Variable(0, dtype=tf.int64), "best_f1": tf.Variable(-1.0, dtype=tf.float64),
+                 "best_epoch": tf.Variable(0, dtype=tf.int64)}
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **state)
+    manager = tf.train.CheckpointManager(checkpoint, str(run.checkpoints), max_to_keep=1)
+
+    if resume:
+        if not manager.latest_checkpoint:
+            raise InputError(f"{run.path}: no checkpoint to resume from")
+        checkpoint.restore(manager.latest_checkpoint)
+        log(f"resumed after epoch {int(state['epoch'])} (best dev F1 {float(state['best_f1']):.4f} "
+            f"at epoch {int(state['best_epoch'])})")
+    else:
+        atomic_write_json(run.config, {**config.to_dict(), "versions": package_versions(),
+                                       "resolved": {"model": model_path, **data.sources}})
+        atomic_write_text(run.labels, label_map.to_json())
+        tmp = run.path / ".tokenizer.tmp"
+        tokenizer.save_pretrained(str(tmp))
+        replace_dir(tmp, run.tokenizer)
+
+    spec = tf.TensorSpec([None, None], tf.int32)
+
+    @tf.function(input_signature=[spec, spec, spec])
+    def train_step(ids, mask, labels):
+        with tf.GradientTape() as tape:
+            logits = model(input_ids=ids, attention_mask=mask, training=True).logits
+            loss = masked_loss(labels, logits)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    tagger = Tagger(model, tokenizer, label_map, config.max_len, config.eval_batch_size)
+    first_epoch = int(state["epoch"]) + 1
+    if first_epoch == 1:
+        log("the first steps trace the TensorFlow graph and take a few seconds longer")
+    for epoch in range(first_epoch, config.epochs + 1):
+        epoch_start = time.time()
+        # The order depends only on (seed, epoch): a resumed run sees the same batches.
+        plan = batch_plan(windows, config.batch_size, np.random.default_rng([config.seed, epoch]))
+        losses = []
+        with reporter.task(f"epoch {epoch}/{config.epochs}", len(plan)) as bar:
+            for indices in plan:
+                batch = collate(windows, indices, encoder.pad_id)
+                losses.append(float(train_step(batch.input_ids, batch.attention_mask, batch.labels)))
+                bar.advance(1, info=f"loss {np.mean(losses[-50:]):.4f}")
+        train_seconds = time.time() - epoch_start
+        dev_metrics, _ = evaluate_sentences(tagger, data.dev)
+        is_best = dev_metrics["f1"] > float(state["best_f1"])
+        record = {
+            "epoch": epoch, "loss": float(np.mean(losses)), "lr": float(optimizer.learning_rate(optimizer.iterations)),
+            "dev_precision": dev_metrics["precision"], "dev_recall": dev_metrics["recall"], "dev_f1": dev_metrics["f1"],
+            "dev_token_accuracy": dev_metrics["token_accuracy"], "train_seconds": round(train_seconds, 2),
+            "train_sentences_per_second": round(len(data.train) / train_seconds, 2), "best": is_best,
+        }
+        log(f"epoch {epoch}/{config.epochs}  loss {record['loss']:.4f}  dev P {dev_metrics['precision']:.4f} "
+            f"R {dev_metrics['recall']:.4f} F1 {dev_metrics['f1']:.4f}  "
+            f"({train_seconds:.0f}s, {record['train_sentences_per_second']:.0f} sent/s){'  * best' if is_best else ''}")
+        if is_best:
+            state["best_f1"].assign(dev_metrics["f1"])
+            state["best_epoch"].assign(epoch)
+            tmp = run.path / ".best.tmp"
+            model.save_pretrained(str(tmp))
+            replace_dir(tmp, run.best)
+        run.append_metrics(record)
+        state["epoch"].assign(epoch)
+        manager.save(checkpoint_number=epoch)
+
+    summary = {
+        "run": str(run.path), "model": config.model, "epochs": config.epochs,
+        "best_epoch": int(state["best_epoch"]), "best_dev_f1": float(state["best_f1"]),
+        "train_sentences": len(data.train), "dev_sentences": len(data.dev),
+        "seconds": round(time.time() - started, 1), "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    if data.test is not None:
+        best = Tagger.from_run(run, config.eval_batch_size)
+        test_metrics, _ = evaluate_sentences(best, data.test)
+        summary["test"] = {"file": data.sources["test"], **test_metrics}
+        log(f"test (best epoch {summary['best_epoch']}): P {test_metrics['precision']:.4f} "
+            f"R {test_metrics['recall']:.4f} F1 {test_metrics['f1']:.4f}")
+    atomic_write_json(run.summary, summary)
+    update_latest(run)
+    return summary
+
+
+def resume_run(run: RunDir, mirror: str | None = None, reporter: Reporter | None = None) -> dict:
+    """Continue an interrupted run from its last checkpoint with its saved config."""
+    if not run.config.exists():
+        raise InputError(f"{run.path}: no config.json; nothing to resume")
+    if run.summary.exists():
+        raise InputError(f"{run.path}: this run has finished already")
+    return train(load_saved_config(run.config), resume=run, mirror=mirror, reporter=reporter)
+
