@@ -58,16 +58,16 @@ def _detect_format(lines: list[str], path: Path) -> str:
     seen = 0
     for line in lines:
         fields = line.split()
-        if not fields or fields[0] == "-DOCSTART-":
+        # Blank and one-field lines say nothing of the format (the latter are
+        # reported, with their line, by the parser).
+        if len(fields) < 2 or fields[0] == "-DOCSTART-":
             continue
-        first_ok &= len(fields) >= 2 and is_tag(fields[0])
-        last_ok &= len(fields) >= 2 and is_tag(fields[-1])
+        first_ok &= is_tag(fields[0])
+        last_ok &= is_tag(fields[-1])
         seen += 1
         if seen >= _DETECT_LINES or not (first_ok or last_ok):
             break
-    if seen == 0:
-        raise InputError(f"{path}: no sentences found (the file is empty or blank)")
-    if first_ok:
+    if first_ok:  # also when nothing was seen: the parser then says what is wrong
         return "mit"
     if last_ok:
         return "conll"

@@ -69,6 +69,12 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _is_url(source: str) -> bool:
     return urllib.parse.urlparse(source).scheme in ("http", "https", "file")
 
@@ -134,6 +140,7 @@ def download(
                     f"checksum mismatch for {name} from {source}: expected sha256 {expected}, got {actual}; "
                     "nothing was saved"
                 )
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):

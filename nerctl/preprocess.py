@@ -27,8 +27,9 @@ PAD_MULTIPLE = 8  # pad batch lengths up to a multiple of this: few distinct sha
 
 # A word is a run of letters, digits and combining marks; any other visible
 # character is a word of its own. MIT Movie is lower-case words without
-# punctuation, so "Knight?" becomes "Knight" and "?".
-_WORD = regex.compile(r"[\p{L}\p{N}\p{M}]+|[^\p{L}\p{N}\p{M}\s]")
+# punctuation, so "Knight?" becomes "Knight" and "?". Control and format
+# characters (which BERT's tokenizer drops) separate words like spaces do.
+_WORD = regex.compile(r"[\p{L}\p{N}\p{M}]+|[^\p{L}\p{N}\p{M}\s\p{Cc}\p{Cf}]")
 
 
 # ---------------------------------------------------------------- label map

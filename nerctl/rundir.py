@@ -90,9 +90,14 @@ class RunDir:
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         """Rewrite metrics.jsonl with one more line (atomic; the file stays small)."""
-        lines = self.read_metrics()
-        lines.append(record)
-        atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in lines))
+        self._write_metrics(self.read_metrics() + [record])
+
+    def truncate_metrics(self, last_epoch: int) -> None:
+        """Drop records after `last_epoch` (written by an epoch whose checkpoint was lost)."""
+        self._write_metrics([r for r in self.read_metrics() if r["epoch"] <= last_epoch])
+
+    def _write_metrics(self, records: list[dict[str, Any]]) -> None:
+        atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in records))
 
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics.exists():

@@ -153,6 +153,7 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
         if not manager.latest_checkpoint:
             raise InputError(f"{run.path}: no checkpoint to resume from")
         checkpoint.restore(manager.latest_checkpoint)
+        run.truncate_metrics(int(state["epoch"]))
         log(f"resumed after epoch {int(state['epoch'])} (best dev F1 {float(state['best_f1']):.4f} "
             f"at epoch {int(state['best_epoch'])})")
     else:

@@ -1,0 +1,122 @@
+"""Fixtures: a tiny randomly initialised BERT and small BIO files, made by the tests.
+
+Nothing here touches the network: the model's config and vocabulary are written
+here, and the data is generated from templates with a fixed seed.
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data" / "mitmovie"
+
+ACTORS = [["bruce", "willis"], ["drew", "barrymore"], ["tom", "hanks"], ["meryl", "streep"], ["brad", "pitt"]]
+TITLES = [["the", "dark", "knight"], ["titanic"], ["star", "wars"], ["the", "godfather"], ["jaws"]]
+DIRECTORS = [["steven", "spielberg"], ["james", "cameron"], ["christopher", "nolan"]]
+YEARS = [["1980s"], ["1990"], ["2005"], ["last", "year"]]
+GENRES = [["comedy"], ["horror"], ["science", "fiction"], ["drama"]]
+TEMPLATES = [
+    "what movies star {ACTOR}",
+    "show me films with {ACTOR} from the {YEAR}",
+    "who directed {TITLE}",
+    "have you seen {TITLE}",
+    "is {TITLE} a {GENRE} movie",
+    "list {GENRE} films directed by {DIRECTOR}",
+    "did {DIRECTOR} make {TITLE} in {YEAR}",
+    "find a {GENRE} with {ACTOR}",
+]
+FILLERS = {"ACTOR": ACTORS, "TITLE": TITLES, "DIRECTOR": DIRECTORS, "YEAR": YEARS, "GENRE": GENRES}
+
+
+def make_sentences(n: int, seed: int) -> list[list[tuple[str, str]]]:
+    """Templated movie queries, tagged IOB2."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        sentence = []
+        for token in rng.choice(TEMPLATES).split():
+            if token.startswith("{"):
+                kind = token[1:-1]
+                for i, word in enumerate(rng.choice(FILLERS[kind])):
+                    sentence.append((word, ("B-" if i == 0 else "I-") + kind))
+            else:
+                sentence.append((token, "O"))
+        out.append(sentence)
+    return out
+
+
+def write_bio(path: Path, sentences, fmt: str = "mit") -> Path:
+    lines = []
+    for sentence in sentences:
+        for word, tag in sentence:
+            lines.append(f"{tag}\t{word}" if fmt == "mit" else f"{word} X X {tag}")
+        lines.append("")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def fixture_vocab() -> list[str]:
+    words = {w for group in FILLERS.values() for item in group for w in item}
+    words |= {w for t in TEMPLATES for w in t.split() if not w.startswith("{")}
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789?!.,'")
+    pieces = ["##" + c for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
+    return specials + sorted(words) + [c for c in chars if c not in words] + pieces
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide BERT with random weights, saved like a hub folder."""
+    import nerctl  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+    import tensorflow as tf
+    from transformers import BertConfig, BertTokenizerFast, TFBertModel
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    (folder / "vocab.txt").write_text("\n".join(fixture_vocab()) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=64)
+    tokenizer.save_pretrained(str(folder))
+    config = BertConfig(
+        vocab_size=len(fixture_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64,
+    )
+    tf.keras.utils.set_random_seed(0)
+    model = TFBertModel(config)
+    model(model.dummy_inputs)
+    model.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def bio_files(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("bio")
+    return {
+        "train": write_bio(folder / "train.bio", make_sentences(240, seed=1)),
+        "dev": write_bio(folder / "dev.bio", make_sentences(40, seed=2)),
+        "test": write_bio(folder / "test.bio", make_sentences(40, seed=3)),
+    }
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_model, bio_files, tmp_path_factory) -> Path:
+    """One tiny training run, shared by the evaluate/predict tests."""
+    from nerctl.config import resolve_config
+    from nerctl.progress import Reporter
+    from nerctl.train import train
+
+    runs = tmp_path_factory.mktemp("runs")
+    config = resolve_config(
+        REPO / "configs" / "smoke.toml",
+        {"model": str(tiny_model), "train_file": str(bio_files["train"]), "eval_file": str(bio_files["dev"]),
+         "test_file": str(bio_files["test"]), "runs_root": str(runs), "run_name": "tiny"},
+        environ={},
+    )
+    train(config, reporter=Reporter(quiet=True))
+    return runs / "tiny"

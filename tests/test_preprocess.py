@@ -1,0 +1,129 @@
+"""Preprocessing: label map, word splitting with offsets, alignment, windows, batches."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nerctl.bio import Sentence
+from nerctl.errors import InputError
+from nerctl.preprocess import (IGNORE_INDEX, Encoder, LabelMap, batch_plan, collate, merge_windows,
+                               plan_windows, split_words)
+
+
+def sentence(*pairs):
+    return Sentence(tuple(w for w, _ in pairs), tuple(t for _, t in pairs))
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model):
+    from nerctl.model import load_tokenizer
+
+    return load_tokenizer(str(tiny_model))
+
+
+def test_label_map_is_deterministic_o_first_then_sorted():
+    a = [sentence(("x", "B-TITLE"), ("y", "I-TITLE")), sentence(("z", "B-ACTOR"))]
+    first = LabelMap.from_sentences(a)
+    assert first.labels == ("O", "B-ACTOR", "B-TITLE", "I-ACTOR", "I-TITLE")
+    assert LabelMap.from_sentences(list(reversed(a))) == first
+
+
+def test_label_map_round_trips_and_rejects_unseen_labels(tmp_path):
+    labels = LabelMap(("O", "B-A", "I-A"))
+    (tmp_path / "labels.json").write_text(labels.to_json())
+    assert LabelMap.load(tmp_path / "labels.json") == labels
+    with pytest.raises(InputError, match=r"eval.bio: 2 tag\(s\).*B-NEW, I-OTHER"):
+        labels.check([sentence(("a", "B-NEW"), ("b", "I-OTHER"), ("c", "B-A"))], "eval.bio")
+
+
+def test_split_words_keeps_offsets_and_splits_punctuation():
+    text = "Have you seen The Dark Knight?"
+    words = split_words(text)
+    assert [w.text for w in words] == ["Have", "you", "seen", "The", "Dark", "Knight", "?"]
+    assert all(text[w.start : w.end] == w.text for w in words)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_split_words_offsets_always_point_into_the_text(text):
+    words = split_words(text)
+    assert all(text[w.start : w.end] == w.text and w.text.strip() == w.text and w.text for w in words)
+    assert all(a.end <= b.start for a, b in zip(words, words[1:]))
+
+
+def test_alignment_labels_first_piece_only_with_cls_and_sep(tokenizer):
+    labels = LabelMap(("O", "B-TITLE", "I-TITLE"))
+    encoder = Encoder(tokenizer, 64, labels)
+    words = ["have", "you", "seen", "titanicx"]  # "titanicx" splits into several pieces
+    (window,) = encoder.encode([words], [["O", "O", "O", "B-TITLE"]])
+    ids = window.input_ids.tolist()
+    assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
+    pieces = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
+    assert ids[1:-1] == pieces["input_ids"]
+    expected = [IGNORE_INDEX] + [IGNORE_INDEX if w is None else -1 for w in pieces.word_ids()] + [IGNORE_INDEX]
+    # first piece of each word carries its label; every other position is ignored
+    first_positions = [1 + i for i, w in enumerate(pieces.word_ids()) if i == 0 or pieces.word_ids()[i - 1] != w]
+    for pos in range(len(expected)):
+        if pos in first_positions:
+            word = pieces.word_ids()[pos - 1]
+            assert window.labels[pos] == labels.label2id[["O", "O", "O", "B-TITLE"][word]]
+            assert window.word_index[pos] == word
+        else:
+            assert window.labels[pos] == IGNORE_INDEX and window.word_index[pos] == -1
+    assert len(ids) - 2 > len(words)  # the test really had a multi-piece word
+
+
+def test_word_without_pieces_gets_unk(tokenizer):
+    encoder = Encoder(tokenizer, 16)
+    (window,) = encoder.encode([["what", "\u200b"]])  # a zero-width space tokenizes to nothing
+    assert window.input_ids.tolist()[1:3] == [tokenizer.convert_tokens_to_ids("what"), tokenizer.unk_token_id]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(1, 12), min_size=0, max_size=80), st.integers(2, 40))
+def test_windows_fit_and_owned_ranges_partition_the_sentence(counts, budget):
+    counts = [min(c, budget) for c in counts]
+    plan = plan_windows(counts, budget)
+    owned = []
+    for start, end, own_start, own_end in plan:
+        assert sum(counts[start:end]) <= budget
+        assert start <= own_start <= own_end <= end
+        owned.extend(range(own_start, own_end))
+    assert owned == list(range(len(counts)))
+
+
+def test_long_sentence_is_windowed_not_truncated_and_merges_back(tokenizer):
+    labels = LabelMap(("O", "B-TITLE", "I-TITLE"))
+    encoder = Encoder(tokenizer, 12, labels)  # 10 pieces per window
+    words = ["what", "movies", "star", "bruce", "willis"] * 9
+    tags = ["O", "O", "O", "B-TITLE", "I-TITLE"] * 9
+    windows = encoder.encode([words, ["jaws"]], [tags, ["B-TITLE"]])
+    assert len([w for w in windows if w.sentence == 0]) > 1
+    assert all(len(w.input_ids) <= 12 for w in windows)
+    # every word labelled exactly once, with its own tag
+    seen = sorted(int(i) for w in windows if w.sentence == 0 for i in w.word_index[w.word_index >= 0])
+    assert seen == list(range(len(words)))
+    # scatter a per-position "word id + 1" output back: each word gets its own value
+    outputs = [np.where(w.word_index >= 0, w.word_index + 1, 0).astype(np.float32) for w in windows]
+    merged = merge_windows(windows, outputs, [len(words), 1])
+    assert merged[0].tolist() == [float(i + 1) for i in range(len(words))]
+    assert merged[1].tolist() == [1.0]
+
+
+def test_batches_keep_every_window_once_and_group_lengths(tokenizer):
+    encoder = Encoder(tokenizer, 64)
+    rng = np.random.default_rng(0)
+    sentences = [["what"] * int(n) for n in rng.integers(1, 40, size=300)]
+    windows = encoder.encode(sentences)
+    for generator in (None, np.random.default_rng(1)):
+        plan = batch_plan(windows, 16, generator)
+        flat = sorted(i for batch in plan for i in batch)
+        assert flat == list(range(len(windows)))
+        for indices in plan:
+            batch = collate(windows, indices, encoder.pad_id)
+            assert batch.input_ids.shape[1] % 8 == 0
+            # similar lengths: the batch is padded at most to the next multiple of 8
+            assert batch.input_ids.shape[1] - max(len(windows[i].input_ids) for i in indices) < 8
+            assert batch.attention_mask.sum() == sum(len(windows[i].input_ids) for i in indices)
+    assert batch_plan(windows, 16, np.random.default_rng(1)) == batch_plan(windows, 16, np.random.default_rng(1))
+    assert batch_plan(windows, 16, np.random.default_rng(1)) != batch_plan(windows, 16, np.random.default_rng(2))
