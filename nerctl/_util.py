@@ -45,8 +45,9 @@ def handle_errors(command: Callable) -> Callable:
             print(f"{PROG}: interrupted", file=sys.stderr)
             raise typer.Exit(130) from None
         except BrokenPipeError:
-            # The reader went away (e.g. `| head`): not an error of ours.
-            sys.stderr.close()
+            # The reader went away (e.g. `| head`): not an error of ours. Point
+            # stdout at /dev/null so the interpreter's final flush stays quiet.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
         except Exception as err:  # noqa: BLE001 - last resort: one line, not a traceback
             if debug_enabled():

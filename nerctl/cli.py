@@ -114,7 +114,7 @@ def train(
     or the --config file; precedence: option > environment > config file > default.
     """
     from .config import resolve_config
-    from .rundir import RunDir, find_unfinished_run
+    from .rundir import RunDir, default_runs_root, find_unfinished_run
     from .train import resume_run, train as run_training
 
     options = dict(dataset=dataset, train_file=train_file, eval_file=eval_file, test_file=test_file,
@@ -124,7 +124,7 @@ def train(
         given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
         if given or config:
             raise fail(f"--resume continues a run with its saved config; drop {', '.join(given) or '--config'}", 2)
-        run = RunDir(run_dir.resolve()) if run_dir else find_unfinished_run(resolve_config().runs_root)
+        run = RunDir(run_dir.resolve()) if run_dir else find_unfinished_run(default_runs_root())
         summary = resume_run(run, mirror=mirror)
     else:
         if run_dir is not None:

@@ -117,8 +117,16 @@ class RunDir:
         return self
 
 
-def resolve_run(run: str | Path | None, runs_root: str | Path = "runs") -> RunDir:
-    """A run given as a path, a name under runs_root, or None for runs/latest."""
+def default_runs_root() -> Path:
+    return Path(os.environ.get("NERCTL_RUNS_ROOT") or "runs")
+
+
+def resolve_run(run: str | Path | None, runs_root: str | Path | None = None) -> RunDir:
+    """A run given as a path, a name under runs_root, or None for <runs_root>/latest.
+
+    runs_root defaults to NERCTL_RUNS_ROOT, else ./runs.
+    """
+    runs_root = Path(runs_root) if runs_root is not None else default_runs_root()
     if run is None:
         latest = Path(runs_root) / LATEST
         if not latest.exists():
