@@ -81,7 +81,7 @@ def download(
 
     reporter = Reporter()
     with reporter.task(f"downloading {dataset}", None) as bar:
-        paths = fetch(dataset, data_dir, mirror, force, progress=lambda name, done, total: bar.advance(0, info=name))
+        paths = fetch(dataset, data_dir, mirror, force, progress=lambda name, done, total: bar.advance(0, info=f"{name} {done / 1e6:.1f} MB"))
     for path in paths.values():
         write_stdout(f"{path}\n")
     reporter.log(f"{dataset}: {len(paths)} file(s) verified")
@@ -155,11 +155,13 @@ def evaluate(
     from .data import dataset_split
     from .evaluate import evaluate_file
     from .predict import Tagger
+    from .progress import Reporter
     from .rundir import resolve_run
 
     tagger = Tagger.from_run(resolve_run(run), batch_size)
     path = file or dataset_split(dataset, split, mirror=mirror)
-    metrics = evaluate_file(tagger, path, format.value)
+    with Reporter().counter("scoring") as progress:
+        metrics = evaluate_file(tagger, path, format.value, progress)
     if json_output:
         print_json(metrics)
     else:
@@ -184,6 +186,7 @@ def predict(
     from .bio import read_bio
     from .errors import InputError
     from .predict import Tagger, read_texts, render, words_from_tokens
+    from .progress import Reporter
     from .rundir import resolve_run
 
     texts = list(texts or [])
@@ -197,14 +200,16 @@ def predict(
         or (input_format == InputFormat.auto and Path(source).suffix.lower() in (".bio", ".conll", ".iob")))
 
     tagger = Tagger.from_run(resolve_run(run), batch_size)
-    if is_bio:
-        sentences = read_bio(source)
-        joined = [words_from_tokens(s.words) for s in sentences]
-        results = tagger.tag_words([t for t, _ in joined], [w for _, w in joined], gold=[s.tags for s in sentences])
-    else:
-        if source is not None:
-            texts = read_texts(source, sys.stdin)
-        results = tagger.tag_texts(texts)
+    with Reporter().counter("tagging") as progress:
+        if is_bio:
+            sentences = read_bio(source)
+            joined = [words_from_tokens(s.words) for s in sentences]
+            results = tagger.tag_words([t for t, _ in joined], [w for _, w in joined],
+                                       gold=[s.tags for s in sentences], progress=progress)
+        else:
+            if source is not None:
+                texts = read_texts(source, sys.stdin)
+            results = tagger.tag_texts(texts, progress)
     fmt = output.value if output else ("table" if sys.stdout.isatty() else "jsonl")
     if fmt == "table":
         print_predictions_table(results)

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .bio import Sentence, read_bio
-from .predict import Tagger
+from .predict import Progress, Tagger
 
 
 def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
@@ -38,14 +38,14 @@ def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
     }
 
 
-def evaluate_sentences(tagger: Tagger, sentences: Sequence[Sentence], progress=None) -> tuple[dict, list[list[str]]]:
+def evaluate_sentences(tagger: Tagger, sentences: Sequence[Sentence], progress: Progress | None = None) -> tuple[dict, list[list[str]]]:
     """Tag `sentences` and score them against their gold tags; also return the tags."""
     predictions = tagger.predict_words([s.words for s in sentences], progress)
     pred = [tags for tags, _ in predictions]
     return score([s.tags for s in sentences], pred), pred
 
 
-def evaluate_file(tagger: Tagger, path: str | Path, fmt: str = "auto", progress=None) -> dict:
+def evaluate_file(tagger: Tagger, path: str | Path, fmt: str = "auto", progress: Progress | None = None) -> dict:
     """Read a BIO file, check its tags against the run's label map, and score it."""
     sentences = read_bio(path, fmt)
     tagger.label_map.check(sentences, path)

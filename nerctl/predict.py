@@ -16,6 +16,7 @@ from .preprocess import Encoder, LabelMap, Word, iter_batches, merge_windows, sp
 from .rundir import RunDir
 
 OUTPUT_FORMATS = ("table", "json", "jsonl", "conll")
+Progress = Callable[[int, int], None]  # (windows just done, total windows)
 
 
 @dataclass
@@ -125,9 +126,12 @@ class Tagger:
         return self._forward(input_ids, attention_mask).numpy()
 
     def predict_words(
-        self, sentences: Sequence[Sequence[str]], progress: Callable[[int], None] | None = None
+        self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
     ) -> list[tuple[list[str], list[float]]]:
-        """Tags (valid IOB2) and their probabilities for each sentence's words."""
+        """Tags (valid IOB2) and their probabilities for each sentence's words.
+
+        `progress(done, total)` is called after each batch, counted in windows.
+        """
         windows = self.encoder.encode(sentences)
         outputs: list[np.ndarray | None] = [None] * len(windows)
         for batch in iter_batches(windows, self.batch_size, self.encoder.pad_id):
@@ -135,7 +139,7 @@ class Tagger:
             for row, k in enumerate(batch.windows):
                 outputs[k] = probs[row, : len(windows[k].input_ids)]
             if progress:
-                progress(len(batch.windows))
+                progress(len(batch.windows), len(windows))
         merged = merge_windows(windows, outputs, [len(s) for s in sentences])
         results = []
         for probs in merged:
@@ -144,7 +148,8 @@ class Tagger:
             results.append((tags, [float(p) for p in probs.max(axis=-1)] if len(probs) else []))
         return results
 
-    def tag_words(self, texts: Sequence[str], word_lists: Sequence[list[Word]], gold=None, progress=None) -> list[TaggedText]:
+    def tag_words(self, texts: Sequence[str], word_lists: Sequence[list[Word]], gold=None,
+                  progress: Progress | None = None) -> list[TaggedText]:
         predictions = self.predict_words([[w.text for w in words] for words in word_lists], progress)
         out = []
         for i, (text, words, (tags, scores)) in enumerate(zip(texts, word_lists, predictions)):
@@ -156,7 +161,7 @@ class Tagger:
             out.append(TaggedText(text, words, tags, scores, entities, gold[i] if gold else None))
         return out
 
-    def tag_texts(self, texts: Sequence[str], progress=None) -> list[TaggedText]:
+    def tag_texts(self, texts: Sequence[str], progress: Progress | None = None) -> list[TaggedText]:
         """Tag raw strings; offsets refer to each original string."""
         return self.tag_words(texts, [split_words(t) for t in texts], progress=progress)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 class Reporter:
@@ -21,6 +21,12 @@ class Reporter:
     def log(self, message: str) -> None:
         if not self.quiet:
             self.console.print(message, markup=False, soft_wrap=True)
+
+    @contextlib.contextmanager
+    def counter(self, description: str) -> Iterator[Callable[[int, int], None]]:
+        """A bar fed by `(done, total)` callbacks, as Tagger.predict_words makes them."""
+        with self.task(description, None) as bar:
+            yield lambda done, total: bar.advance(done, total=total)
 
     @contextlib.contextmanager
     def task(self, description: str, total: int | None) -> Iterator["_Task"]:
@@ -41,12 +47,10 @@ class _Task:
     def __init__(self, bar, task_id):
         self._bar, self._id = bar, task_id
 
-    def advance(self, n: int = 1, info: str | None = None) -> None:
+    def advance(self, n: int = 1, info: str | None = None, total: int | None = None) -> None:
         if self._bar is not None:
-            if info is None:
-                self._bar.advance(self._id, n)
-            else:
-                self._bar.update(self._id, advance=n, info=info)
+            fields = {"info": info} if info is not None else {}
+            self._bar.update(self._id, advance=n, total=total, **fields)  # total=None: unchanged
 
 
 def stdout_is_terminal() -> bool:
