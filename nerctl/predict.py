@@ -16,6 +16,7 @@ from .preprocess import Encoder, LabelMap, Word, iter_batches, merge_windows, sp
 from .rundir import RunDir
 
 OUTPUT_FORMATS = ("table", "json", "jsonl", "conll")
+DECODERS = ("viterbi", "argmax")
 Progress = Callable[[int, int], None]  # (windows just done, total windows)
 
 
@@ -67,6 +68,32 @@ def repair_bio(tags: Sequence[str]) -> list[str]:
     return out
 
 
+def viterbi_iob2(log_probs: np.ndarray, labels: Sequence[str]) -> list[int]:
+    """The most probable label sequence in which every I-X follows B-X or I-X.
+
+    Argmax per word can emit I-X after O; constrained decoding picks the best
+    sequence that is valid IOB2 instead of repairing one afterwards.
+    """
+    n, k = log_probs.shape
+    if n == 0:
+        return []
+    inside = [label.startswith("I-") for label in labels]
+    # allowed[i, j]: label j may follow label i
+    allowed = np.array([[not inside[j] or (labels[i] != "O" and labels[i][2:] == labels[j][2:])
+                         for j in range(k)] for i in range(k)])
+    transition = np.where(allowed, 0.0, -np.inf)
+    score = log_probs[0] + np.where(inside, -np.inf, 0.0)
+    back = np.zeros((n, k), dtype=np.int64)
+    for t in range(1, n):
+        candidates = score[:, None] + transition
+        back[t] = candidates.argmax(axis=0)
+        score = candidates.max(axis=0) + log_probs[t]
+    best = [int(score.argmax())]
+    for t in range(n - 1, 0, -1):
+        best.append(int(back[t, best[-1]]))
+    return best[::-1]
+
+
 def entity_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     """(type, first word, last word + 1) for each span of a valid IOB2 sequence."""
     spans: list[tuple[str, int, int]] = []
@@ -90,7 +117,11 @@ def words_from_tokens(tokens: Sequence[str]) -> tuple[str, list[Word]]:
 class Tagger:
     """A trained model with its tokenizer and label map, ready to tag."""
 
-    def __init__(self, model, tokenizer, label_map: LabelMap, max_len: int, batch_size: int = 64):
+    def __init__(self, model, tokenizer, label_map: LabelMap, max_len: int, batch_size: int = 64,
+                 decoder: str = "viterbi"):
+        if decoder not in DECODERS:
+            raise InputError(f"unknown decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
+        self.decoder = decoder
         self.model = model
         self.label_map = label_map
         self.encoder = Encoder(tokenizer, max_len, label_map)
@@ -98,12 +129,12 @@ class Tagger:
         self._forward = None
 
     @classmethod
-    def from_run(cls, run: RunDir, batch_size: int | None = None) -> "Tagger":
-        from .model import load_tokenizer, load_trained_model
+    def from_run(cls, run: RunDir, batch_size: int | None = None, precision: str = "auto") -> "Tagger":
+        from .model import load_tokenizer, load_trained_model, resolve_precision
 
         config = json.loads(run.config.read_text(encoding="utf-8"))
         label_map = LabelMap.load(run.labels)
-        model = load_trained_model(run.best)
+        model = load_trained_model(run.best, resolve_precision(precision))
         model_labels = tuple(model.config.id2label[i] for i in range(model.config.num_labels))
         if model_labels != label_map.labels:
             raise InputError(f"{run.path}: labels.json does not match the model in best/ ({len(model_labels)} labels)")
@@ -125,10 +156,9 @@ class Tagger:
             self._forward = forward
         return self._forward(input_ids, attention_mask).numpy()
 
-    def predict_words(
-        self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
-    ) -> list[tuple[list[str], list[float]]]:
-        """Tags (valid IOB2) and their probabilities for each sentence's words.
+    def word_probabilities(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
+                           ) -> list[np.ndarray]:
+        """Per sentence, a [words, labels] array of tag probabilities.
 
         `progress(done, total)` is called after each batch, counted in windows.
         """
@@ -140,13 +170,21 @@ class Tagger:
                 outputs[k] = probs[row, : len(windows[k].input_ids)]
             if progress:
                 progress(len(batch.windows), len(windows))
-        merged = merge_windows(windows, outputs, [len(s) for s in sentences])
-        results = []
-        for probs in merged:
-            ids = probs.argmax(axis=-1) if len(probs) else np.zeros(0, dtype=np.int64)
-            tags = repair_bio([self.label_map.labels[i] for i in ids])
-            results.append((tags, [float(p) for p in probs.max(axis=-1)] if len(probs) else []))
-        return results
+        return merge_windows(windows, outputs, [len(s) for s in sentences])
+
+    def decode(self, probs: np.ndarray) -> tuple[list[str], list[float]]:
+        """Tags and their probabilities for one sentence: the best valid IOB2 sequence."""
+        if self.decoder == "viterbi":
+            ids = viterbi_iob2(np.log(np.maximum(probs, 1e-12)), self.label_map.labels)
+        else:
+            ids = probs.argmax(axis=-1).tolist()
+        tags = repair_bio([self.label_map.labels[i] for i in ids])
+        return tags, [float(probs[w, i]) for w, i in enumerate(ids)]
+
+    def predict_words(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
+                      ) -> list[tuple[list[str], list[float]]]:
+        """Tags (valid IOB2) and their probabilities for each sentence's words."""
+        return [self.decode(p) for p in self.word_probabilities(sentences, progress)]
 
     def tag_words(self, texts: Sequence[str], word_lists: Sequence[list[Word]], gold=None,
                   progress: Progress | None = None) -> list[TaggedText]:

@@ -20,7 +20,7 @@ from .config import TrainConfig, load_saved_config
 from .data import dataset_split
 from .errors import InputError
 from .evaluate import evaluate_sentences
-from .model import build_model, load_tokenizer, resolve_model
+from .model import build_model, load_tokenizer, resolve_model, resolve_precision
 from .predict import Tagger
 from .preprocess import IGNORE_INDEX, Encoder, LabelMap, batch_plan, collate
 from .progress import Reporter
@@ -137,7 +137,9 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
     steps_per_epoch = len(batch_plan(windows, config.batch_size, np.random.default_rng(0)))
     total_steps = steps_per_epoch * config.epochs
     strategy = tf.distribute.get_strategy()
-    model = build_model(model_path, label_map, strategy)
+    precision = resolve_precision(config.precision)
+    log(f"model {config.model} ({precision}), {steps_per_epoch} steps per epoch")
+    model = build_model(model_path, label_map, strategy, precision)
     with strategy.scope():
         optimizer, _ = create_optimizer(
             init_lr=config.lr, num_train_steps=total_steps,
@@ -158,7 +160,7 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
             f"at epoch {int(state['best_epoch'])})")
     else:
         atomic_write_json(run.config, {**config.to_dict(), "versions": package_versions(),
-                                       "resolved": {"model": model_path, **data.sources}})
+                                       "resolved": {"model": model_path, "precision": precision, **data.sources}})
         atomic_write_text(run.labels, label_map.to_json())
         tmp = run.path / ".tokenizer.tmp"
         tokenizer.save_pretrained(str(tmp))
@@ -218,7 +220,7 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
         "seconds": round(time.time() - started, 1), "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     if data.test is not None:
-        best = Tagger.from_run(run, config.eval_batch_size)
+        best = Tagger.from_run(run, config.eval_batch_size, precision)
         test_metrics, _ = evaluate_sentences(best, data.test)
         summary["test"] = {"file": data.sources["test"], **test_metrics}
         log(f"test (best epoch {summary['best_epoch']}): P {test_metrics['precision']:.4f} "

