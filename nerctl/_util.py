@@ -10,13 +10,9 @@ from typing import Callable
 
 import typer
 
-from .errors import NerctlError
+from .errors import NerctlError, debug_enabled
 
 PROG = "nerctl"
-
-
-def debug_enabled() -> bool:
-    return os.environ.get("NERCTL_DEBUG", "") not in ("", "0")
 
 
 def fail(message: str, code: int) -> typer.Exit:

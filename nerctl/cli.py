@@ -110,6 +110,9 @@ def train(
     batch_size: Optional[int] = typer.Option(None, min=1, help="Sentences per batch [default: 32]."),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate of AdamW [default: 1e-4]."),
     max_len: Optional[int] = typer.Option(None, min=8, help="Word pieces per window; longer sentences are windowed [default: 128]."),
+    freeze_embeddings: Optional[bool] = typer.Option(
+        None, "--freeze-embeddings/--train-embeddings",
+        help="Keep the word-embedding matrix fixed (faster on a CPU) [default: from the config]."),
     seed: Optional[int] = typer.Option(None, help="Seed for data split, order and initialisation [default: 42]."),
     dev_fraction: Optional[float] = typer.Option(None, help="Share of train held out as dev [default: 0.1]."),
     precision: Optional[Precision] = typer.Option(None, help=f"Compute precision ({PRECISION_HELP}) [default: auto]."),
@@ -129,7 +132,7 @@ def train(
 
     options = dict(dataset=dataset, train_file=train_file, eval_file=eval_file, test_file=test_file,
                    format=format.value if format else None, model=model, epochs=epochs, batch_size=batch_size,
-                   lr=lr, max_len=max_len, seed=seed, dev_fraction=dev_fraction,
+                   lr=lr, max_len=max_len, freeze_embeddings=freeze_embeddings, seed=seed, dev_fraction=dev_fraction,
                    precision=precision.value if precision else None)
     if resume:
         given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]

@@ -32,6 +32,9 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     max_len: int = 128  # word pieces per window, [CLS] and [SEP] included
+    # Keep the word-embedding matrix fixed: it is half of MiniLM's parameters and
+    # its optimizer update a fifth of a CPU training step (see benchmarks/).
+    freeze_embeddings: bool = False
     seed: int = 42
     eval_batch_size: int = 64
     # auto: bf16 (mixed) where the CPU has native bfloat16 (AVX-512 BF16/AMX), else fp32.
@@ -70,17 +73,26 @@ class TrainConfig:
 
 def _field_types() -> dict[str, type]:
     """The runtime type of each field (Optional[X] -> X)."""
-    names = {"int": int, "float": float, "str": str}
+    names = {"int": int, "float": float, "str": str, "bool": bool}
     out = {}
     for f in fields(TrainConfig):
         out[f.name] = names[str(f.type).split(" | ")[0]]
     return out
 
 
+_BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def _coerce(name: str, value: Any, origin: str) -> Any:
     kind = _field_types()[name]
     if value is None:
         return None
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _BOOL_WORDS:
+            return _BOOL_WORDS[value.lower()]
+        raise InputError(f"{origin}: {name} must be true or false, got {value!r}")
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, kind) and not isinstance(value, bool):

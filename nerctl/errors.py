@@ -1,4 +1,10 @@
 """Exceptions that the CLI turns into one line on stderr and an exit code."""
+import os
+
+
+def debug_enabled() -> bool:
+    """--debug / NERCTL_DEBUG=1: show tracebacks and TensorFlow's own start-up log."""
+    return os.environ.get("NERCTL_DEBUG", "") not in ("", "0")
 
 
 class NerctlError(Exception):

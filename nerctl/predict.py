@@ -142,8 +142,9 @@ class Tagger:
         return cls(model, tokenizer, label_map, config["max_len"], batch_size or config.get("eval_batch_size", 64))
 
     def _probabilities(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        import tensorflow as tf
+        from .model import import_tensorflow
 
+        tf = import_tensorflow()
         if self._forward is None:
             # One trace for every batch shape: dimensions left open.
             spec = tf.TensorSpec([None, None], tf.int32)

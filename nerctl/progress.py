@@ -1,22 +1,27 @@
 """Logs and progress bars, always on stderr (stdout carries data only).
 
 Bars appear only when stderr is a terminal; colour follows rich's rules, which
-honour NO_COLOR. Library users get the same behaviour, or pass quiet=True.
+honour NO_COLOR. Off a terminal (CI logs, `nohup`), long tasks instead print a
+plain progress line every `heartbeat` seconds, so a log never looks hung.
+Library users get the same behaviour, or pass quiet=True.
 """
 from __future__ import annotations
 
 import contextlib
-import sys
+import time
 from typing import Callable, Iterator
+
+HEARTBEAT_SECONDS = 30.0
 
 
 class Reporter:
-    def __init__(self, quiet: bool = False):
+    def __init__(self, quiet: bool = False, heartbeat: float = HEARTBEAT_SECONDS):
         from rich.console import Console
 
         self.quiet = quiet
         self.console = Console(stderr=True, highlight=False)
         self.bars = self.console.is_terminal and not quiet
+        self.heartbeat = heartbeat
 
     def log(self, message: str) -> None:
         if not self.quiet:
@@ -29,10 +34,10 @@ class Reporter:
             yield lambda done, total: bar.advance(done, total=total)
 
     @contextlib.contextmanager
-    def task(self, description: str, total: int | None) -> Iterator["_Task"]:
-        """A progress bar (terminal only); `advance(n, **fields)` moves it on."""
+    def task(self, description: str, total: int | None) -> Iterator["_Task | _Heartbeat"]:
+        """A progress bar on a terminal, else a heartbeat line; `advance(n, info=...)` moves it on."""
         if not self.bars:
-            yield _Task(None, None)
+            yield _Heartbeat(description, total, None if self.quiet else self.log, self.heartbeat)
             return
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
@@ -48,10 +53,26 @@ class _Task:
         self._bar, self._id = bar, task_id
 
     def advance(self, n: int = 1, info: str | None = None, total: int | None = None) -> None:
-        if self._bar is not None:
-            fields = {"info": info} if info is not None else {}
-            self._bar.update(self._id, advance=n, total=total, **fields)  # total=None: unchanged
+        fields = {"info": info} if info is not None else {}
+        self._bar.update(self._id, advance=n, total=total, **fields)  # total=None: unchanged
 
 
-def stdout_is_terminal() -> bool:
-    return sys.stdout.isatty()
+class _Heartbeat:
+    """The off-terminal stand-in for a bar: a log line at most every `interval` seconds."""
+
+    def __init__(self, description: str, total: int | None, log: Callable[[str], None] | None, interval: float):
+        self._description, self._total, self._log, self._interval = description, total, log, interval
+        self._done = 0
+        self._started = self._last = time.monotonic()
+
+    def advance(self, n: int = 1, info: str | None = None, total: int | None = None) -> None:
+        self._done += n
+        self._total = total if total is not None else self._total
+        now = time.monotonic()
+        if self._log is None or now - self._last < self._interval:
+            return
+        self._last = now
+        of = f"/{self._total}" if self._total else ""
+        rate = self._done / max(now - self._started, 1e-9)
+        self._log(f"{self._description}: {self._done}{of} ({rate:.1f}/s){'  ' + info if info else ''}")
+

@@ -20,7 +20,8 @@ from .config import TrainConfig, load_saved_config
 from .data import dataset_split
 from .errors import InputError
 from .evaluate import evaluate_sentences
-from .model import build_model, load_tokenizer, resolve_model, resolve_precision
+from .model import (build_model, import_tensorflow, load_tokenizer, resolve_model, resolve_precision,
+                    variables_to_train)
 from .predict import Tagger
 from .preprocess import IGNORE_INDEX, Encoder, LabelMap, batch_plan, collate
 from .progress import Reporter
@@ -90,8 +91,7 @@ def new_run_dir(config: TrainConfig) -> RunDir:
 
 def masked_loss(labels, logits):
     """Mean cross-entropy over positions with a label (first pieces of owned words)."""
-    import tensorflow as tf
-
+    tf = import_tensorflow()
     mask = tf.not_equal(labels, IGNORE_INDEX)
     safe = tf.where(mask, labels, tf.zeros_like(labels))
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=tf.cast(logits, tf.float32))
@@ -102,7 +102,7 @@ def masked_loss(labels, logits):
 def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None = None,
           reporter: Reporter | None = None) -> dict:
     """Train as `config` says (or continue `resume`); return the run's summary."""
-    import tensorflow as tf
+    tf = import_tensorflow()
     from transformers import create_optimizer
 
     reporter = reporter or Reporter()
@@ -138,7 +138,8 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
     total_steps = steps_per_epoch * config.epochs
     strategy = tf.distribute.get_strategy()
     precision = resolve_precision(config.precision)
-    log(f"model {config.model} ({precision}), {steps_per_epoch} steps per epoch")
+    frozen = ", word embeddings frozen" if config.freeze_embeddings else ""
+    log(f"model {config.model} ({precision}{frozen}), {steps_per_epoch} steps per epoch")
     model = build_model(model_path, label_map, strategy, precision)
     with strategy.scope():
         optimizer, _ = create_optimizer(
@@ -167,14 +168,15 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
         replace_dir(tmp, run.tokenizer)
 
     spec = tf.TensorSpec([None, None], tf.int32)
+    variables = variables_to_train(model, config.freeze_embeddings)
 
     @tf.function(input_signature=[spec, spec, spec])
     def train_step(ids, mask, labels):
         with tf.GradientTape() as tape:
             logits = model(input_ids=ids, attention_mask=mask, training=True).logits
             loss = masked_loss(labels, logits)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
         return loss
 
     tagger = Tagger(model, tokenizer, label_map, config.max_len, config.eval_batch_size)

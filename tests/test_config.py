@@ -65,3 +65,15 @@ def test_config_round_trips_through_dict():
     config = TrainConfig(epochs=5, train_file="x.bio")
     assert TrainConfig(**config.to_dict()) == config
     assert set(config.to_dict()) == {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def test_boolean_values_from_env_file_and_flag(tmp_path):
+    assert resolve_config(environ={"NERCTL_FREEZE_EMBEDDINGS": "yes"}).freeze_embeddings is True
+    path = tmp_path / "c.toml"
+    path.write_text("freeze_embeddings = true\n")
+    assert resolve_config(path, {"freeze_embeddings": False}, environ={}).freeze_embeddings is False
+    with pytest.raises(InputError, match="NERCTL_FREEZE_EMBEDDINGS: freeze_embeddings must be true or false"):
+        resolve_config(environ={"NERCTL_FREEZE_EMBEDDINGS": "maybe"})
+    path.write_text("freeze_embeddings = 1\n")
+    with pytest.raises(InputError, match="freeze_embeddings must be true or false"):
+        resolve_config(path, environ={})
