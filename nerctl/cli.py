@@ -13,6 +13,9 @@ from typing import List, Optional
 import typer
 
 from ._util import PROG, fail, handle_errors, print_json, print_metrics, write_stdout
+from .config import TrainConfig
+
+DEFAULTS = TrainConfig()  # shown in --help; configs/mitmovie.toml holds the same values
 
 app = typer.Typer(
     name=PROG,
@@ -100,22 +103,23 @@ def download(
 @handle_errors
 def train(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (see configs/)."),
-    dataset: Optional[str] = typer.Option(None, help="Named dataset [default: mitmovie]."),
+    dataset: Optional[str] = typer.Option(None, help=f"Named dataset [default: {DEFAULTS.dataset}]."),
     train_file: Optional[Path] = typer.Option(None, help="Training BIO file (instead of a dataset)."),
     eval_file: Optional[Path] = typer.Option(None, help="Dev BIO file for choosing the best epoch [default: carved from train]."),
     test_file: Optional[Path] = typer.Option(None, help="Test BIO file, scored once at the end with the best model."),
     format: Optional[BioFormat] = typer.Option(None, "--format", help="BIO format of the files [default: auto]."),
     model: Optional[str] = typer.Option(None, help="'minilm' (embedded), a local model folder, or a hub id."),
-    epochs: Optional[int] = typer.Option(None, min=1, help="Training epochs [default: 3]."),
-    batch_size: Optional[int] = typer.Option(None, min=1, help="Sentences per batch [default: 32]."),
-    lr: Optional[float] = typer.Option(None, help="Peak learning rate of AdamW [default: 1e-4]."),
-    max_len: Optional[int] = typer.Option(None, min=8, help="Word pieces per window; longer sentences are windowed [default: 128]."),
+    epochs: Optional[int] = typer.Option(None, min=1, help=f"Training epochs [default: {DEFAULTS.epochs}]."),
+    batch_size: Optional[int] = typer.Option(None, min=1, help=f"Sentences per batch [default: {DEFAULTS.batch_size}]."),
+    lr: Optional[float] = typer.Option(None, help=f"Peak learning rate of AdamW [default: {DEFAULTS.lr:g}]."),
+    max_len: Optional[int] = typer.Option(None, min=8, help=f"Word pieces per window; longer sentences are windowed [default: {DEFAULTS.max_len}]."),
     freeze_embeddings: Optional[bool] = typer.Option(
         None, "--freeze-embeddings/--train-embeddings",
-        help="Keep the word-embedding matrix fixed (faster on a CPU) [default: from the config]."),
-    seed: Optional[int] = typer.Option(None, help="Seed for data split, order and initialisation [default: 42]."),
-    dev_fraction: Optional[float] = typer.Option(None, help="Share of train held out as dev [default: 0.1]."),
-    precision: Optional[Precision] = typer.Option(None, help=f"Compute precision ({PRECISION_HELP}) [default: auto]."),
+        help="Keep the word-embedding matrix fixed (faster on a CPU) "
+        f"[default: {'frozen' if DEFAULTS.freeze_embeddings else 'trained'}]."),
+    seed: Optional[int] = typer.Option(None, help=f"Seed for data split, order and initialisation [default: {DEFAULTS.seed}]."),
+    dev_fraction: Optional[float] = typer.Option(None, help=f"Share of train held out as dev [default: {DEFAULTS.dev_fraction:g}]."),
+    precision: Optional[Precision] = typer.Option(None, help=f"Compute precision ({PRECISION_HELP}) [default: {DEFAULTS.precision}]."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory [default: runs/<time>-<model>]."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir (default: the newest unfinished run)."),
     mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),

@@ -99,12 +99,38 @@ def masked_loss(labels, logits):
     return tf.reduce_sum(losses * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
 
 
+def make_optimizer(config: TrainConfig, total_steps: int):
+    """AdamW with linear warm-up then linear decay to 0, global-norm clipping at 1.0."""
+    from transformers import create_optimizer
+
+    optimizer, _ = create_optimizer(
+        init_lr=config.lr, num_train_steps=total_steps, num_warmup_steps=int(total_steps * config.warmup_ratio),
+        weight_decay_rate=config.weight_decay, adam_global_clipnorm=1.0,
+    )
+    return optimizer
+
+
+def make_train_step(model, optimizer, variables: list):
+    """One optimisation step, traced once for [batch, length] int32 inputs of any shape."""
+    tf = import_tensorflow()
+    spec = tf.TensorSpec([None, None], tf.int32)
+
+    @tf.function(input_signature=[spec, spec, spec])
+    def train_step(ids, mask, labels):
+        with tf.GradientTape() as tape:
+            logits = model(input_ids=ids, attention_mask=mask, training=True).logits
+            loss = masked_loss(labels, logits)
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss
+
+    return train_step
+
+
 def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None = None,
           reporter: Reporter | None = None) -> dict:
     """Train as `config` says (or continue `resume`); return the run's summary."""
     tf = import_tensorflow()
-    from transformers import create_optimizer
-
     reporter = reporter or Reporter()
     log = reporter.log
     started = time.time()
@@ -142,11 +168,7 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
     log(f"model {config.model} ({precision}{frozen}), {steps_per_epoch} steps per epoch")
     model = build_model(model_path, label_map, strategy, precision)
     with strategy.scope():
-        optimizer, _ = create_optimizer(
-            init_lr=config.lr, num_train_steps=total_steps,
-            num_warmup_steps=int(total_steps * config.warmup_ratio),
-            weight_decay_rate=config.weight_decay, adam_global_clipnorm=1.0,
-        )
+        optimizer = make_optimizer(config, total_steps)
         state = {"epoch": tf.Variable(0, dtype=tf.int64), "best_f1": tf.Variable(-1.0, dtype=tf.float64),
                  "best_epoch": tf.Variable(0, dtype=tf.int64)}
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **state)
@@ -167,18 +189,7 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
         tokenizer.save_pretrained(str(tmp))
         replace_dir(tmp, run.tokenizer)
 
-    spec = tf.TensorSpec([None, None], tf.int32)
-    variables = variables_to_train(model, config.freeze_embeddings)
-
-    @tf.function(input_signature=[spec, spec, spec])
-    def train_step(ids, mask, labels):
-        with tf.GradientTape() as tape:
-            logits = model(input_ids=ids, attention_mask=mask, training=True).logits
-            loss = masked_loss(labels, logits)
-        grads = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(grads, variables))
-        return loss
-
+    train_step = make_train_step(model, optimizer, variables_to_train(model, config.freeze_embeddings))
     tagger = Tagger(model, tokenizer, label_map, config.max_len, config.eval_batch_size)
     first_epoch = int(state["epoch"]) + 1
     if first_epoch == 1:

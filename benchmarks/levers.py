@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""What each CPU speed lever buys: MiniLM train-step throughput, one process per setting.
+
+    .venv/bin/python benchmarks/levers.py [--steps 60] [--sentences 4000] [--mirror DIR_OR_URL]
+
+Each setting runs nerctl's own training step (`nerctl.train.make_train_step`) on
+the first --sentences sentences of engtrain, in a fresh process (thread pools and
+Keras policies are process-wide), nothing else running: 8 warm-up steps, then
+--steps timed ones. Padding settings re-pad nerctl's length-sorted batches to
+show what fixed or coarse padding would cost. Writes
+benchmarks/results/<date>-<host>-levers.json and prints a table. Compare rows
+only within one run: machines differ from day to day.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# (name, setting): each setting changes one thing from the row it names.
+SETTINGS = [
+    ("fixed padding to 64, batch 32 (the tutorial's shape)", {"pad_to": 64, "batch_size": 32}),
+    ("padding to a multiple of 8, batch 32", {"pad_multiple": 8, "batch_size": 32}),
+    ("length-sorted batches padded to their longest, batch 32", {"batch_size": 32}),
+    ("+ frozen word embeddings, batch 32", {"batch_size": 32, "freeze_embeddings": True}),
+    ("+ batch 64 (the default config)", {"batch_size": 64, "freeze_embeddings": True}),
+    ("default + bf16 (mixed_bfloat16)", {"batch_size": 64, "freeze_embeddings": True, "precision": "bf16"}),
+    ("default + 1 inter-op / 2 intra-op threads", {"batch_size": 64, "freeze_embeddings": True, "threads": [1, 2]}),
+]
+
+
+def repad(batch, width: int, pad_id: int):
+    """Pad a collated batch on the right to `width` positions."""
+    import numpy as np
+
+    from nerctl.preprocess import IGNORE_INDEX
+
+    extra = width - batch.input_ids.shape[1]
+    widen = lambda a, value: np.pad(a, ((0, 0), (0, extra)), constant_values=value)  # noqa: E731
+    return widen(batch.input_ids, pad_id), widen(batch.attention_mask, 0), widen(batch.labels, IGNORE_INDEX)
+
+
+def measure_one(setting: dict, train_file: str, sentences: int, steps: int) -> dict:
+    """Time nerctl's train step under `setting` in this process."""
+    import numpy as np
+
+    from nerctl.bio import read_bio
+    from nerctl.config import TrainConfig
+    from nerctl.model import build_model, import_tensorflow, load_tokenizer, resolve_model, variables_to_train
+    from nerctl.preprocess import Encoder, LabelMap, batch_plan, collate
+    from nerctl.train import make_optimizer, make_train_step
+
+    tf = import_tensorflow()
+    if "threads" in setting:
+        tf.config.threading.set_inter_op_parallelism_threads(setting["threads"][0])
+        tf.config.threading.set_intra_op_parallelism_threads(setting["threads"][1])
+    config = TrainConfig(batch_size=setting["batch_size"], freeze_embeddings=setting.get("freeze_embeddings", False))
+    data = read_bio(train_file)[:sentences]
+    label_map = LabelMap.from_sentences(data)
+    path = resolve_model("minilm")
+    encoder = Encoder(load_tokenizer(path), config.max_len, label_map)
+    windows = encoder.encode([s.words for s in data], [s.tags for s in data])
+    tf.keras.utils.set_random_seed(0)
+    model = build_model(path, label_map, precision=setting.get("precision", "fp32"))
+    optimizer = make_optimizer(config, total_steps=1000)
+    step = make_train_step(model, optimizer, variables_to_train(model, config.freeze_embeddings))
+
+    batches = []
+    for indices in batch_plan(windows, config.batch_size, np.random.default_rng(0))[: 8 + steps]:
+        batch = collate(windows, indices, encoder.pad_id)
+        length = batch.input_ids.shape[1]
+        width = setting.get("pad_to") or -(-length // setting.get("pad_multiple", 1)) * setting.get("pad_multiple", 1)
+        batches.append((repad(batch, max(width, length), encoder.pad_id), len(indices)))
+    for arrays, _ in batches[:8]:
+        float(step(*arrays))
+    start = time.perf_counter()
+    for arrays, _ in batches[8:]:
+        float(step(*arrays))
+    wall = time.perf_counter() - start
+    timed = batches[8:]
+    return {"sentences_per_s": round(sum(n for _, n in timed) / wall, 1),
+            "ms_per_step": round(1000 * wall / len(timed), 1),
+            "mean_padded_length": round(float(np.mean([a[0].shape[1] for a, _ in timed])), 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--sentences", type=int, default=4000)
+    parser.add_argument("--mirror", default=os.environ.get("NERCTL_MIRROR"))
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one setting (JSON) here
+    parser.add_argument("--train-file", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure_one(json.loads(args.one), args.train_file, args.sentences, args.steps)))
+        return
+
+    from nerctl.data import dataset_split
+
+    train_file = str(dataset_split("mitmovie", "train", mirror=args.mirror))
+    rows = []
+    for name, setting in SETTINGS:
+        print(f"[levers] {name}", file=sys.stderr, flush=True)
+        out = subprocess.run([sys.executable, __file__, "--one", json.dumps(setting), "--train-file", train_file,
+                              "--sentences", str(args.sentences), "--steps", str(args.steps)],
+                             capture_output=True, text=True, check=True)
+        rows.append({"name": name, "setting": setting, **json.loads(out.stdout.splitlines()[-1])})
+        print(f"[levers]   {rows[-1]}", file=sys.stderr, flush=True)
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "")
+    result = {"date": datetime.date.today().isoformat(), "host": socket.gethostname(), "cpu": cpu,
+              "steps": args.steps, "sentences": args.sentences, "rows": rows}
+    base = rows[0]["sentences_per_s"]
+    lines = ["| setting | train sentences/s | vs. fixed 64 | ms/step | mean padded length |",
+             "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['name']} | {r['sentences_per_s']} | {r['sentences_per_s'] / base:.2f}x | {r['ms_per_step']} | "
+              f"{r['mean_padded_length']} |" for r in rows]
+    result["table"] = "\n".join(lines)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{result['date']}-{result['host']}-levers.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(result["table"])
+    print(f"[levers] wrote {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
