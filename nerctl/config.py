@@ -36,7 +36,7 @@ class TrainConfig:
     # its optimizer update a fifth of a CPU training step (see benchmarks/).
     freeze_embeddings: bool = True
     seed: int = 42
-    eval_batch_size: int = 64
+    eval_batch_size: int = 128
     # auto: bf16 (mixed) where the CPU has native bfloat16 (AVX-512 BF16/AMX), else fp32.
     precision: str = "auto"
     # Output.

@@ -108,12 +108,17 @@ def resolve_model(name: str) -> str:
     return name  # a hub id
 
 
-def _quiet_transformers() -> None:
+def _prepare_transformers() -> None:
+    """Call before transformers' model classes are first used."""
     # The "some weights were newly initialised" warning is expected for a fresh
     # classifier head; nerctl says what it builds itself.
-    from transformers.utils import logging
+    from transformers.utils import import_utils, logging
 
     logging.set_verbosity_error()
+    # transformers' TF model code imports its GLUE metrics, which import scipy.stats
+    # and sklearn when present (seqeval brings them): ~1.5 s of every start-up for
+    # helpers nerctl never calls. Marking sklearn absent skips them.
+    import_utils._sklearn_available = False
 
 
 def _hub_hint(name: str) -> str:
@@ -124,9 +129,9 @@ def _hub_hint(name: str) -> str:
 
 def load_tokenizer(name_or_path: str):
     """A fast tokenizer (needed for word_ids()); never runs remote code."""
+    _prepare_transformers()
     from transformers import AutoTokenizer
 
-    _quiet_transformers()
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True, trust_remote_code=False)
     except (OSError, ValueError) as err:
@@ -143,9 +148,9 @@ def build_model(name_or_path: str, label_map: LabelMap, strategy=None, precision
     given), so the same code serves distributed training later.
     """
     tf = import_tensorflow()
+    _prepare_transformers()
     from transformers import TFAutoModelForTokenClassification
 
-    _quiet_transformers()
     strategy = strategy or tf.distribute.get_strategy()
     try:
         with strategy.scope(), precision_policy(precision):
@@ -178,9 +183,9 @@ def variables_to_train(model, freeze_embeddings: bool) -> list:
 def load_trained_model(path: str | Path, precision: str = "fp32"):
     """Load a model saved by `save_pretrained` (a run's best/ folder)."""
     import_tensorflow()
+    _prepare_transformers()
     from transformers import TFAutoModelForTokenClassification
 
-    _quiet_transformers()
     try:
         with precision_policy(precision):
             return TFAutoModelForTokenClassification.from_pretrained(str(path), trust_remote_code=False)

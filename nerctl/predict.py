@@ -5,6 +5,7 @@ all three see exactly the same windows, batches and decoding.
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable, Sequence
@@ -12,11 +13,12 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .errors import InputError
-from .preprocess import Encoder, LabelMap, Word, iter_batches, merge_windows, split_words
+from .preprocess import Encoder, LabelMap, Word, batch_plan, collate, merge_windows, split_words
 from .rundir import RunDir
 
 OUTPUT_FORMATS = ("table", "json", "jsonl", "conll")
 DECODERS = ("viterbi", "argmax")
+EAGER_MAX_BATCHES = 8  # jobs of at most this many batches run the model without tracing it
 Progress = Callable[[int, int], None]  # (windows just done, total windows)
 
 
@@ -68,6 +70,17 @@ def repair_bio(tags: Sequence[str]) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _iob2_scores(labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(transition, start): 0 where IOB2 allows a label (after another / first), else -inf."""
+    k = len(labels)
+    inside = [label.startswith("I-") for label in labels]
+    # allowed[i, j]: label j may follow label i
+    allowed = np.array([[not inside[j] or (labels[i] != "O" and labels[i][2:] == labels[j][2:])
+                         for j in range(k)] for i in range(k)])
+    return np.where(allowed, 0.0, -np.inf), np.where(inside, -np.inf, 0.0)
+
+
 def viterbi_iob2(log_probs: np.ndarray, labels: Sequence[str]) -> list[int]:
     """The most probable label sequence in which every I-X follows B-X or I-X.
 
@@ -77,12 +90,8 @@ def viterbi_iob2(log_probs: np.ndarray, labels: Sequence[str]) -> list[int]:
     n, k = log_probs.shape
     if n == 0:
         return []
-    inside = [label.startswith("I-") for label in labels]
-    # allowed[i, j]: label j may follow label i
-    allowed = np.array([[not inside[j] or (labels[i] != "O" and labels[i][2:] == labels[j][2:])
-                         for j in range(k)] for i in range(k)])
-    transition = np.where(allowed, 0.0, -np.inf)
-    score = log_probs[0] + np.where(inside, -np.inf, 0.0)
+    transition, start = _iob2_scores(tuple(labels))
+    score = log_probs[0] + start
     back = np.zeros((n, k), dtype=np.int64)
     for t in range(1, n):
         candidates = score[:, None] + transition
@@ -126,7 +135,7 @@ class Tagger:
         self.label_map = label_map
         self.encoder = Encoder(tokenizer, max_len, label_map)
         self.batch_size = batch_size
-        self._forward = None
+        self._traced_forward = None
 
     @classmethod
     def from_run(cls, run: RunDir, batch_size: int | None = None, precision: str = "auto") -> "Tagger":
@@ -141,21 +150,23 @@ class Tagger:
         tokenizer = load_tokenizer(str(run.tokenizer))
         return cls(model, tokenizer, label_map, config["max_len"], batch_size or config.get("eval_batch_size", 64))
 
-    def _probabilities(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def _probabilities(self, input_ids: np.ndarray, attention_mask: np.ndarray, traced: bool) -> np.ndarray:
+        """[batch, length, labels] tag probabilities, computed in float32."""
         from .model import import_tensorflow
 
         tf = import_tensorflow()
-        if self._forward is None:
+
+        def forward(ids, mask):
+            logits = self.model(input_ids=ids, attention_mask=mask, training=False).logits
+            return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+
+        if not traced:
+            return forward(input_ids, attention_mask).numpy()
+        if self._traced_forward is None:
             # One trace for every batch shape: dimensions left open.
             spec = tf.TensorSpec([None, None], tf.int32)
-
-            @tf.function(input_signature=[spec, spec])
-            def forward(ids, mask):
-                logits = self.model(input_ids=ids, attention_mask=mask, training=False).logits
-                return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-
-            self._forward = forward
-        return self._forward(input_ids, attention_mask).numpy()
+            self._traced_forward = tf.function(forward, input_signature=[spec, spec])
+        return self._traced_forward(input_ids, attention_mask).numpy()
 
     def word_probabilities(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
                            ) -> list[np.ndarray]:
@@ -164,9 +175,14 @@ class Tagger:
         `progress(done, total)` is called after each batch, counted in windows.
         """
         windows = self.encoder.encode(sentences)
+        plan = batch_plan(windows, self.batch_size)
+        # Tracing the model costs ~5 s once, running it eagerly ~0.3 s more per
+        # batch (MiniLM, 2 cores): small jobs, like one sentence, skip the trace.
+        traced = self._traced_forward is not None or len(plan) > EAGER_MAX_BATCHES
         outputs: list[np.ndarray | None] = [None] * len(windows)
-        for batch in iter_batches(windows, self.batch_size, self.encoder.pad_id):
-            probs = self._probabilities(batch.input_ids, batch.attention_mask)
+        for indices in plan:
+            batch = collate(windows, indices, self.encoder.pad_id)
+            probs = self._probabilities(batch.input_ids, batch.attention_mask, traced)
             for row, k in enumerate(batch.windows):
                 outputs[k] = probs[row, : len(windows[k].input_ids)]
             if progress:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import regex
@@ -253,13 +253,6 @@ def batch_plan(
     if rng is not None:
         rng.shuffle(batches)
     return batches
-
-
-def iter_batches(
-    windows: Sequence[Window], batch_size: int, pad_id: int, rng: np.random.Generator | None = None
-) -> Iterator[Batch]:
-    for indices in batch_plan(windows, batch_size, rng):
-        yield collate(windows, indices, pad_id)
 
 
 def merge_windows(

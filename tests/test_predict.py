@@ -97,3 +97,21 @@ def test_viterbi_prefers_the_best_valid_sequence_over_a_repair():
     # word 1 leans I-A but O precedes it in argmax; B-A then I-A is the best valid path
     probs = np.array([[0.45, 0.40, 0.05, 0.05, 0.05], [0.05, 0.05, 0.05, 0.80, 0.05]])
     assert [LABELS[i] for i in viterbi_iob2(np.log(probs), LABELS)] == ["B-A", "I-A"]
+
+
+def test_small_jobs_skip_tracing_and_agree_with_the_traced_model(trained_run, bio_files, monkeypatch):
+    import numpy as np
+
+    import nerctl.predict
+    from nerctl.bio import read_bio
+
+    words = [s.words for s in read_bio(bio_files["test"])][:6]
+    eager = Tagger.from_run(RunDir(trained_run))
+    eager_probs = eager.word_probabilities(words)
+    assert eager._traced_forward is None  # one batch: no trace, no seconds spent on it
+    monkeypatch.setattr(nerctl.predict, "EAGER_MAX_BATCHES", 0)
+    traced = Tagger.from_run(RunDir(trained_run))
+    traced_probs = traced.word_probabilities(words)
+    assert traced._traced_forward is not None
+    for a, b in zip(eager_probs, traced_probs):
+        assert a.shape == b.shape and np.allclose(a, b, atol=1e-5)
