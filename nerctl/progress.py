@@ -30,14 +30,14 @@ class Reporter:
     @contextlib.contextmanager
     def counter(self, description: str) -> Iterator[Callable[[int, int], None]]:
         """A bar fed by `(done, total)` callbacks, as Tagger.predict_words makes them."""
-        with self.task(description, None) as bar:
+        with self.task(description, None, unit="sentences") as bar:
             yield lambda done, total: bar.advance(done, total=total)
 
     @contextlib.contextmanager
-    def task(self, description: str, total: int | None) -> Iterator["_Task | _Heartbeat"]:
+    def task(self, description: str, total: int | None, unit: str = "") -> Iterator["_Task | _Heartbeat"]:
         """A progress bar on a terminal, else a heartbeat line; `advance(n, info=...)` moves it on."""
         if not self.bars:
-            yield _Heartbeat(description, total, None if self.quiet else self.log, self.heartbeat)
+            yield _Heartbeat(description, total, unit, None if self.quiet else self.log, self.heartbeat)
             return
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
@@ -60,8 +60,10 @@ class _Task:
 class _Heartbeat:
     """The off-terminal stand-in for a bar: a log line at most every `interval` seconds."""
 
-    def __init__(self, description: str, total: int | None, log: Callable[[str], None] | None, interval: float):
+    def __init__(self, description: str, total: int | None, unit: str, log: Callable[[str], None] | None,
+                 interval: float):
         self._description, self._total, self._log, self._interval = description, total, log, interval
+        self._unit = f" {unit}" if unit else ""
         self._done = 0
         self._started = self._last = time.monotonic()
 
@@ -74,5 +76,5 @@ class _Heartbeat:
         self._last = now
         of = f"/{self._total}" if self._total else ""
         rate = self._done / max(now - self._started, 1e-9)
-        self._log(f"{self._description}: {self._done}{of} ({rate:.1f}/s){'  ' + info if info else ''}")
+        self._log(f"{self._description}: {self._done}{of}{self._unit} ({rate:.1f}/s){'  ' + info if info else ''}")
 

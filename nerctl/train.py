@@ -199,7 +199,7 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
         # The order depends only on (seed, epoch): a resumed run sees the same batches.
         plan = batch_plan(windows, config.batch_size, np.random.default_rng([config.seed, epoch]))
         losses = []
-        with reporter.task(f"epoch {epoch}/{config.epochs}", len(plan)) as bar:
+        with reporter.task(f"epoch {epoch}/{config.epochs}", len(plan), unit="steps") as bar:
             for indices in plan:
                 batch = collate(windows, indices, encoder.pad_id)
                 losses.append(float(train_step(batch.input_ids, batch.attention_mask, batch.labels)))
