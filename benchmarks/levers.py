@@ -44,7 +44,10 @@ def repad(batch, width: int, pad_id: int):
     from nerctl.preprocess import IGNORE_INDEX
 
     extra = width - batch.input_ids.shape[1]
-    widen = lambda a, value: np.pad(a, ((0, 0), (0, extra)), constant_values=value)  # noqa: E731
+
+    def widen(array, value):
+        return np.pad(array, ((0, 0), (0, extra)), constant_values=value)
+
     return widen(batch.input_ids, pad_id), widen(batch.attention_mask, 0), widen(batch.labels, IGNORE_INDEX)
 
 

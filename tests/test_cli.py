@@ -128,6 +128,8 @@ def test_subprocess_train_predict_and_clean_streams(tiny_model, bio_files, tmp_p
     trained = nerctl(*train_args(tiny_model, bio_files, run_dir))
     assert trained.returncode == 0, trained.stderr
     assert "epoch 2/2" in trained.stderr and "all (micro)" in trained.stdout  # logs on stderr, metrics table on stdout
+    # TensorFlow's C++ start-up lines (CUDA probing, absl) are kept out of the log
+    assert "cuda" not in trained.stderr.lower() and "absl" not in trained.stderr, trained.stderr
     predicted = nerctl("predict", "--run", run_dir, "have you seen the dark knight", "-f", "/dev/null",
                        env={"CWD": str(tmp_path)})
     assert predicted.returncode == 2 and predicted.stderr.count("\n") == 1  # texts and --file: one-line error
