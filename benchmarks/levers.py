@@ -79,9 +79,9 @@ def measure_one(setting: dict, train_file: str, sentences: int, steps: int) -> d
     batches = []
     for indices in batch_plan(windows, config.batch_size, np.random.default_rng(0))[: 8 + steps]:
         batch = collate(windows, indices, encoder.pad_id)
-        length = batch.input_ids.shape[1]
-        width = setting.get("pad_to") or -(-length // setting.get("pad_multiple", 1)) * setting.get("pad_multiple", 1)
-        batches.append((repad(batch, max(width, length), encoder.pad_id), len(indices)))
+        multiple = setting.get("pad_multiple", 1)
+        width = max(setting.get("pad_to", 0), -(-batch.input_ids.shape[1] // multiple) * multiple)
+        batches.append((repad(batch, width, encoder.pad_id), len(indices)))
     for arrays, _ in batches[:8]:
         float(step(*arrays))
     start = time.perf_counter()

@@ -37,7 +37,7 @@ class Reporter:
     def task(self, description: str, total: int | None, unit: str = "") -> Iterator["_Task | _Heartbeat"]:
         """A progress bar on a terminal, else a heartbeat line; `advance(n, info=...)` moves it on."""
         if not self.bars:
-            yield _Heartbeat(description, total, unit, None if self.quiet else self.log, self.heartbeat)
+            yield _Heartbeat(description, total, unit, self.log, self.heartbeat)  # log is quiet-aware
             return
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
@@ -60,8 +60,7 @@ class _Task:
 class _Heartbeat:
     """The off-terminal stand-in for a bar: a log line at most every `interval` seconds."""
 
-    def __init__(self, description: str, total: int | None, unit: str, log: Callable[[str], None] | None,
-                 interval: float):
+    def __init__(self, description: str, total: int | None, unit: str, log: Callable[[str], None], interval: float):
         self._description, self._total, self._log, self._interval = description, total, log, interval
         self._unit = f" {unit}" if unit else ""
         self._done = 0
@@ -71,7 +70,7 @@ class _Heartbeat:
         self._done += n
         self._total = total if total is not None else self._total
         now = time.monotonic()
-        if self._log is None or now - self._last < self._interval:
+        if now - self._last < self._interval:
             return
         self._last = now
         of = f"/{self._total}" if self._total else ""

@@ -160,7 +160,7 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
     if len(windows) > len(data.train):
         log(f"{len(windows) - len(data.train)} long sentence(s) split into overlapping windows of {config.max_len} pieces")
 
-    steps_per_epoch = len(batch_plan(windows, config.batch_size, np.random.default_rng(0)))
+    steps_per_epoch = -(-len(windows) // config.batch_size)  # batch_plan cuts the windows into full batches
     total_steps = steps_per_epoch * config.epochs
     strategy = tf.distribute.get_strategy()
     precision = resolve_precision(config.precision)
