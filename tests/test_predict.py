@@ -115,3 +115,15 @@ def test_small_jobs_skip_tracing_and_agree_with_the_traced_model(trained_run, bi
     assert traced._traced_forward is not None
     for a, b in zip(eager_probs, traced_probs):
         assert a.shape == b.shape and np.allclose(a, b, atol=1e-5)
+
+
+def test_loading_a_run_does_not_import_scipy_or_sklearn(trained_run):
+    """transformers' TF code would pull them in (~1.5 s of every start-up); nerctl skips them."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from nerctl.predict import Tagger; from nerctl.rundir import RunDir; "
+            "Tagger.from_run(RunDir(Path(sys.argv[1]))).tag_texts(['who directed jaws']); "
+            "print('scipy.stats' in sys.modules, 'sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(trained_run)], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["False", "False"], out.stderr
