@@ -58,7 +58,7 @@ def measure_one(setting: dict, train_file: str, sentences: int, steps: int) -> d
     from nerctl.bio import read_bio
     from nerctl.config import TrainConfig
     from nerctl.model import build_model, import_tensorflow, load_tokenizer, resolve_model, variables_to_train
-    from nerctl.preprocess import Encoder, LabelMap, batch_plan, collate
+    from nerctl.preprocess import Encoder, LabelMap, PieceTokenizer, batch_plan, collate
     from nerctl.train import make_optimizer, make_train_step
 
     tf = import_tensorflow()
@@ -69,7 +69,7 @@ def measure_one(setting: dict, train_file: str, sentences: int, steps: int) -> d
     data = read_bio(train_file)[:sentences]
     label_map = LabelMap.from_sentences(data)
     path = resolve_model("minilm")
-    encoder = Encoder(load_tokenizer(path), config.max_len, label_map)
+    encoder = Encoder(PieceTokenizer.from_transformers(load_tokenizer(path)), config.max_len, label_map)
     windows = encoder.encode([s.words for s in data], [s.tags for s in data])
     tf.keras.utils.set_random_seed(0)
     model = build_model(path, label_map, precision=setting.get("precision", "fp32"))

@@ -117,6 +117,9 @@ def train(
         None, "--freeze-embeddings/--train-embeddings",
         help="Keep the word-embedding matrix fixed (faster on a CPU) "
         f"[default: {'frozen' if DEFAULTS.freeze_embeddings else 'trained'}]."),
+    freeze_layers: Optional[int] = typer.Option(
+        None, min=0, help="Also keep the embedding block and this many lowest encoder layers fixed: "
+        f"their backward pass is skipped [default: {DEFAULTS.freeze_layers}]."),
     seed: Optional[int] = typer.Option(None, help=f"Seed for data split, order and initialisation [default: {DEFAULTS.seed}]."),
     dev_fraction: Optional[float] = typer.Option(None, help=f"Share of train held out as dev [default: {DEFAULTS.dev_fraction:g}]."),
     precision: Optional[Precision] = typer.Option(None, help=f"Compute precision ({PRECISION_HELP}) [default: {DEFAULTS.precision}]."),
@@ -136,7 +139,8 @@ def train(
 
     options = dict(dataset=dataset, train_file=train_file, eval_file=eval_file, test_file=test_file,
                    format=format.value if format else None, model=model, epochs=epochs, batch_size=batch_size,
-                   lr=lr, max_len=max_len, freeze_embeddings=freeze_embeddings, seed=seed, dev_fraction=dev_fraction,
+                   lr=lr, max_len=max_len, freeze_embeddings=freeze_embeddings,
+                   freeze_layers=freeze_layers, seed=seed, dev_fraction=dev_fraction,
                    precision=precision.value if precision else None)
     if resume:
         given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]

@@ -35,6 +35,8 @@ class TrainConfig:
     # Keep the word-embedding matrix fixed: it is half of MiniLM's parameters and
     # skipping its gradient and update made CPU steps 1.6x faster (benchmarks/levers.py).
     freeze_embeddings: bool = True
+    # Also fix the embedding block and this many lowest encoder layers (0: none).
+    freeze_layers: int = 0
     seed: int = 42
     eval_batch_size: int = 128
     # auto: bf16 (mixed) where the CPU has native bfloat16 (AVX-512 BF16/AMX), else fp32.
@@ -52,6 +54,7 @@ class TrainConfig:
             (self.lr > 0, "lr must be positive"),
             (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
             (self.weight_decay >= 0, "weight_decay must not be negative"),
+            (self.freeze_layers >= 0, "freeze_layers must not be negative"),
             (self.max_len >= 8, "max_len must be at least 8"),
             (0 < self.dev_fraction < 1, "dev_fraction must be between 0 and 1"),
             (self.format in ("auto", "mit", "conll"), "format must be auto, mit or conll"),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -165,19 +166,41 @@ def build_model(name_or_path: str, label_map: LabelMap, strategy=None, precision
         raise NerctlError(f"cannot load model {name_or_path}: {err}{_hub_hint(name_or_path)}") from None
 
 
-def variables_to_train(model, freeze_embeddings: bool) -> list:
-    """The variables training updates: all, or all but the word-embedding matrix.
+_LAYER_INDEX = re.compile(r"/layer_\._(\d+)/")
 
-    The matrix is found by shape (vocabulary rows) in the input-embedding layer,
-    which works for any BERT-family model, whatever its variable names.
+
+def variables_to_train(model, freeze_embeddings: bool, freeze_layers: int = 0) -> list:
+    """The variables training updates: all but the frozen ones.
+
+    `freeze_embeddings` fixes the word-embedding matrix, found by shape
+    (vocabulary rows) in the input-embedding layer. `freeze_layers` = k fixes the
+    whole embedding block and the k lowest encoder layers: no gradient then flows
+    below layer k, so their backward pass is skipped, not just their update.
+    Layers are found by transformers' `layer_._N` variable scopes, which every
+    BERT-family TF model uses.
     """
-    if not freeze_embeddings:
-        return list(model.trainable_variables)
-    vocab_size = model.config.vocab_size
-    frozen = [w for w in model.get_input_embeddings().weights if w.shape[0] == vocab_size]
-    if len(frozen) != 1:
-        raise NerctlError(f"cannot find the word-embedding matrix of {model.config.model_type} to freeze it")
-    return [v for v in model.trainable_variables if v is not frozen[0]]
+    variables = list(model.trainable_variables)
+    frozen: set[int] = set()
+    if freeze_embeddings or freeze_layers:
+        vocab_size = model.config.vocab_size
+        matrix = [w for w in model.get_input_embeddings().weights if w.shape[0] == vocab_size]
+        if len(matrix) != 1:
+            raise NerctlError(f"cannot find the word-embedding matrix of {model.config.model_type} to freeze it")
+        frozen.add(id(matrix[0]))
+    if freeze_layers:
+        n_layers = model.config.num_hidden_layers
+        if freeze_layers > n_layers:
+            raise InputError(f"invalid config: freeze_layers {freeze_layers} exceeds the model's {n_layers} layers")
+        found = set()
+        for v in variables:
+            match = _LAYER_INDEX.search(v.name)
+            if "/embeddings/" in v.name or (match and int(match.group(1)) < freeze_layers):
+                frozen.add(id(v))
+                if match:
+                    found.add(int(match.group(1)))
+        if found != set(range(freeze_layers)):
+            raise NerctlError(f"cannot find the encoder layers of {model.config.model_type} to freeze them")
+    return [v for v in variables if id(v) not in frozen]
 
 
 def load_trained_model(path: str | Path, precision: str = "fp32"):

@@ -13,12 +13,11 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .errors import InputError
-from .preprocess import Encoder, LabelMap, Word, batch_plan, collate, merge_windows, split_words
+from .preprocess import Encoder, LabelMap, PieceTokenizer, Word, batch_plan, collate, merge_windows, split_words
 from .rundir import RunDir
 
 OUTPUT_FORMATS = ("table", "json", "jsonl", "conll")
 DECODERS = ("viterbi", "argmax")
-EAGER_MAX_BATCHES = 8  # jobs of at most this many batches run the model without tracing it
 Progress = Callable[[int, int], None]  # (windows just done, total windows)
 
 
@@ -124,49 +123,46 @@ def words_from_tokens(tokens: Sequence[str]) -> tuple[str, list[Word]]:
 
 
 class Tagger:
-    """A trained model with its tokenizer and label map, ready to tag."""
+    """A network with its tokenizer and label map, ready to tag.
 
-    def __init__(self, model, tokenizer, label_map: LabelMap, max_len: int, batch_size: int = 64,
-                 decoder: str = "viterbi"):
+    `forward` is a `serving.KerasForward` (training's model) or a
+    `serving.SavedModelForward` (a finished run's export).
+    """
+
+    def __init__(self, forward, tokenizer: PieceTokenizer, label_map: LabelMap, max_len: int,
+                 batch_size: int = 64, decoder: str = "viterbi"):
         if decoder not in DECODERS:
             raise InputError(f"unknown decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
+        if forward.num_labels != len(label_map.labels):
+            raise InputError(f"the model has {forward.num_labels} labels, the label map {len(label_map.labels)}")
         self.decoder = decoder
-        self.model = model
+        self.forward = forward
         self.label_map = label_map
         self.encoder = Encoder(tokenizer, max_len, label_map)
         self.batch_size = batch_size
-        self._traced_forward = None
 
     @classmethod
     def from_run(cls, run: RunDir, batch_size: int | None = None, precision: str = "auto") -> "Tagger":
-        from .model import load_tokenizer, load_trained_model, resolve_precision
+        """The run's SavedModel in fp32; its best/ model built with Keras for bf16 (or an older run)."""
+        from .model import load_trained_model, resolve_precision
+        from .serving import KerasForward, SavedModelForward
 
         config = json.loads(run.config.read_text(encoding="utf-8"))
         label_map = LabelMap.load(run.labels)
-        model = load_trained_model(run.best, resolve_precision(precision))
-        model_labels = tuple(model.config.id2label[i] for i in range(model.config.num_labels))
+        precision = resolve_precision(precision)
+        if precision == "fp32" and run.saved_model.is_dir():
+            forward = SavedModelForward(run.saved_model)
+            model_labels, source = forward.labels, run.saved_model.name
+        else:
+            model = load_trained_model(run.best, precision)
+            forward = KerasForward(model)
+            model_labels = tuple(model.config.id2label[i] for i in range(model.config.num_labels))
+            source = run.best.name
         if model_labels != label_map.labels:
-            raise InputError(f"{run.path}: labels.json does not match the model in best/ ({len(model_labels)} labels)")
-        tokenizer = load_tokenizer(str(run.tokenizer))
-        return cls(model, tokenizer, label_map, config["max_len"], batch_size or config.get("eval_batch_size", 64))
-
-    def _probabilities(self, input_ids: np.ndarray, attention_mask: np.ndarray, traced: bool) -> np.ndarray:
-        """[batch, length, labels] tag probabilities, computed in float32."""
-        from .model import import_tensorflow
-
-        tf = import_tensorflow()
-
-        def forward(ids, mask):
-            logits = self.model(input_ids=ids, attention_mask=mask, training=False).logits
-            return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-
-        if not traced:
-            return forward(input_ids, attention_mask).numpy()
-        if self._traced_forward is None:
-            # One trace for every batch shape: dimensions left open.
-            spec = tf.TensorSpec([None, None], tf.int32)
-            self._traced_forward = tf.function(forward, input_signature=[spec, spec])
-        return self._traced_forward(input_ids, attention_mask).numpy()
+            raise InputError(f"{run.path}: labels.json does not match the model in {source}/ "
+                             f"({len(label_map.labels)} vs {len(model_labels)} labels)")
+        tokenizer = PieceTokenizer.from_folder(run.tokenizer)
+        return cls(forward, tokenizer, label_map, config["max_len"], batch_size or config.get("eval_batch_size", 64))
 
     def word_probabilities(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
                            ) -> list[np.ndarray]:
@@ -176,13 +172,10 @@ class Tagger:
         """
         windows = self.encoder.encode(sentences)
         plan = batch_plan(windows, self.batch_size)
-        # Tracing the model costs ~5 s once, running it eagerly ~0.3 s more per
-        # batch (MiniLM, 2 cores): small jobs, like one sentence, skip the trace.
-        traced = self._traced_forward is not None or len(plan) > EAGER_MAX_BATCHES
         outputs: list[np.ndarray | None] = [None] * len(windows)
         for indices in plan:
             batch = collate(windows, indices, self.encoder.pad_id)
-            probs = self._probabilities(batch.input_ids, batch.attention_mask, traced)
+            probs = self.forward(batch.input_ids, batch.attention_mask, len(plan))
             for row, k in enumerate(batch.windows):
                 outputs[k] = probs[row, : len(windows[k].input_ids)]
             if progress:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import regex
@@ -134,21 +134,68 @@ def plan_windows(piece_counts: Sequence[int], budget: int) -> list[tuple[int, in
     return [(s, e, owned[k], owned[k + 1]) for k, (s, e) in enumerate(spans)]
 
 
+@dataclass
+class PieceTokenizer:
+    """A fast (Rust) word-piece tokenizer and its special-token ids.
+
+    Built from a transformers tokenizer in training, or straight from a run's
+    tokenizer folder with the `tokenizers` library at prediction time, which
+    spares `predict` the transformers import (~1 s).
+    """
+
+    backend: Any  # tokenizers.Tokenizer
+    cls_id: int
+    sep_id: int
+    unk_id: int
+    pad_id: int
+
+    @classmethod
+    def from_transformers(cls, tokenizer) -> "PieceTokenizer":
+        if not getattr(tokenizer, "is_fast", False):
+            raise InputError("the model's tokenizer has no fast (Rust) version; nerctl needs word ids")
+        return cls(tokenizer.backend_tokenizer, tokenizer.cls_token_id, tokenizer.sep_token_id,
+                   tokenizer.unk_token_id, tokenizer.pad_token_id or 0)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> "PieceTokenizer":
+        """Load tokenizer.json and special_tokens_map.json as `save_pretrained` wrote them."""
+        from tokenizers import Tokenizer
+
+        folder = Path(folder)
+        try:
+            backend = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            special = json.loads((folder / "special_tokens_map.json").read_text(encoding="utf-8"))
+        except Exception as err:  # the tokenizers library raises plain Exception
+            raise InputError(f"{folder}: cannot load the tokenizer ({err})") from None
+
+        def token_id(name: str) -> int | None:
+            token = special.get(name)
+            token = token.get("content") if isinstance(token, dict) else token
+            return backend.token_to_id(token) if token else None
+
+        ids = {name: token_id(f"{name}_token") for name in ("cls", "sep", "unk", "pad")}
+        missing = [name for name in ("cls", "sep", "unk") if ids[name] is None]
+        if missing:
+            raise InputError(f"{folder}: the tokenizer has no {', '.join(missing)} token")
+        return cls(backend, ids["cls"], ids["sep"], ids["unk"], ids["pad"] or 0)
+
+    def word_pieces(self, sentences: Sequence[Sequence[str]]) -> list[tuple[list[int], list[int | None]]]:
+        """(piece ids, word index of each piece) per sentence, no special tokens."""
+        encodings = self.backend.encode_batch([list(words) for words in sentences],
+                                              is_pretokenized=True, add_special_tokens=False)
+        return [(e.ids, e.word_ids) for e in encodings]
+
+
 class Encoder:
     """Turns word lists (and tags) into model windows with a fast tokenizer."""
 
-    def __init__(self, tokenizer, max_len: int, label_map: LabelMap | None = None):
-        if not getattr(tokenizer, "is_fast", False):
-            raise InputError("the model's tokenizer has no fast (Rust) version; nerctl needs word_ids()")
+    def __init__(self, tokenizer: PieceTokenizer, max_len: int, label_map: LabelMap | None = None):
         if max_len < 8:
             raise InputError(f"max_len {max_len} is too small (at least 8)")
         self.tokenizer = tokenizer
         self.max_len = max_len
         self.label_map = label_map
-        self.cls_id = tokenizer.cls_token_id
-        self.sep_id = tokenizer.sep_token_id
-        self.unk_id = tokenizer.unk_token_id
-        self.pad_id = tokenizer.pad_token_id or 0
+        self.pad_id = tokenizer.pad_id
 
     def word_pieces(self, sentences: Sequence[Sequence[str]]) -> list[list[list[int]]]:
         """Piece ids per word per sentence. A word with no pieces gets [UNK]."""
@@ -157,16 +204,15 @@ class Encoder:
         # One batched call per chunk keeps memory bounded on huge inputs.
         chunk = 1024
         for i in range(0, len(sentences), chunk):
-            batch = [list(words) for words in sentences[i : i + chunk]]
-            encoded = self.tokenizer(batch, is_split_into_words=True, add_special_tokens=False)
-            for j, words in enumerate(batch):
+            batch = sentences[i : i + chunk]
+            for words, (ids, word_ids) in zip(batch, self.tokenizer.word_pieces(batch)):
                 pieces: list[list[int]] = [[] for _ in words]
-                for token_id, w in zip(encoded["input_ids"][j], encoded.word_ids(j)):
+                for token_id, w in zip(ids, word_ids):
                     if w is not None:
                         pieces[w].append(token_id)
                 # An over-long single word keeps its first pieces: its label sits
                 # on the first one, and the window must still fit.
-                out.append([p[:budget] if p else [self.unk_id] for p in pieces])
+                out.append([p[:budget] if p else [self.tokenizer.unk_id] for p in pieces])
         return out
 
     def encode(
@@ -180,13 +226,13 @@ class Encoder:
         for index, pieces in enumerate(self.word_pieces(sentences)):
             counts = [len(p) for p in pieces]
             for start, end, own_start, own_end in plan_windows(counts, self.max_len - 2):
-                ids = [self.cls_id]
+                ids = [self.tokenizer.cls_id]
                 word_index = [-1]
                 for w in range(start, end):
                     word_index.append(w if own_start <= w < own_end else -1)
                     word_index.extend([-1] * (counts[w] - 1))
                     ids.extend(pieces[w])
-                ids.append(self.sep_id)
+                ids.append(self.tokenizer.sep_id)
                 word_index.append(-1)
                 wi = np.asarray(word_index, dtype=np.int32)
                 labels = None

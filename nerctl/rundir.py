@@ -5,6 +5,7 @@
       labels.json      the label map, in model order
       tokenizer/       the tokenizer, saved with save_pretrained
       best/            the best-dev-F1 model (Hugging Face format, loads with from_pretrained)
+      saved_model/     the same model as a TensorFlow SavedModel: what predict and evaluate run
       checkpoints/     last epoch: weights + optimizer state, for --resume
       metrics.jsonl    one JSON line per epoch
       summary.json     written last: the run finished
@@ -75,6 +76,10 @@ class RunDir:
     @property
     def best(self) -> Path:
         return self.path / "best"
+
+    @property
+    def saved_model(self) -> Path:
+        return self.path / "saved_model"
 
     @property
     def checkpoints(self) -> Path:

@@ -7,6 +7,7 @@ the saved best model (loaded back from disk, exactly as `evaluate` would).
 from __future__ import annotations
 
 import platform
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,12 +21,13 @@ from .config import TrainConfig, load_saved_config
 from .data import dataset_split
 from .errors import InputError
 from .evaluate import evaluate_sentences
-from .model import (build_model, import_tensorflow, load_tokenizer, resolve_model, resolve_precision,
-                    variables_to_train)
+from .model import (build_model, import_tensorflow, load_tokenizer, load_trained_model, resolve_model,
+                    resolve_precision, variables_to_train)
 from .predict import Tagger
-from .preprocess import IGNORE_INDEX, Encoder, LabelMap, batch_plan, collate
+from .preprocess import IGNORE_INDEX, Encoder, LabelMap, PieceTokenizer, batch_plan, collate
 from .progress import Reporter
 from .rundir import RunDir, atomic_write_json, atomic_write_text, replace_dir, update_latest
+from .serving import KerasForward, export_saved_model
 
 
 @dataclass
@@ -155,7 +157,8 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
     limit = getattr(tokenizer, "model_max_length", None)
     if limit and limit < 10**6 and config.max_len > limit:
         raise InputError(f"invalid config: max_len {config.max_len} exceeds the model's limit of {limit} pieces")
-    encoder = Encoder(tokenizer, config.max_len, label_map)
+    pieces = PieceTokenizer.from_transformers(tokenizer)
+    encoder = Encoder(pieces, config.max_len, label_map)
     windows = encoder.encode([s.words for s in data.train], [s.tags for s in data.train])
     if len(windows) > len(data.train):
         log(f"{len(windows) - len(data.train)} long sentence(s) split into overlapping windows of {config.max_len} pieces")
@@ -165,6 +168,8 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
     strategy = tf.distribute.get_strategy()
     precision = resolve_precision(config.precision)
     frozen = ", word embeddings frozen" if config.freeze_embeddings else ""
+    if config.freeze_layers:
+        frozen = f", embeddings and {config.freeze_layers} lowest layer(s) frozen"
     log(f"model {config.model} ({precision}{frozen}), {steps_per_epoch} steps per epoch")
     model = build_model(model_path, label_map, strategy, precision)
     with strategy.scope():
@@ -189,8 +194,8 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
         tokenizer.save_pretrained(str(tmp))
         replace_dir(tmp, run.tokenizer)
 
-    train_step = make_train_step(model, optimizer, variables_to_train(model, config.freeze_embeddings))
-    tagger = Tagger(model, tokenizer, label_map, config.max_len, config.eval_batch_size)
+    train_step = make_train_step(model, optimizer, variables_to_train(model, config.freeze_embeddings, config.freeze_layers))
+    tagger = Tagger(KerasForward(model), pieces, label_map, config.max_len, config.eval_batch_size)
     first_epoch = int(state["epoch"]) + 1
     if first_epoch == 1:
         log("the first steps trace the TensorFlow graph and take a few seconds longer")
@@ -232,6 +237,8 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
         "train_sentences": len(data.train), "dev_sentences": len(data.dev),
         "seconds": round(time.time() - started, 1), "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    log(f"exporting the best model (epoch {summary['best_epoch']}) to {run.saved_model.name}/")
+    export_best(run)
     if data.test is not None:
         best = Tagger.from_run(run, config.eval_batch_size, precision)
         test_metrics, _ = evaluate_sentences(best, data.test)
@@ -241,6 +248,16 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
     atomic_write_json(run.summary, summary)
     update_latest(run)
     return summary
+
+
+def export_best(run: RunDir) -> None:
+    """Write the run's best/ model as its SavedModel (fp32), the model predict runs."""
+    model = load_trained_model(run.best, "fp32")
+    tmp = run.path / ".saved_model.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    export_saved_model(model, LabelMap.load(run.labels).labels, tmp)
+    replace_dir(tmp, run.saved_model)
 
 
 def resume_run(run: RunDir, mirror: str | None = None, reporter: Reporter | None = None) -> dict:

@@ -57,6 +57,7 @@ def test_train_writes_a_complete_run_directory(tiny_model, bio_files, tmp_path):
     assert summary["epochs"] == 2 and 1 <= summary["best_epoch"] <= 2
     assert summary["test"]["f1"] > 0.5  # the fixture is learnable: a random tagger scores ~0
     for name in ("config.json", "labels.json", "tokenizer/tokenizer.json", "best/config.json",
+                 "saved_model/saved_model.pb",
                  "checkpoints/checkpoint", "metrics.jsonl", "summary.json"):
         assert (run_dir / name).exists(), name
     config = json.loads((run_dir / "config.json").read_text())

@@ -1,6 +1,7 @@
 """Decoding and tagging: valid IOB2, well-formed spans, offsets into the original text."""
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,11 +51,13 @@ def test_bf16_and_fp32_give_the_same_tags_and_the_policy_is_restored(trained_run
     import tensorflow as tf
 
     from nerctl.bio import read_bio
+    from nerctl.serving import KerasForward, SavedModelForward
 
     words = [s.words for s in read_bio(bio_files["test"])]
     fp32 = Tagger.from_run(RunDir(trained_run), precision="fp32")
     bf16 = Tagger.from_run(RunDir(trained_run), precision="bf16")
-    assert fp32.model.compute_dtype == "float32" and bf16.model.compute_dtype == "bfloat16"
+    assert isinstance(fp32.forward, SavedModelForward)  # fp32 runs the exported SavedModel
+    assert isinstance(bf16.forward, KerasForward) and bf16.forward.model.compute_dtype == "bfloat16"
     assert tf.keras.mixed_precision.global_policy().name == "float32"
     tags32 = [t for tags, _ in fp32.predict_words(words) for t in tags]
     tags16 = [t for tags, _ in bf16.predict_words(words) for t in tags]
@@ -99,31 +102,71 @@ def test_viterbi_prefers_the_best_valid_sequence_over_a_repair():
     assert [LABELS[i] for i in viterbi_iob2(np.log(probs), LABELS)] == ["B-A", "I-A"]
 
 
-def test_small_jobs_skip_tracing_and_agree_with_the_traced_model(trained_run, bio_files, monkeypatch):
+def test_saved_model_and_keras_model_agree_traced_or_eager(trained_run, bio_files, monkeypatch):
+    """The exported SavedModel gives the probabilities of the best/ model it was made from."""
     import numpy as np
 
-    import nerctl.predict
+    import nerctl.serving
     from nerctl.bio import read_bio
+    from nerctl.model import load_trained_model
+    from nerctl.preprocess import LabelMap, PieceTokenizer
+    from nerctl.serving import KerasForward
 
+    run = RunDir(trained_run)
     words = [s.words for s in read_bio(bio_files["test"])][:6]
-    eager = Tagger.from_run(RunDir(trained_run))
-    eager_probs = eager.word_probabilities(words)
-    assert eager._traced_forward is None  # one batch: no trace, no seconds spent on it
-    monkeypatch.setattr(nerctl.predict, "EAGER_MAX_BATCHES", 0)
-    traced = Tagger.from_run(RunDir(trained_run))
-    traced_probs = traced.word_probabilities(words)
-    assert traced._traced_forward is not None
-    for a, b in zip(eager_probs, traced_probs):
-        assert a.shape == b.shape and np.allclose(a, b, atol=1e-5)
+    exported = Tagger.from_run(run, precision="fp32").word_probabilities(words)
+    keras = KerasForward(load_trained_model(run.best))
+    tagger = Tagger(keras, PieceTokenizer.from_folder(run.tokenizer), LabelMap.load(run.labels), 64)
+    eager = tagger.word_probabilities(words)
+    assert keras._traced is None  # one batch: no trace, no seconds spent on it
+    monkeypatch.setattr(nerctl.serving, "EAGER_MAX_BATCHES", 0)
+    traced = tagger.word_probabilities(words)
+    assert keras._traced is not None
+    for a, b, c in zip(exported, eager, traced):
+        assert a.shape == b.shape == c.shape and a.shape[0] > 0
+        assert np.allclose(a, b, atol=1e-5) and np.allclose(b, c, atol=1e-5)
 
 
-def test_loading_a_run_does_not_import_scipy_or_sklearn(trained_run):
-    """transformers' TF code would pull them in (~1.5 s of every start-up); nerctl skips them."""
+def test_saved_model_serving_signature_gives_label_ids_and_scores(trained_run):
+    """What TF Serving sees: token ids and mask in, label ids, scores and probabilities out."""
+    import numpy as np
+    import tensorflow as tf
+
+    run = RunDir(trained_run)
+    loaded = tf.saved_model.load(str(run.saved_model))
+    labels = [label.decode() for label in loaded.labels().numpy()]
+    assert labels == json.loads(run.labels.read_text())["labels"]
+    ids = tf.constant([[2, 10, 11, 3, 0], [2, 12, 3, 0, 0]], tf.int32)
+    mask = tf.constant([[1, 1, 1, 1, 0], [1, 1, 1, 0, 0]], tf.int32)
+    out = loaded.signatures["serving_default"](input_ids=ids, attention_mask=mask)
+    probs = out["probabilities"].numpy()
+    assert probs.shape == (2, 5, len(labels)) and np.allclose(probs.sum(-1), 1.0, atol=1e-5)
+    assert (out["label_ids"].numpy() == probs.argmax(-1)).all()
+    assert np.allclose(out["scores"].numpy(), probs.max(-1))
+
+
+def test_a_run_whose_labels_do_not_match_its_model_is_an_input_error(trained_run, tmp_path):
+    import shutil
+
+    from nerctl.errors import InputError
+
+    copy = tmp_path / "run"
+    shutil.copytree(trained_run, copy)
+    (copy / "labels.json").write_text(json.dumps({"labels": ["O", "B-X", "I-X"]}))
+    with pytest.raises(InputError, match="labels.json does not match the model in saved_model/"):
+        Tagger.from_run(RunDir(copy))
+
+
+@pytest.mark.parametrize("precision, transformers_imported", [("fp32", False), ("bf16", True)])
+def test_predicting_imports_neither_scipy_nor_sklearn(trained_run, precision, transformers_imported):
+    """fp32 runs the SavedModel with the tokenizers library: no transformers (~1 s). The Keras
+    path (bf16) needs transformers, whose TF code would pull in scipy and sklearn (~1.5 s)."""
     import subprocess
     import sys
 
     code = ("import sys; from pathlib import Path; from nerctl.predict import Tagger; from nerctl.rundir import RunDir; "
-            "Tagger.from_run(RunDir(Path(sys.argv[1]))).tag_texts(['who directed jaws']); "
-            "print('scipy.stats' in sys.modules, 'sklearn' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code, str(trained_run)], capture_output=True, text=True, timeout=120)
-    assert out.stdout.split() == ["False", "False"], out.stderr
+            "Tagger.from_run(RunDir(Path(sys.argv[1])), precision=sys.argv[2]).tag_texts(['who directed jaws']); "
+            "print('scipy.stats' in sys.modules, 'sklearn' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(trained_run), precision], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.split() == ["False", "False", str(transformers_imported)], out.stderr

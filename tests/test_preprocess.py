@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from nerctl.bio import Sentence
 from nerctl.errors import InputError
-from nerctl.preprocess import (IGNORE_INDEX, Encoder, LabelMap, batch_plan, collate, merge_windows,
+from nerctl.preprocess import (IGNORE_INDEX, Encoder, LabelMap, PieceTokenizer, batch_plan, collate, merge_windows,
                                plan_windows, split_words)
 
 
@@ -15,10 +15,31 @@ def sentence(*pairs):
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tiny_model):
+def hf_tokenizer(tiny_model):
     from nerctl.model import load_tokenizer
 
     return load_tokenizer(str(tiny_model))
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model):
+    """Loaded with the tokenizers library only, as predict loads a run's tokenizer."""
+    return PieceTokenizer.from_folder(tiny_model)
+
+
+def test_piece_tokenizer_from_folder_matches_transformers(tokenizer, hf_tokenizer):
+    sentences = [["Have", "you", "seen", "Titanicx", "?"], [], ["\u200b", "caf\u00e9", "\U0001f3ac"]]
+    via_transformers = PieceTokenizer.from_transformers(hf_tokenizer)
+    assert tokenizer.word_pieces(sentences) == via_transformers.word_pieces(sentences)
+    assert (tokenizer.cls_id, tokenizer.sep_id, tokenizer.unk_id, tokenizer.pad_id) == (
+        hf_tokenizer.cls_token_id, hf_tokenizer.sep_token_id, hf_tokenizer.unk_token_id, hf_tokenizer.pad_token_id)
+    encoded = hf_tokenizer(sentences[0], is_split_into_words=True, add_special_tokens=False)
+    assert tokenizer.word_pieces(sentences[:1]) == [(encoded["input_ids"], encoded.word_ids())]
+
+
+def test_piece_tokenizer_from_a_folder_without_tokenizer_files_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="cannot load the tokenizer"):
+        PieceTokenizer.from_folder(tmp_path)
 
 
 def test_label_map_is_deterministic_o_first_then_sorted():
@@ -51,14 +72,14 @@ def test_split_words_offsets_always_point_into_the_text(text):
     assert all(a.end <= b.start for a, b in zip(words, words[1:]))
 
 
-def test_alignment_labels_first_piece_only_with_cls_and_sep(tokenizer):
+def test_alignment_labels_first_piece_only_with_cls_and_sep(tokenizer, hf_tokenizer):
     labels = LabelMap(("O", "B-TITLE", "I-TITLE"))
     encoder = Encoder(tokenizer, 64, labels)
     words = ["have", "you", "seen", "titanicx"]  # "titanicx" splits into several pieces
     (window,) = encoder.encode([words], [["O", "O", "O", "B-TITLE"]])
     ids = window.input_ids.tolist()
-    assert ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id
-    pieces = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
+    assert ids[0] == hf_tokenizer.cls_token_id and ids[-1] == hf_tokenizer.sep_token_id
+    pieces = hf_tokenizer(words, is_split_into_words=True, add_special_tokens=False)
     assert ids[1:-1] == pieces["input_ids"]
     expected = [IGNORE_INDEX] + [IGNORE_INDEX if w is None else -1 for w in pieces.word_ids()] + [IGNORE_INDEX]
     # first piece of each word carries its label; every other position is ignored
@@ -73,10 +94,10 @@ def test_alignment_labels_first_piece_only_with_cls_and_sep(tokenizer):
     assert len(ids) - 2 > len(words)  # the test really had a multi-piece word
 
 
-def test_word_without_pieces_gets_unk(tokenizer):
+def test_word_without_pieces_gets_unk(tokenizer, hf_tokenizer):
     encoder = Encoder(tokenizer, 16)
     (window,) = encoder.encode([["what", "\u200b"]])  # a zero-width space tokenizes to nothing
-    assert window.input_ids.tolist()[1:3] == [tokenizer.convert_tokens_to_ids("what"), tokenizer.unk_token_id]
+    assert window.input_ids.tolist()[1:3] == [hf_tokenizer.convert_tokens_to_ids("what"), hf_tokenizer.unk_token_id]
 
 
 @settings(max_examples=300, deadline=None)
