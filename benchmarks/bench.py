@@ -124,9 +124,12 @@ def nerctl_figures(args, workdir: Path, data: dict[str, Path]) -> dict:
     single = median_wall([NERCTL, "predict", "--run", str(run_dir), "have you seen the dark knight"], 3)
     in_process = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(run_dir), str(texts)],
                                 capture_output=True, text=True, check=True)
+    engines = json.loads(in_process.stdout.splitlines()[-1])
     out["predict"] = {
         "sentences": len(sentences),
-        "in_process_sentences_per_s": json.loads(in_process.stdout.splitlines()[-1])["sentences_per_s"],
+        "in_process_sentences_per_s": engines["litert"],
+        "in_process_tensorflow_sentences_per_s": engines["tensorflow"],
+        "litert_and_tensorflow_same_tags": engines["same_tags"],
         "command_wall_s": predict["wall_s"],
         "command_sentences_per_s": round(len(sentences) / predict["wall_s"], 1),
         "peak_rss_mib": predict["peak_rss_mib"],
@@ -141,15 +144,27 @@ def nerctl_figures(args, workdir: Path, data: dict[str, Path]) -> dict:
 # forward, decoding, offsets, output).
 _IN_PROCESS = """
 import json, sys, time
+from pathlib import Path
+from nerctl.model import load_trained_model
 from nerctl.predict import Tagger, read_texts, render
 from nerctl.rundir import RunDir
-tagger = Tagger.from_run(RunDir(__import__('pathlib').Path(sys.argv[1])))
+from nerctl.serving import KerasForward
+run = RunDir(Path(sys.argv[1]))
 texts = read_texts(sys.argv[2])
-render(tagger.tag_texts(texts), "jsonl")
-start = time.perf_counter()
-text = render(tagger.tag_texts(texts), "jsonl")
-wall = time.perf_counter() - start
-print(json.dumps({"sentences_per_s": round(len(texts) / wall, 1), "wall_s": round(wall, 3)}))
+lite = Tagger.from_run(run)  # what nerctl predict runs: the exported LiteRT model
+# The same model run by TensorFlow (traced Keras model), for the LiteRT lever's ratio.
+keras = Tagger(KerasForward(load_trained_model(run.best)), lite.encoder.tokenizer, lite.label_map,
+               lite.encoder.max_len, lite.batch_size)
+figures, outputs = {}, {}
+for name, tagger in (("litert", lite), ("tensorflow", keras)):
+    render(tagger.tag_texts(texts), "jsonl")  # warm-up
+    start = time.perf_counter()
+    results = tagger.tag_texts(texts)
+    render(results, "jsonl")
+    figures[name] = round(len(texts) / (time.perf_counter() - start), 1)
+    outputs[name] = [r.tags for r in results]
+figures["same_tags"] = outputs["litert"] == outputs["tensorflow"]
+print(json.dumps(figures))
 """
 
 
@@ -179,6 +194,8 @@ def table(result: dict) -> str:
              ">= peer - 0.003"),
             ("predict sentences/s (in-process, after warm-up)", n["predict"]["in_process_sentences_per_s"],
              p and p["predict_pipeline"]["sentences_per_s"], ">= 3.0x"),
+            ("predict sentences/s, same model run by TensorFlow", n["predict"]["in_process_tensorflow_sentences_per_s"],
+             p and p["predict_pipeline"]["sentences_per_s"], "(LiteRT lever)"),
             ("predict --file sentences/s (whole command)", n["predict"]["command_sentences_per_s"], None, ""),
             ("train peak RSS MiB", n["train"]["peak_rss_mib"], p and p["train"]["peak_rss_process_maxrss_mib"],
              "<= 2560"),

@@ -34,6 +34,8 @@ SETTINGS = [
     ("+ batch 64 (the default config)", {"batch_size": 64, "freeze_embeddings": True}),
     ("default + bf16 (mixed_bfloat16)", {"batch_size": 64, "freeze_embeddings": True, "precision": "bf16"}),
     ("default + 1 inter-op / 2 intra-op threads", {"batch_size": 64, "freeze_embeddings": True, "threads": [1, 2]}),
+    ("default + embeddings and lowest layer frozen (freeze_layers = 1)",
+     {"batch_size": 64, "freeze_embeddings": True, "freeze_layers": 1}),
 ]
 
 
@@ -65,7 +67,8 @@ def measure_one(setting: dict, train_file: str, sentences: int, steps: int) -> d
     if "threads" in setting:
         tf.config.threading.set_inter_op_parallelism_threads(setting["threads"][0])
         tf.config.threading.set_intra_op_parallelism_threads(setting["threads"][1])
-    config = TrainConfig(batch_size=setting["batch_size"], freeze_embeddings=setting.get("freeze_embeddings", False))
+    config = TrainConfig(batch_size=setting["batch_size"], freeze_embeddings=setting.get("freeze_embeddings", False),
+                         freeze_layers=setting.get("freeze_layers", 0))
     data = read_bio(train_file)[:sentences]
     label_map = LabelMap.from_sentences(data)
     path = resolve_model("minilm")
@@ -74,10 +77,13 @@ def measure_one(setting: dict, train_file: str, sentences: int, steps: int) -> d
     tf.keras.utils.set_random_seed(0)
     model = build_model(path, label_map, precision=setting.get("precision", "fp32"))
     optimizer = make_optimizer(config, total_steps=1000)
-    step = make_train_step(model, optimizer, variables_to_train(model, config.freeze_embeddings))
+    step = make_train_step(model, optimizer, variables_to_train(model, config.freeze_embeddings, config.freeze_layers))
 
+    plan = batch_plan(windows, config.batch_size, np.random.default_rng(0))
+    if len(plan) < 8 + steps:
+        raise SystemExit(f"--sentences {sentences} gives {len(plan)} batches; 8 warm-up + {steps} steps need more")
     batches = []
-    for indices in batch_plan(windows, config.batch_size, np.random.default_rng(0))[: 8 + steps]:
+    for indices in plan[: 8 + steps]:
         batch = collate(windows, indices, encoder.pad_id)
         multiple = setting.get("pad_multiple", 1)
         width = max(setting.get("pad_to", 0), -(-batch.input_ids.shape[1] // multiple) * multiple)

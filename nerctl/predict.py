@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -42,14 +42,13 @@ class TaggedText:
     def to_dict(self) -> dict:
         out = {
             "text": self.text,
-            "entities": [asdict(e) for e in self.entities],
+            "entities": [{"type": e.type, "text": e.text, "start": e.start, "end": e.end, "score": round(e.score, 4)}
+                         for e in self.entities],
             "words": [
                 {"word": w.text, "start": w.start, "end": w.end, "tag": t, "score": round(s, 4)}
                 for w, t, s in zip(self.words, self.tags, self.scores)
             ],
         }
-        for e in out["entities"]:
-            e["score"] = round(e["score"], 4)
         if self.gold is not None:
             for word, gold in zip(out["words"], self.gold):
                 word["gold"] = gold
@@ -126,7 +125,7 @@ class Tagger:
     """A network with its tokenizer and label map, ready to tag.
 
     `forward` is a `serving.KerasForward` (training's model) or a
-    `serving.SavedModelForward` (a finished run's export).
+    `serving.LiteForward` (a finished run's export).
     """
 
     def __init__(self, forward, tokenizer: PieceTokenizer, label_map: LabelMap, max_len: int,
@@ -143,24 +142,28 @@ class Tagger:
 
     @classmethod
     def from_run(cls, run: RunDir, batch_size: int | None = None, precision: str = "auto") -> "Tagger":
-        """The run's SavedModel in fp32; its best/ model built with Keras for bf16 (or an older run)."""
-        from .model import load_trained_model, resolve_precision
-        from .serving import KerasForward, SavedModelForward
+        """The run's exported LiteRT model (fp32), or its best/ model built with Keras.
 
+        Keras serves `precision="bf16"` (LiteRT runs fp32) and runs exported by
+        nerctl versions before model.tflite existed.
+        """
         config = json.loads(run.config.read_text(encoding="utf-8"))
         label_map = LabelMap.load(run.labels)
-        precision = resolve_precision(precision)
-        if precision == "fp32" and run.saved_model.is_dir():
-            forward = SavedModelForward(run.saved_model)
-            model_labels, source = forward.labels, run.saved_model.name
+        if precision != "bf16" and run.tflite.is_file():
+            from .serving import LiteForward
+
+            forward, source = LiteForward(run.tflite), run.tflite.name
+            model_labels = label_map.labels if forward.num_labels == len(label_map.labels) else ()
         else:
-            model = load_trained_model(run.best, precision)
-            forward = KerasForward(model)
+            from .model import load_trained_model, resolve_precision
+            from .serving import KerasForward
+
+            model = load_trained_model(run.best, resolve_precision(precision))
+            forward, source = KerasForward(model), run.best.name + "/"
             model_labels = tuple(model.config.id2label[i] for i in range(model.config.num_labels))
-            source = run.best.name
         if model_labels != label_map.labels:
-            raise InputError(f"{run.path}: labels.json does not match the model in {source}/ "
-                             f"({len(label_map.labels)} vs {len(model_labels)} labels)")
+            raise InputError(f"{run.path}: labels.json ({len(label_map.labels)} labels) does not match "
+                             f"the model in {source} ({forward.num_labels} labels)")
         tokenizer = PieceTokenizer.from_folder(run.tokenizer)
         return cls(forward, tokenizer, label_map, config["max_len"], batch_size or config.get("eval_batch_size", 64))
 

@@ -5,7 +5,8 @@
       labels.json      the label map, in model order
       tokenizer/       the tokenizer, saved with save_pretrained
       best/            the best-dev-F1 model (Hugging Face format, loads with from_pretrained)
-      saved_model/     the same model as a TensorFlow SavedModel: what predict and evaluate run
+      saved_model/     the same model as a TensorFlow SavedModel (TF Serving)
+      model.tflite     the same model for LiteRT: what predict and evaluate run
       checkpoints/     last epoch: weights + optimizer state, for --resume
       metrics.jsonl    one JSON line per epoch
       summary.json     written last: the run finished
@@ -80,6 +81,10 @@ class RunDir:
     @property
     def saved_model(self) -> Path:
         return self.path / "saved_model"
+
+    @property
+    def tflite(self) -> Path:
+        return self.path / "model.tflite"
 
     @property
     def checkpoints(self) -> Path:

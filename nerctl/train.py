@@ -6,6 +6,7 @@ the saved best model (loaded back from disk, exactly as `evaluate` would).
 """
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import time
@@ -27,7 +28,7 @@ from .predict import Tagger
 from .preprocess import IGNORE_INDEX, Encoder, LabelMap, PieceTokenizer, batch_plan, collate
 from .progress import Reporter
 from .rundir import RunDir, atomic_write_json, atomic_write_text, replace_dir, update_latest
-from .serving import KerasForward, export_saved_model
+from .serving import KerasForward, export_model
 
 
 @dataclass
@@ -237,7 +238,7 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
         "train_sentences": len(data.train), "dev_sentences": len(data.dev),
         "seconds": round(time.time() - started, 1), "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    log(f"exporting the best model (epoch {summary['best_epoch']}) to {run.saved_model.name}/")
+    log(f"exporting the best model (epoch {summary['best_epoch']}) to {run.saved_model.name}/ and {run.tflite.name}")
     export_best(run)
     if data.test is not None:
         best = Tagger.from_run(run, config.eval_batch_size, precision)
@@ -251,13 +252,14 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
 
 
 def export_best(run: RunDir) -> None:
-    """Write the run's best/ model as its SavedModel (fp32), the model predict runs."""
+    """Export the run's best/ model (fp32) as its SavedModel and LiteRT model."""
     model = load_trained_model(run.best, "fp32")
-    tmp = run.path / ".saved_model.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    export_saved_model(model, LabelMap.load(run.labels).labels, tmp)
-    replace_dir(tmp, run.saved_model)
+    tmp_dir, tmp_file = run.path / ".saved_model.tmp", run.path / ".model.tflite.tmp"
+    if tmp_dir.exists():
+        shutil.rmtree(tmp_dir)
+    export_model(model, LabelMap.load(run.labels).labels, tmp_dir, tmp_file)
+    replace_dir(tmp_dir, run.saved_model)
+    os.replace(tmp_file, run.tflite)
 
 
 def resume_run(run: RunDir, mirror: str | None = None, reporter: Reporter | None = None) -> dict:

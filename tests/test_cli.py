@@ -57,7 +57,7 @@ def test_train_writes_a_complete_run_directory(tiny_model, bio_files, tmp_path):
     assert summary["epochs"] == 2 and 1 <= summary["best_epoch"] <= 2
     assert summary["test"]["f1"] > 0.5  # the fixture is learnable: a random tagger scores ~0
     for name in ("config.json", "labels.json", "tokenizer/tokenizer.json", "best/config.json",
-                 "saved_model/saved_model.pb",
+                 "saved_model/saved_model.pb", "model.tflite",
                  "checkpoints/checkpoint", "metrics.jsonl", "summary.json"):
         assert (run_dir / name).exists(), name
     config = json.loads((run_dir / "config.json").read_text())
@@ -136,6 +136,7 @@ def test_subprocess_train_predict_and_clean_streams(tiny_model, bio_files, tmp_p
     assert predicted.returncode == 2 and predicted.stderr.count("\n") == 1  # texts and --file: one-line error
     predicted = nerctl("predict", "have you seen the dark knight", env={"CWD": str(tmp_path)})
     assert predicted.returncode == 0, predicted.stderr  # default run: runs/latest under the working dir
+    assert predicted.stderr == ""  # nothing from LiteRT (its XNNPACK notice) or anyone else
     (row,) = [json.loads(line) for line in predicted.stdout.splitlines()]
     assert len(row["words"]) == 6
 

@@ -51,12 +51,12 @@ def test_bf16_and_fp32_give_the_same_tags_and_the_policy_is_restored(trained_run
     import tensorflow as tf
 
     from nerctl.bio import read_bio
-    from nerctl.serving import KerasForward, SavedModelForward
+    from nerctl.serving import KerasForward, LiteForward
 
     words = [s.words for s in read_bio(bio_files["test"])]
     fp32 = Tagger.from_run(RunDir(trained_run), precision="fp32")
     bf16 = Tagger.from_run(RunDir(trained_run), precision="bf16")
-    assert isinstance(fp32.forward, SavedModelForward)  # fp32 runs the exported SavedModel
+    assert isinstance(fp32.forward, LiteForward)  # fp32 runs the exported LiteRT model
     assert isinstance(bf16.forward, KerasForward) and bf16.forward.model.compute_dtype == "bfloat16"
     assert tf.keras.mixed_precision.global_policy().name == "float32"
     tags32 = [t for tags, _ in fp32.predict_words(words) for t in tags]
@@ -102,29 +102,33 @@ def test_viterbi_prefers_the_best_valid_sequence_over_a_repair():
     assert [LABELS[i] for i in viterbi_iob2(np.log(probs), LABELS)] == ["B-A", "I-A"]
 
 
-def test_saved_model_and_keras_model_agree_traced_or_eager(trained_run, bio_files, monkeypatch):
-    """The exported SavedModel gives the probabilities of the best/ model it was made from."""
+def test_exported_models_and_the_keras_model_agree_traced_or_eager(trained_run, bio_files, monkeypatch):
+    """LiteRT (what predict runs), the SavedModel and the best/ Keras model give the same probabilities."""
     import numpy as np
+    import tensorflow as tf
 
     import nerctl.serving
     from nerctl.bio import read_bio
     from nerctl.model import load_trained_model
-    from nerctl.preprocess import LabelMap, PieceTokenizer
     from nerctl.serving import KerasForward
 
     run = RunDir(trained_run)
     words = [s.words for s in read_bio(bio_files["test"])][:6]
-    exported = Tagger.from_run(run, precision="fp32").word_probabilities(words)
+    lite = Tagger.from_run(run)
+    exported = lite.word_probabilities(words)
     keras = KerasForward(load_trained_model(run.best))
-    tagger = Tagger(keras, PieceTokenizer.from_folder(run.tokenizer), LabelMap.load(run.labels), 64)
+    tagger = Tagger(keras, lite.encoder.tokenizer, lite.label_map, 64)
     eager = tagger.word_probabilities(words)
     assert keras._traced is None  # one batch: no trace, no seconds spent on it
     monkeypatch.setattr(nerctl.serving, "EAGER_MAX_BATCHES", 0)
     traced = tagger.word_probabilities(words)
     assert keras._traced is not None
-    for a, b, c in zip(exported, eager, traced):
-        assert a.shape == b.shape == c.shape and a.shape[0] > 0
-        assert np.allclose(a, b, atol=1e-5) and np.allclose(b, c, atol=1e-5)
+    serving = tf.saved_model.load(str(run.saved_model)).signatures["serving_default"]
+    tagger.forward = lambda ids, mask, n: serving(input_ids=ids, attention_mask=mask)["probabilities"].numpy()
+    saved = tagger.word_probabilities(words)
+    for a, b, c, d in zip(exported, eager, traced, saved):
+        assert a.shape == b.shape == c.shape == d.shape and a.shape[0] > 0
+        assert np.allclose(a, b, atol=1e-5) and np.allclose(b, c, atol=1e-5) and np.allclose(c, d, atol=1e-5)
 
 
 def test_saved_model_serving_signature_gives_label_ids_and_scores(trained_run):
@@ -153,20 +157,23 @@ def test_a_run_whose_labels_do_not_match_its_model_is_an_input_error(trained_run
     copy = tmp_path / "run"
     shutil.copytree(trained_run, copy)
     (copy / "labels.json").write_text(json.dumps({"labels": ["O", "B-X", "I-X"]}))
-    with pytest.raises(InputError, match="labels.json does not match the model in saved_model/"):
+    with pytest.raises(InputError, match=r"labels.json \(3 labels\) does not match the model in model.tflite"):
         Tagger.from_run(RunDir(copy))
+    with pytest.raises(InputError, match=r"labels.json \(3 labels\) does not match the model in best/"):
+        Tagger.from_run(RunDir(copy), precision="bf16")
 
 
-@pytest.mark.parametrize("precision, transformers_imported", [("fp32", False), ("bf16", True)])
-def test_predicting_imports_neither_scipy_nor_sklearn(trained_run, precision, transformers_imported):
-    """fp32 runs the SavedModel with the tokenizers library: no transformers (~1 s). The Keras
-    path (bf16) needs transformers, whose TF code would pull in scipy and sklearn (~1.5 s)."""
+@pytest.mark.parametrize("precision, imported", [("fp32", "False False False False"), ("bf16", "True True False False")])
+def test_what_predicting_imports(trained_run, precision, imported):
+    """fp32 runs the LiteRT export with the tokenizers library: neither TensorFlow (~4 s) nor
+    transformers (~1 s). The Keras path (bf16) needs both, but not the scipy and sklearn that
+    transformers' TF code would pull in (~1.5 s)."""
     import subprocess
     import sys
 
     code = ("import sys; from pathlib import Path; from nerctl.predict import Tagger; from nerctl.rundir import RunDir; "
             "Tagger.from_run(RunDir(Path(sys.argv[1])), precision=sys.argv[2]).tag_texts(['who directed jaws']); "
-            "print('scipy.stats' in sys.modules, 'sklearn' in sys.modules, 'transformers' in sys.modules)")
+            "print(*(m in sys.modules for m in ('tensorflow', 'transformers', 'scipy.stats', 'sklearn')))")
     out = subprocess.run([sys.executable, "-c", code, str(trained_run), precision], capture_output=True, text=True,
                          timeout=120)
-    assert out.stdout.split() == ["False", "False", str(transformers_imported)], out.stderr
+    assert out.stdout.strip() == imported, out.stderr
