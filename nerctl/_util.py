@@ -10,7 +10,7 @@ from typing import Callable
 
 import typer
 
-from .errors import NerctlError, debug_enabled
+from .errors import Interrupted, NerctlError, debug_enabled
 
 PROG = "nerctl"
 
@@ -33,6 +33,9 @@ def handle_errors(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
+        except Interrupted as err:
+            print(f"{PROG}: {err}", file=sys.stderr)
+            raise typer.Exit(err.exit_code) from None
         except NerctlError as err:
             if debug_enabled():
                 traceback.print_exc()

@@ -5,8 +5,10 @@ Every error names the file and the 1-based line, so a user can jump straight to 
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 from .errors import InputError
 
@@ -53,23 +55,26 @@ def _lines(text: str) -> list[str]:
 
 
 def _detect_format(lines: list[str], path: Path) -> str:
-    """MIT if the first column is always a tag, CoNLL if the last one is."""
-    first_ok = last_ok = True
-    seen = 0
+    """MIT if the first column holds the tags, CoNLL if the last one does.
+
+    A vote over the first lines, so that one bad line does not hide the format:
+    the parser then reports that line with its number.
+    """
+    first = last = seen = 0
     for line in lines:
         fields = line.split()
         # Blank and one-field lines say nothing of the format (the latter are
         # reported, with their line, by the parser).
         if len(fields) < 2 or fields[0] == "-DOCSTART-":
             continue
-        first_ok &= is_tag(fields[0])
-        last_ok &= is_tag(fields[-1])
+        first += is_tag(fields[0])
+        last += is_tag(fields[-1])
         seen += 1
-        if seen >= _DETECT_LINES or not (first_ok or last_ok):
+        if seen >= _DETECT_LINES:
             break
-    if first_ok:  # also when nothing was seen: the parser then says what is wrong
+    if first >= last and (first or not seen):  # nothing seen: the parser says what is wrong
         return "mit"
-    if last_ok:
+    if last > first:
         return "conll"
     raise InputError(
         f"{path}: cannot tell the format: expected 'TAG<TAB>word' (mit) or 'word ... TAG' (conll) "
@@ -77,8 +82,26 @@ def _detect_format(lines: list[str], path: Path) -> str:
     )
 
 
-def read_bio(path: str | Path, fmt: str = "auto") -> list[Sentence]:
-    """Read a BIO file into sentences. Blank lines separate sentences."""
+def repair_bio(tags: Sequence[str]) -> list[str]:
+    """Make a tag sequence valid IOB2: an I-X not continuing an X span becomes B-X.
+
+    Files in IOB1 style (or hand-edited ones) start spans with I-; model
+    output may too. Spans, printed tags and seqeval's strict scoring then agree.
+    """
+    out: list[str] = []
+    for tag in tags:
+        if tag.startswith("I-") and (not out or out[-1] == "O" or out[-1][2:] != tag[2:]):
+            tag = "B-" + tag[2:]
+        out.append(tag)
+    return out
+
+
+def read_bio(path: str | Path, fmt: str = "auto", warn: Callable[[str], None] | None = None) -> list[Sentence]:
+    """Read a BIO file into sentences. Blank lines separate sentences.
+
+    An I-X that does not continue an X span is read as B-X; `warn` (default:
+    a line on stderr) hears how many such tags a file had.
+    """
     path = Path(path)
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -93,12 +116,22 @@ def read_bio(path: str | Path, fmt: str = "auto") -> list[Sentence]:
     sentences: list[Sentence] = []
     words: list[str] = []
     tags: list[str] = []
-    start = 0
+    start = repaired = first_repaired = 0
+
+    def end_sentence() -> None:
+        nonlocal repaired, first_repaired
+        valid = repair_bio(tags)
+        fixed = sum(a != b for a, b in zip(tags, valid))
+        if fixed and not repaired:
+            first_repaired = start
+        repaired += fixed
+        sentences.append(Sentence(tuple(words), tuple(valid), str(path), start))
+
     for number, line in enumerate(lines, start=1):
         fields = line.split()
         if not fields or fields[0] == "-DOCSTART-":
             if words:
-                sentences.append(Sentence(tuple(words), tuple(tags), str(path), start))
+                end_sentence()
                 words, tags = [], []
             continue
         if len(fields) < 2:
@@ -110,14 +143,23 @@ def read_bio(path: str | Path, fmt: str = "auto") -> list[Sentence]:
         else:
             tag, word = fields[-1], fields[0]
         if not is_tag(tag):
-            raise InputError(f"{path}:{number}: {tag!r} is not a tag (expected O, B-TYPE or I-TYPE)")
+            hint = f"; tags are upper-case: {tag.upper()}" if is_tag(tag.upper()) else ""
+            raise InputError(f"{path}:{number}: {tag!r} is not a tag (expected O, B-TYPE or I-TYPE{hint})")
         if not words:
             start = number
         words.append(word)
         tags.append(tag)
     if words:
-        sentences.append(Sentence(tuple(words), tuple(tags), str(path), start))
+        end_sentence()
     if not sentences:
         raise InputError(f"{path}: no sentences found (the file is empty or blank)")
+    if repaired:
+        message = (f"{path}: read {repaired} I- tag(s) that start a span as B- "
+                   f"(IOB2; the first in the sentence at line {first_repaired})")
+        (warn or _warn_on_stderr)(message)
     return sentences
+
+
+def _warn_on_stderr(message: str) -> None:
+    print(f"nerctl: warning: {message}", file=sys.stderr)
 

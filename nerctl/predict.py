@@ -12,6 +12,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from .bio import repair_bio
 from .errors import InputError
 from .preprocess import Encoder, LabelMap, PieceTokenizer, Word, batch_plan, collate, merge_windows, split_words
 from .rundir import RunDir
@@ -55,19 +56,6 @@ class TaggedText:
         return out
 
 
-def repair_bio(tags: Sequence[str]) -> list[str]:
-    """Make a tag sequence valid IOB2: an I-X not continuing an X span becomes B-X.
-
-    Spans, printed tags and seqeval's strict scoring then all agree.
-    """
-    out: list[str] = []
-    for tag in tags:
-        if tag.startswith("I-") and (not out or out[-1] == "O" or out[-1][2:] != tag[2:]):
-            tag = "B-" + tag[2:]
-        out.append(tag)
-    return out
-
-
 @functools.lru_cache(maxsize=8)
 def _iob2_scores(labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """(transition, start): 0 where IOB2 allows a label (after another / first), else -inf."""
@@ -79,26 +67,42 @@ def _iob2_scores(labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     return np.where(allowed, 0.0, -np.inf), np.where(inside, -np.inf, 0.0)
 
 
-def viterbi_iob2(log_probs: np.ndarray, labels: Sequence[str]) -> list[int]:
-    """The most probable label sequence in which every I-X follows B-X or I-X.
+def viterbi_iob2(log_probs: Sequence[np.ndarray], labels: Sequence[str], group: int = 256) -> list[list[int]]:
+    """Per sentence, the most probable label sequence in which every I-X follows B-X or I-X.
 
     Argmax per word can emit I-X after O; constrained decoding picks the best
     sequence that is valid IOB2 instead of repairing one afterwards.
+    `log_probs[i]` is [words, labels]. Sentences of similar length are decoded
+    together, `group` at a time, as arrays: one numpy step per word position
+    rather than per word of every sentence.
     """
-    n, k = log_probs.shape
-    if n == 0:
-        return []
     transition, start = _iob2_scores(tuple(labels))
-    score = log_probs[0] + start
-    back = np.zeros((n, k), dtype=np.int64)
-    for t in range(1, n):
-        candidates = score[:, None] + transition
-        back[t] = candidates.argmax(axis=0)
-        score = candidates.max(axis=0) + log_probs[t]
-    best = [int(score.argmax())]
-    for t in range(n - 1, 0, -1):
-        best.append(int(back[t, best[-1]]))
-    return best[::-1]
+    lengths = np.array([len(p) for p in log_probs], dtype=np.int64)
+    best: list[list[int]] = [[] for _ in log_probs]
+    order = [i for i in np.argsort(lengths, kind="stable") if lengths[i] > 0]
+    for g in range(0, len(order), group):
+        members = order[g : g + group]
+        steps = int(lengths[members[-1]])  # the longest of the group (sorted by length)
+        scores = np.zeros((len(members), steps, len(labels)))
+        for row, i in enumerate(members):
+            scores[row, : lengths[i]] = log_probs[i]
+        total = scores[:, 0] + start
+        back = np.zeros((len(members), steps, len(labels)), dtype=np.int64)
+        last = np.empty_like(total)  # each sentence's scores at its own last word
+        ends = lengths[members]
+        for t in range(steps):
+            if t:
+                candidates = total[:, :, None] + transition  # [sentence, from, to]
+                back[:, t] = candidates.argmax(axis=1)
+                total = candidates.max(axis=1) + scores[:, t]
+            done = ends == t + 1
+            last[done] = total[done]
+        for row, i in enumerate(members):
+            path = [int(last[row].argmax())]
+            for t in range(int(ends[row]) - 1, 0, -1):
+                path.append(int(back[row, t, path[-1]]))
+            best[i] = path[::-1]
+    return best
 
 
 def entity_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
@@ -185,19 +189,20 @@ class Tagger:
                 progress(len(batch.windows), len(windows))
         return merge_windows(windows, outputs, [len(s) for s in sentences])
 
-    def decode(self, probs: np.ndarray) -> tuple[list[str], list[float]]:
-        """Tags and their probabilities for one sentence: the best valid IOB2 sequence."""
+    def decode(self, probs: Sequence[np.ndarray]) -> list[tuple[list[str], list[float]]]:
+        """Per sentence, tags and their probabilities: the best valid IOB2 sequence."""
         if self.decoder == "viterbi":
-            ids = viterbi_iob2(np.log(np.maximum(probs, 1e-12)), self.label_map.labels)
+            ids = viterbi_iob2([np.log(np.maximum(p, 1e-12)) for p in probs], self.label_map.labels)
         else:
-            ids = probs.argmax(axis=-1).tolist()
-        tags = repair_bio([self.label_map.labels[i] for i in ids])
-        return tags, [float(probs[w, i]) for w, i in enumerate(ids)]
+            ids = [p.argmax(axis=-1).tolist() for p in probs]
+        labels = self.label_map.labels
+        return [(repair_bio([labels[i] for i in row]), [float(p[w, i]) for w, i in enumerate(row)])
+                for p, row in zip(probs, ids)]
 
     def predict_words(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
                       ) -> list[tuple[list[str], list[float]]]:
         """Tags (valid IOB2) and their probabilities for each sentence's words."""
-        return [self.decode(p) for p in self.word_probabilities(sentences, progress)]
+        return self.decode(self.word_probabilities(sentences, progress))
 
     def tag_words(self, texts: Sequence[str], word_lists: Sequence[list[Word]], gold=None,
                   progress: Progress | None = None) -> list[TaggedText]:

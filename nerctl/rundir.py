@@ -10,21 +10,27 @@
       checkpoints/     last epoch: weights + optimizer state, for --resume
       metrics.jsonl    one JSON line per epoch
       summary.json     written last: the run finished
+      .lock            held (flock) by the training that is writing the run
     runs/latest -> <name>   the newest finished run
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .errors import InputError
 
 LATEST = "latest"
+LOCK = ".lock"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -114,6 +120,38 @@ class RunDir:
             return []
         return [json.loads(line) for line in self.metrics.read_text(encoding="utf-8").splitlines() if line]
 
+    def has_content(self) -> bool:
+        """True if anything but the lock file is in the run directory."""
+        return self.path.is_dir() and any(p.name != LOCK for p in self.path.iterdir())
+
+    def remove_empty(self) -> None:
+        """Delete the run directory if nothing but the lock file is in it."""
+        if self.path.is_dir() and not self.has_content():
+            (self.path / LOCK).unlink(missing_ok=True)
+            self.path.rmdir()
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run's lock: a second training into the same run fails at once.
+
+        An flock on <run>/.lock, which the kernel releases when the process ends
+        however it ends (kill -9 included): no stale lock to clean up by hand.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise InputError(f"{self.path}: another training (pid {holder}) is using this run directory") from None
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            yield
+        finally:
+            os.close(fd)  # releases the lock; the file stays (removing it would race)
+
     def require_trained(self) -> "RunDir":
         """Fail clearly unless the run has what evaluate/predict need."""
         if not self.path.is_dir():
@@ -147,6 +185,22 @@ def resolve_run(run: str | Path | None, runs_root: str | Path | None = None) -> 
     if not path.exists() and not path.is_absolute() and (Path(runs_root) / path).exists():
         path = Path(runs_root) / path
     return RunDir(path.resolve()).require_trained()
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block ends, so that a save is never cut in half."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 def update_latest(run: RunDir) -> None:

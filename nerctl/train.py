@@ -20,14 +20,14 @@ from . import __version__
 from .bio import Sentence, read_bio
 from .config import TrainConfig, load_saved_config
 from .data import dataset_split
-from .errors import InputError
+from .errors import InputError, Interrupted
 from .evaluate import evaluate_sentences
-from .model import (build_model, import_tensorflow, load_tokenizer, load_trained_model, resolve_model,
+from .model import (build_model, dropout_generators, import_tensorflow, load_tokenizer, load_trained_model, resolve_model,
                     resolve_precision, variables_to_train)
 from .predict import Tagger
 from .preprocess import IGNORE_INDEX, Encoder, LabelMap, PieceTokenizer, batch_plan, collate
 from .progress import Reporter
-from .rundir import RunDir, atomic_write_json, atomic_write_text, replace_dir, update_latest
+from .rundir import RunDir, atomic_write_json, atomic_write_text, interrupts_deferred, replace_dir, update_latest
 from .serving import KerasForward, export_model
 
 
@@ -50,22 +50,24 @@ def split_dev(sentences: list[Sentence], fraction: float, seed: int) -> tuple[li
     return train, dev
 
 
-def load_data(config: TrainConfig, mirror: str | None = None) -> TrainData:
-    """Read train/dev/test as the config says (explicit files win over the dataset)."""
+def load_data(config: TrainConfig, mirror: str | None = None, warn=None) -> TrainData:
+    """Read train/dev/test as the config says (explicit files win over the dataset).
+
+    `warn` hears about repaired tags (see `read_bio`)."""
     if config.train_file:
         train_path, test_path = config.train_file, config.test_file
     else:
         train_path = str(dataset_split(config.dataset, "train", mirror=mirror))
         test_path = config.test_file or str(dataset_split(config.dataset, "test", mirror=mirror))
-    train = read_bio(train_path, config.format)
+    train = read_bio(train_path, config.format, warn)
     sources = {"train": train_path}
     if config.eval_file:
-        dev = read_bio(config.eval_file, config.format)
+        dev = read_bio(config.eval_file, config.format, warn)
         sources["dev"] = config.eval_file
     else:
         train, dev = split_dev(train, config.dev_fraction, config.seed)
         sources["dev"] = f"{config.dev_fraction:g} of {train_path} (seed {config.seed})"
-    test = read_bio(test_path, config.format) if test_path else None
+    test = read_bio(test_path, config.format, warn) if test_path else None
     if test_path:
         sources["test"] = test_path
     return TrainData(train, dev, test, sources)
@@ -86,8 +88,6 @@ def package_versions() -> dict[str, str]:
 def new_run_dir(config: TrainConfig) -> RunDir:
     name = config.run_name or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{Path(config.model).name}"
     path = Path(config.runs_root) / name
-    if path.exists() and any(path.iterdir()):
-        raise InputError(f"{path}: run directory exists already; choose another --run-name or use --resume")
     path.mkdir(parents=True, exist_ok=True)
     return RunDir(path.resolve())
 
@@ -132,15 +132,41 @@ def make_train_step(model, optimizer, variables: list):
 
 def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None = None,
           reporter: Reporter | None = None) -> dict:
-    """Train as `config` says (or continue `resume`); return the run's summary."""
-    tf = import_tensorflow()
+    """Train as `config` says (or continue `resume`); return the run's summary.
+
+    The run directory is locked meanwhile. Ctrl-C stops at once and keeps the
+    last complete epoch's checkpoint (raises Interrupted, exit code 130).
+    """
     reporter = reporter or Reporter()
+    run = resume or new_run_dir(config)
+    with run.lock():
+        if not resume and run.has_content():
+            raise InputError(f"{run.path}: run directory exists already; choose another --run-name or use --resume")
+        try:
+            return _train_locked(config, run, bool(resume), mirror, reporter)
+        except BaseException as err:
+            if not run.has_content():  # failed before writing anything: leave no empty run behind
+                run.remove_empty()
+            if isinstance(err, KeyboardInterrupt) and run.config.exists():
+                done = len(run.read_metrics())
+                saved = f"epochs 1-{done} are saved" if done else "no epoch had finished"
+                raise Interrupted(f"interrupted; {saved}. Continue with: nerctl train --resume "
+                                  f"--run-dir {run.path}") from None
+            if isinstance(err, KeyboardInterrupt):
+                raise Interrupted("interrupted before the run was set up; nothing was saved") from None
+            raise
+
+
+def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | None, reporter: Reporter) -> dict:
+    tf = import_tensorflow()
     log = reporter.log
     started = time.time()
 
-    data = load_data(config, mirror)
-    run = resume or new_run_dir(config)
-    if resume:
+    data = load_data(config, mirror, warn=log)
+    # Setting a run up writes config.json, labels.json, then tokenizer/ (atomically, last):
+    # a run killed before its tokenizer was saved is set up again, from the same data.
+    set_up = resume and run.tokenizer.is_dir()
+    if set_up:
         label_map = LabelMap.load(run.labels)
     else:
         label_map = LabelMap.from_sentences(data.train + data.dev)
@@ -148,16 +174,20 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
     label_map.check(data.train, data.sources["train"])
     if data.test is not None:
         label_map.check(data.test, data.sources["test"])
-    log(f"run {run.path}")
-    log(f"data: {len(data.train)} train, {len(data.dev)} dev, "
-        f"{len(data.test) if data.test is not None else 0} test sentences; {len(label_map.labels)} labels")
 
     tf.keras.utils.set_random_seed(config.seed)
     model_path = resolve_model(config.model)
-    tokenizer = load_tokenizer(str(run.tokenizer) if resume else model_path)
+    tokenizer = load_tokenizer(str(run.tokenizer) if set_up else model_path)
     limit = getattr(tokenizer, "model_max_length", None)
     if limit and limit < 10**6 and config.max_len > limit:
         raise InputError(f"invalid config: max_len {config.max_len} exceeds the model's limit of {limit} pieces")
+    precision = resolve_precision(config.precision)
+    model = build_model(model_path, label_map, tf.distribute.get_strategy(), precision)
+    variables = variables_to_train(model, config.freeze_embeddings, config.freeze_layers)
+    # Inputs are all checked by now: from here on, logs, then the work.
+    log(f"run {run.path}")
+    log(f"data: {len(data.train)} train, {len(data.dev)} dev, "
+        f"{len(data.test) if data.test is not None else 0} test sentences; {len(label_map.labels)} labels")
     pieces = PieceTokenizer.from_transformers(tokenizer)
     encoder = Encoder(pieces, config.max_len, label_map)
     windows = encoder.encode([s.words for s in data.train], [s.tags for s in data.train])
@@ -167,12 +197,11 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
     steps_per_epoch = -(-len(windows) // config.batch_size)  # batch_plan cuts the windows into full batches
     total_steps = steps_per_epoch * config.epochs
     strategy = tf.distribute.get_strategy()
-    precision = resolve_precision(config.precision)
     frozen = ", word embeddings frozen" if config.freeze_embeddings else ""
     if config.freeze_layers:
         frozen = f", embeddings and {config.freeze_layers} lowest layer(s) frozen"
     log(f"model {config.model} ({precision}{frozen}), {steps_per_epoch} steps per epoch")
-    model = build_model(model_path, label_map, strategy, precision)
+    generators = dropout_generators(model)
     with strategy.scope():
         optimizer = make_optimizer(config, total_steps)
         state = {"epoch": tf.Variable(0, dtype=tf.int64), "best_f1": tf.Variable(-1.0, dtype=tf.float64),
@@ -180,30 +209,35 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **state)
     manager = tf.train.CheckpointManager(checkpoint, str(run.checkpoints), max_to_keep=1)
 
-    if resume:
-        if not manager.latest_checkpoint:
-            raise InputError(f"{run.path}: no checkpoint to resume from")
+    if set_up and manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint)
         run.truncate_metrics(int(state["epoch"]))
         log(f"resumed after epoch {int(state['epoch'])} (best dev F1 {float(state['best_f1']):.4f} "
             f"at epoch {int(state['best_epoch'])})")
-    else:
-        atomic_write_json(run.config, {**config.to_dict(), "versions": package_versions(),
-                                       "resolved": {"model": model_path, "precision": precision, **data.sources}})
+    elif resume:
+        run.truncate_metrics(0)
+        log("no epoch had finished: starting again from epoch 1")
+    if not set_up:
+        if not resume:
+            atomic_write_json(run.config, {**config.to_dict(), "versions": package_versions(),
+                                           "resolved": {"model": model_path, "precision": precision, **data.sources}})
         atomic_write_text(run.labels, label_map.to_json())
         tmp = run.path / ".tokenizer.tmp"
         tokenizer.save_pretrained(str(tmp))
         replace_dir(tmp, run.tokenizer)
 
-    train_step = make_train_step(model, optimizer, variables_to_train(model, config.freeze_embeddings, config.freeze_layers))
+    train_step = make_train_step(model, optimizer, variables)
     tagger = Tagger(KerasForward(model), pieces, label_map, config.max_len, config.eval_batch_size)
     first_epoch = int(state["epoch"]) + 1
     if first_epoch == 1:
         log("the first steps trace the TensorFlow graph and take a few seconds longer")
     for epoch in range(first_epoch, config.epochs + 1):
         epoch_start = time.time()
-        # The order depends only on (seed, epoch): a resumed run sees the same batches.
+        # Data order and dropout depend only on (seed, epoch): a resumed run repeats
+        # the epochs it redoes exactly (optimizer state and weights come from the checkpoint).
         plan = batch_plan(windows, config.batch_size, np.random.default_rng([config.seed, epoch]))
+        for index, generator in enumerate(generators):
+            generator.reset_from_seed(int(np.random.SeedSequence([config.seed, epoch, index]).generate_state(1)[0]))
         losses = []
         with reporter.task(f"epoch {epoch}/{config.epochs}", len(plan), unit="steps") as bar:
             for indices in plan:
@@ -222,15 +256,16 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
         log(f"epoch {epoch}/{config.epochs}  loss {record['loss']:.4f}  dev P {dev_metrics['precision']:.4f} "
             f"R {dev_metrics['recall']:.4f} F1 {dev_metrics['f1']:.4f}  "
             f"({train_seconds:.0f}s, {record['train_sentences_per_second']:.0f} sent/s){'  * best' if is_best else ''}")
-        if is_best:
-            state["best_f1"].assign(dev_metrics["f1"])
-            state["best_epoch"].assign(epoch)
-            tmp = run.path / ".best.tmp"
-            model.save_pretrained(str(tmp))
-            replace_dir(tmp, run.best)
-        run.append_metrics(record)
-        state["epoch"].assign(epoch)
-        manager.save(checkpoint_number=epoch)
+        with interrupts_deferred():  # Ctrl-C waits until the epoch is saved
+            if is_best:
+                state["best_f1"].assign(dev_metrics["f1"])
+                state["best_epoch"].assign(epoch)
+                tmp = run.path / ".best.tmp"
+                model.save_pretrained(str(tmp))
+                replace_dir(tmp, run.best)
+            run.append_metrics(record)
+            state["epoch"].assign(epoch)
+            manager.save(checkpoint_number=epoch)
 
     summary = {
         "run": str(run.path), "model": config.model, "epochs": config.epochs,

@@ -43,7 +43,8 @@ def test_explicit_format_overrides_detection(tmp_path):
     "content, message",
     [
         (b"O\twhat\nB-TITLE\n", "data.bio:2: expected a word and a tag"),
-        (b"O\twhat\nX-FOO\tjaws\n", "data.bio: cannot tell the format"),
+        (b"O\twhat\nX-FOO\tjaws\n", "data.bio:2: 'X-FOO' is not a tag"),
+        (b"what\tjaws\n", "data.bio: cannot tell the format"),
         (b"O\twhat\n\xff\xfe\tbad\n", "data.bio:2: not valid UTF-8"),
         (b"O\twhat\n\x00\x01\x02\n", "data.bio:2: NUL byte"),
         (b"", "data.bio: no sentences found"),

@@ -84,7 +84,8 @@ def test_viterbi_gives_valid_iob2_and_agrees_with_argmax_when_that_is_valid(rows
     from nerctl.predict import viterbi_iob2
 
     probs = np.asarray(rows) / np.asarray(rows).sum(axis=1, keepdims=True)
-    best = [LABELS[i] for i in viterbi_iob2(np.log(probs), LABELS)]
+    (path,) = viterbi_iob2([np.log(probs)], LABELS)
+    best = [LABELS[i] for i in path]
     assert repair_bio(best) == best
     greedy = [LABELS[i] for i in probs.argmax(axis=1)]
     if repair_bio(greedy) == greedy:
@@ -99,7 +100,30 @@ def test_viterbi_prefers_the_best_valid_sequence_over_a_repair():
 
     # word 1 leans I-A but O precedes it in argmax; B-A then I-A is the best valid path
     probs = np.array([[0.45, 0.40, 0.05, 0.05, 0.05], [0.05, 0.05, 0.05, 0.80, 0.05]])
-    assert [LABELS[i] for i in viterbi_iob2(np.log(probs), LABELS)] == ["B-A", "I-A"]
+    assert [[LABELS[i] for i in path] for path in viterbi_iob2([np.log(probs)], LABELS)] == [["B-A", "I-A"]]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 9), max_size=20), st.integers(1, 4))
+def test_viterbi_decodes_sentences_alike_alone_or_together(lengths, group):
+    """Decoding many sentences of mixed lengths in groups gives each one's own best path."""
+    import numpy as np
+
+    from nerctl.predict import viterbi_iob2
+
+    rng = np.random.default_rng(len(lengths) * 10 + group)
+    batch = [np.log(rng.dirichlet(np.ones(len(LABELS)), size=n)) for n in lengths]
+    together = viterbi_iob2(batch, LABELS, group=group)
+    assert together == [viterbi_iob2([p], LABELS)[0] for p in batch]
+    assert [len(path) for path in together] == lengths
+    for p, path in zip(batch, together):  # short ones: no valid sequence scores higher (brute force)
+        if len(p) <= 3:
+            import itertools
+
+            valid = [seq for seq in itertools.product(range(len(LABELS)), repeat=len(p))
+                     if repair_bio([LABELS[i] for i in seq]) == [LABELS[i] for i in seq]]
+            assert np.isclose(sum(p[t, i] for t, i in enumerate(path)),
+                              max(sum(p[t, i] for t, i in enumerate(seq)) for seq in valid))
 
 
 def test_exported_models_and_the_keras_model_agree_traced_or_eager(trained_run, bio_files, monkeypatch):
