@@ -22,8 +22,8 @@ from .config import TrainConfig, load_saved_config
 from .data import dataset_split
 from .errors import InputError, Interrupted
 from .evaluate import evaluate_sentences
-from .model import (build_model, dropout_generators, import_tensorflow, load_tokenizer, load_trained_model, resolve_model,
-                    resolve_precision, variables_to_train)
+from .model import (build_model, import_tensorflow, key_dropout_to_step, load_tokenizer, load_trained_model,
+                    resolve_model, resolve_precision, variables_to_train)
 from .predict import Tagger
 from .preprocess import IGNORE_INDEX, Encoder, LabelMap, PieceTokenizer, batch_plan, collate
 from .progress import Reporter
@@ -201,9 +201,9 @@ def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | 
     if config.freeze_layers:
         frozen = f", embeddings and {config.freeze_layers} lowest layer(s) frozen"
     log(f"model {config.model} ({precision}{frozen}), {steps_per_epoch} steps per epoch")
-    generators = dropout_generators(model)
     with strategy.scope():
         optimizer = make_optimizer(config, total_steps)
+        key_dropout_to_step(model, config.seed, optimizer.iterations)
         state = {"epoch": tf.Variable(0, dtype=tf.int64), "best_f1": tf.Variable(-1.0, dtype=tf.float64),
                  "best_epoch": tf.Variable(0, dtype=tf.int64)}
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **state)
@@ -233,11 +233,10 @@ def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | 
         log("the first steps trace the TensorFlow graph and take a few seconds longer")
     for epoch in range(first_epoch, config.epochs + 1):
         epoch_start = time.time()
-        # Data order and dropout depend only on (seed, epoch): a resumed run repeats
-        # the epochs it redoes exactly (optimizer state and weights come from the checkpoint).
+        # The data order depends only on (seed, epoch) and dropout on (seed, step): a resumed
+        # run repeats the epochs it redoes exactly (weights and optimizer from the checkpoint).
         plan = batch_plan(windows, config.batch_size, np.random.default_rng([config.seed, epoch]))
-        for index, generator in enumerate(generators):
-            generator.reset_from_seed(int(np.random.SeedSequence([config.seed, epoch, index]).generate_state(1)[0]))
+
         losses = []
         with reporter.task(f"epoch {epoch}/{config.epochs}", len(plan), unit="steps") as bar:
             for indices in plan:

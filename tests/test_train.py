@@ -46,3 +46,27 @@ def test_freezing_more_layers_than_the_model_has_is_an_input_error(tiny_model):
     assert len(variables_to_train(model, True)) == len(all_variables) - 1
     with pytest.raises(InputError, match="freeze_layers 3 exceeds the model's 2 layers"):
         variables_to_train(model, True, freeze_layers=3)
+
+
+def test_dropout_masks_depend_on_the_step_counter_alone(tiny_model):
+    """What makes a resumed run exact: masks are a function of (seed, layer, step), yet new at each step."""
+    import tensorflow as tf
+
+    from nerctl.model import build_model, key_dropout_to_step
+    from nerctl.preprocess import LabelMap
+
+    model = build_model(str(tiny_model), LabelMap(("O", "B-A", "I-A")))
+    step = tf.Variable(0, dtype=tf.int64)
+    assert key_dropout_to_step(model, 42, step) == 2 * 3 + 2  # 3 per layer, embeddings, classifier
+    inputs = model.dummy_inputs
+
+    def logits(training):
+        return model(inputs, training=training).logits.numpy()
+
+    first = logits(True)
+    assert np.array_equal(first, logits(True))  # same step: the same masks
+    step.assign(1)
+    assert not np.allclose(first, logits(True))  # next step: new masks
+    step.assign(0)
+    assert np.array_equal(first, logits(True))
+    assert not np.allclose(first, logits(False))  # and dropout is really on in training
