@@ -75,8 +75,21 @@ def _umask() -> int:
     return mask
 
 
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
 def _is_url(source: str) -> bool:
     return urllib.parse.urlparse(source).scheme in ("http", "https", "file")
+
+
+def _check_source(source: str) -> None:
+    """Downloads come over https or from a local folder/file:// URL (plain http only from this machine)."""
+    url = urllib.parse.urlparse(source)
+    if url.scheme == "http" and url.hostname not in _LOOPBACK:
+        raise InputError(f"mirror {source}: plain http is refused; use https:// or a local folder")
+    if _is_url(source) or url.scheme == "":
+        return
+    raise InputError(f"mirror {source}: unsupported scheme {url.scheme!r}; use https:// or a local folder")
 
 
 def _fetch(source: str, name: str, dest, progress: Progress | None) -> None:
@@ -120,8 +133,9 @@ def download(
     ds = get_dataset(dataset)
     target = Path(data_dir).expanduser() if data_dir else default_data_dir()
     target = target / ds.name
-    target.mkdir(parents=True, exist_ok=True)
     source = mirror or os.environ.get("NERCTL_MIRROR") or ds.home
+    _check_source(source)
+    target.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, expected in ds.files.items():
         path = target / name

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nerctl import data
-from nerctl.errors import NerctlError
+from nerctl.errors import InputError, NerctlError
 from conftest import SHARED_DATA
 
 FILES = {"a.bio": b"O\thello\n\n", "b.bio": b"B-X\tworld\n\n"}
@@ -90,6 +90,16 @@ def test_http_mirror_and_unreachable_mirror(toy, tmp_path):
     with pytest.raises(NerctlError, match="cannot fetch"):
         data.download("toy", tmp_path / "other", f"http://127.0.0.1:{free_port()}/")
     assert no_leftovers(tmp_path / "other" / "toy")
+
+
+@pytest.mark.parametrize("mirror, message", [
+    ("http://example.org/movie/", "plain http is refused; use https:// or a local folder"),
+    ("ftp://example.org/movie/", "unsupported scheme 'ftp'"),
+])
+def test_only_https_or_local_mirrors(toy, tmp_path, mirror, message):
+    with pytest.raises(InputError, match=message):
+        data.download("toy", tmp_path / "data", mirror)
+    assert not (tmp_path / "data").exists()
 
 
 def test_data_dir_from_env_then_xdg_cache(monkeypatch, tmp_path):
