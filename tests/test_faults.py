@@ -66,7 +66,10 @@ MOMENTS = {
 
 def interrupt(cmd: list[str], run_dir: Path, moment, sig: int) -> subprocess.CompletedProcess:
     """Start the training, send `sig` as soon as `moment(run_dir)` holds, wait for the end."""
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell script's background jobs inherit SIGINT ignored (CI may run us so), and Python then
+    # leaves it ignored; a user's terminal Ctrl-C reaches a foreground process with the default.
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while not moment(run_dir):  # a tight loop: a checkpoint save lasts milliseconds
         assert process.poll() is None, "the training ended before the moment came"
