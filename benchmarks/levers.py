@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What each CPU speed lever buys: MiniLM train-step throughput, one process per setting.
 
-    .venv/bin/python benchmarks/levers.py [--steps 60] [--sentences 4000] [--mirror DIR_OR_URL]
+    .venv/bin/python benchmarks/levers.py [--steps 60] [--sentences 5000] [--mirror DIR_OR_URL]
 
 Each setting runs nerctl's own training step (`nerctl.train.make_train_step`) on
 the first --sentences sentences of engtrain, in a fresh process (thread pools and
@@ -103,7 +103,7 @@ def measure_one(setting: dict, train_file: str, sentences: int, steps: int) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--sentences", type=int, default=4000)
+    parser.add_argument("--sentences", type=int, default=5000)  # 5000 / batch 64: 8 warm-up + 60 steps fit
     parser.add_argument("--mirror", default=os.environ.get("NERCTL_MIRROR"))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one setting (JSON) here
@@ -121,7 +121,9 @@ def main() -> None:
         print(f"[levers] {name}", file=sys.stderr, flush=True)
         out = subprocess.run([sys.executable, __file__, "--one", json.dumps(setting), "--train-file", train_file,
                               "--sentences", str(args.sentences), "--steps", str(args.steps)],
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True)
+        if out.returncode:
+            raise SystemExit(f"[levers] {name} failed:\n{out.stderr[-2000:]}")
         rows.append({"name": name, "setting": setting, **json.loads(out.stdout.splitlines()[-1])})
         print(f"[levers]   {rows[-1]}", file=sys.stderr, flush=True)
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
