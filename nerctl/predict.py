@@ -157,15 +157,15 @@ class Tagger:
             from .serving import LiteForward
 
             forward, source = LiteForward(run.tflite), run.tflite.name
-            model_labels = label_map.labels if forward.num_labels == len(label_map.labels) else ()
+            matches = forward.num_labels == len(label_map.labels)  # the flatbuffer holds no label names
         else:
             from .model import load_trained_model, resolve_precision
             from .serving import KerasForward
 
             model = load_trained_model(run.best, resolve_precision(precision))
             forward, source = KerasForward(model), run.best.name + "/"
-            model_labels = tuple(model.config.id2label[i] for i in range(model.config.num_labels))
-        if model_labels != label_map.labels:
+            matches = tuple(model.config.id2label[i] for i in range(model.config.num_labels)) == label_map.labels
+        if not matches:
             raise InputError(f"{run.path}: labels.json ({len(label_map.labels)} labels) does not match "
                              f"the model in {source} ({forward.num_labels} labels)")
         tokenizer = PieceTokenizer.from_folder(run.tokenizer)
