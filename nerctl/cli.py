@@ -241,6 +241,29 @@ def predict(
         write_stdout(render(results, fmt))
 
 
+class ExportFormat(str, Enum):
+    saved_model = "saved_model"
+    hf = "hf"
+
+
+@app.command()
+@handle_errors
+def export(
+    run: Optional[str] = typer.Argument(None, help="Run directory or name [default: runs/latest]."),
+    format: ExportFormat = typer.Option(
+        ..., "--format", help="saved_model: a TensorFlow SavedModel for TF Serving, with labels.json and "
+        "tokenizer/ beside it; hf: a Hugging Face folder (weights, config, tokenizer) with a model card."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to write [default: RUN/export/FORMAT]."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+) -> None:
+    """Export a finished run's best model; print the folder written."""
+    from .export import export_run
+    from .rundir import resolve_run
+
+    folder = export_run(resolve_run(run), format.value, out, force)
+    write_stdout(f"{folder}\n")
+
+
 def main() -> None:
     """Console entry point: usage errors become one line and exit code 2."""
     try:
