@@ -50,6 +50,13 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+class Strategy(str, Enum):
+    auto = "auto"
+    default = "default"
+    mirrored = "mirrored"
+    multi_worker = "multi-worker"
+
+
 PRECISION_HELP = "auto: bf16 where the CPU has AVX-512 BF16 or AMX, else fp32"
 
 
@@ -123,6 +130,10 @@ def train(
     seed: Optional[int] = typer.Option(None, help=f"Seed for data split, order and initialisation [default: {DEFAULTS.seed}]."),
     dev_fraction: Optional[float] = typer.Option(None, help=f"Share of train held out as dev [default: {DEFAULTS.dev_fraction:g}]."),
     precision: Optional[Precision] = typer.Option(None, help=f"Compute precision ({PRECISION_HELP}) [default: {DEFAULTS.precision}]."),
+    strategy: Optional[Strategy] = typer.Option(
+        None, help="tf.distribute strategy: default (one device), mirrored (all local GPUs), multi-worker "
+        "(one process per machine, cluster from TF_CONFIG; needs --run-dir on shared storage), auto (multi-worker "
+        f"if TF_CONFIG names 2+ tasks, mirrored with 2+ GPUs, else default) [default: {DEFAULTS.strategy}]."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory [default: runs/<time>-<model>]."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir (default: the newest unfinished run)."),
     mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
@@ -141,7 +152,7 @@ def train(
                    format=format.value if format else None, model=model, epochs=epochs, batch_size=batch_size,
                    lr=lr, max_len=max_len, freeze_embeddings=freeze_embeddings,
                    freeze_layers=freeze_layers, seed=seed, dev_fraction=dev_fraction,
-                   precision=precision.value if precision else None)
+                   precision=precision.value if precision else None, strategy=strategy.value if strategy else None)
     if resume:
         given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
         if given or config:

@@ -41,6 +41,8 @@ class TrainConfig:
     eval_batch_size: int = 128
     # auto: bf16 (mixed) where the CPU has native bfloat16 (AVX-512 BF16/AMX), else fp32.
     precision: str = "auto"
+    # Where: auto, default, mirrored or multi-worker (TF_CONFIG); see nerctl/distribute.py.
+    strategy: str = "auto"
     # Output.
     runs_root: str = "runs"
     run_name: str | None = None  # default: a timestamp and the model name
@@ -59,6 +61,8 @@ class TrainConfig:
             (0 < self.dev_fraction < 1, "dev_fraction must be between 0 and 1"),
             (self.format in ("auto", "mit", "conll"), "format must be auto, mit or conll"),
             (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
+            (self.strategy in ("auto", "default", "mirrored", "multi-worker"),
+             "strategy must be auto, default, mirrored or multi-worker"),
             (bool(self.train_file or self.dataset), "give a dataset or a train_file"),
         ]
         for ok, message in checks:

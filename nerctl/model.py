@@ -235,8 +235,16 @@ def key_dropout_to_step(model, seed: int, step) -> int:
         generator._rng_type = generator.RNG_STATELESS
         generator._built = True
         key = tf.constant(seed * 10_000 + index, tf.int64)
-        generator.make_seed_for_stateless_op = lambda key=key: tf.stack([key, tf.cast(step, tf.int64)])
+        generator.make_seed_for_stateless_op = lambda key=key: tf.stack([key + _replica_offset(), tf.cast(step, tf.int64)])
     return len(layers)
+
+
+def _replica_offset():
+    """Distinct dropout keys per replica (0 on one device): slices of a batch must not share masks."""
+    tf = import_tensorflow()
+    context = tf.distribute.get_replica_context()
+    replica = context.replica_id_in_sync_group if context is not None else 0
+    return tf.cast(replica, tf.int64) * (1 << 48)
 
 
 def load_trained_model(path: str | Path, precision: str = "fp32"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from . import __version__
 from .bio import Sentence, read_bio
 from .config import TrainConfig, load_saved_config
 from .data import dataset_split
+from .distribute import Distribution, check_workers_agree, fingerprint, make_distribution, replica_rows
 from .errors import InputError, Interrupted
 from .evaluate import evaluate_sentences
 from .model import (build_model, import_tensorflow, key_dropout_to_step, load_tokenizer, load_trained_model,
@@ -86,20 +88,18 @@ def package_versions() -> dict[str, str]:
 
 
 def new_run_dir(config: TrainConfig) -> RunDir:
+    """The run's folder (made when the run is locked): its name, or the time and the model's name."""
     name = config.run_name or f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{Path(config.model).name}"
-    path = Path(config.runs_root) / name
-    path.mkdir(parents=True, exist_ok=True)
-    return RunDir(path.resolve())
+    return RunDir((Path(config.runs_root) / name).resolve())
 
 
-def masked_loss(labels, logits):
-    """Mean cross-entropy over positions with a label (first pieces of owned words)."""
+def masked_loss_sum(labels, logits):
+    """Summed cross-entropy over positions with a label (first pieces of owned words)."""
     tf = import_tensorflow()
     mask = tf.not_equal(labels, IGNORE_INDEX)
     safe = tf.where(mask, labels, tf.zeros_like(labels))
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=tf.cast(logits, tf.float32))
-    weights = tf.cast(mask, tf.float32)
-    return tf.reduce_sum(losses * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
+    return tf.reduce_sum(losses * tf.cast(mask, tf.float32))
 
 
 def make_optimizer(config: TrainConfig, total_steps: int):
@@ -113,21 +113,39 @@ def make_optimizer(config: TrainConfig, total_steps: int):
     return optimizer
 
 
-def make_train_step(model, optimizer, variables: list):
-    """One optimisation step, traced once for [batch, length] int32 inputs of any shape."""
+def make_train_step(model, optimizer, variables: list, strategy=None):
+    """`step(ids, mask, labels) -> mean loss`: one optimisation step on a global batch.
+
+    Traced once for [batch, length] int32 inputs of any shape. Every worker passes
+    the same global batch; each replica computes its own contiguous slice of it
+    and divides its summed loss by the whole batch's label count, so that the
+    all-reduced (summed) gradients are the gradient of the batch's mean loss, as
+    on one device.
+    """
     tf = import_tensorflow()
+    strategy = strategy or tf.distribute.get_strategy()
     spec = tf.TensorSpec([None, None], tf.int32)
 
-    @tf.function(input_signature=[spec, spec, spec])
-    def train_step(ids, mask, labels):
+    def replica_step(ids, mask, labels):
+        context = tf.distribute.get_replica_context()
+        start, end = replica_rows(tf.shape(ids)[0], tf.cast(context.replica_id_in_sync_group, tf.int32),
+                                  context.num_replicas_in_sync)
+        count = tf.maximum(tf.reduce_sum(tf.cast(tf.not_equal(labels, IGNORE_INDEX), tf.float32)), 1.0)
+        ids, mask, labels = ids[start:end], mask[start:end], labels[start:end]
         with tf.GradientTape() as tape:
             logits = model(input_ids=ids, attention_mask=mask, training=True).logits
-            loss = masked_loss(labels, logits)
+            loss_sum = masked_loss_sum(labels, logits)
+            loss = loss_sum / count
         grads = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(grads, variables))
         return loss
 
-    return train_step
+    @tf.function(input_signature=[spec, spec, spec])
+    def step(ids, mask, labels):
+        losses = strategy.run(replica_step, args=(ids, mask, labels))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    return step
 
 
 def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None = None,
@@ -135,15 +153,21 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
     """Train as `config` says (or continue `resume`); return the run's summary.
 
     The run directory is locked meanwhile. Ctrl-C stops at once and keeps the
-    last complete epoch's checkpoint (raises Interrupted, exit code 130).
+    last complete epoch's checkpoint (raises Interrupted, exit code 130). In a
+    multi-worker cluster every worker calls this; only the chief writes the run.
     """
     reporter = reporter or Reporter()
+    dist = make_distribution(config.strategy)  # before TensorFlow runs any op
+    if dist.workers > 1 and not (resume or config.run_name):
+        raise InputError("multi-worker training needs --run-dir: the same path on every worker, on storage they share")
     run = resume or new_run_dir(config)
+    if not dist.is_chief:
+        return _train_locked(config, run, bool(resume), mirror, reporter, dist)
     with run.lock():
         if not resume and run.has_content():
             raise InputError(f"{run.path}: run directory exists already; choose another --run-name or use --resume")
         try:
-            return _train_locked(config, run, bool(resume), mirror, reporter)
+            return _train_locked(config, run, bool(resume), mirror, reporter, dist)
         except BaseException as err:
             if not run.has_content():  # failed before writing anything: leave no empty run behind
                 run.remove_empty()
@@ -157,9 +181,11 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
             raise
 
 
-def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | None, reporter: Reporter) -> dict:
+def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | None, reporter: Reporter,
+                  dist: Distribution) -> dict:
     tf = import_tensorflow()
-    log = reporter.log
+    chief = dist.is_chief  # the only writer of the run directory
+    log = reporter.log if dist.workers == 1 else (lambda message: reporter.log(f"[{dist.task}] {message}"))
     started = time.time()
 
     data = load_data(config, mirror, warn=log)
@@ -185,7 +211,7 @@ def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | 
     if limit and limit < 10**6 and config.max_len > limit:
         raise InputError(f"invalid config: max_len {config.max_len} exceeds the model's limit of {limit} pieces")
     precision = resolve_precision(config.precision)
-    model = build_model(model_path, label_map, tf.distribute.get_strategy(), precision)
+    model = build_model(model_path, label_map, dist.strategy, precision)
     variables = variables_to_train(model, config.freeze_embeddings, config.freeze_layers)
     # Inputs are all checked by now: from here on, logs, then the work.
     log(f"run {run.path}")
@@ -199,28 +225,36 @@ def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | 
 
     steps_per_epoch = -(-len(windows) // config.batch_size)  # batch_plan cuts the windows into full batches
     total_steps = steps_per_epoch * config.epochs
-    strategy = tf.distribute.get_strategy()
+    check_workers_agree(dist, "the training data", fingerprint(label_map.labels, [s.words for s in data.train],
+                                                                [s.tags for s in data.train]))
     frozen = ", word embeddings frozen" if config.freeze_embeddings else ""
     if config.freeze_layers:
         frozen = f", embeddings and {config.freeze_layers} lowest layer(s) frozen"
-    log(f"model {config.model} ({precision}{frozen}), {steps_per_epoch} steps per epoch")
-    with strategy.scope():
+    log(f"model {config.model} ({precision}{frozen}), {steps_per_epoch} steps per epoch"
+        + (f"; {dist.name} strategy, {dist.replicas} replicas" if dist.replicas > 1 else ""))
+    with dist.strategy.scope():
         optimizer = make_optimizer(config, total_steps)
         key_dropout_to_step(model, config.seed, optimizer.iterations)
         state = {"epoch": tf.Variable(0, dtype=tf.int64), "best_f1": tf.Variable(-1.0, dtype=tf.float64),
                  "best_epoch": tf.Variable(0, dtype=tf.int64)}
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **state)
-    manager = tf.train.CheckpointManager(checkpoint, str(run.checkpoints), max_to_keep=1)
+    # Every worker takes part in a save (it may run collectives); others write to a scratch folder.
+    scratch = None if chief else Path(tempfile.mkdtemp(prefix="nerctl-worker-checkpoint-"))
+    manager = tf.train.CheckpointManager(checkpoint, str(scratch or run.checkpoints), max_to_keep=1)
 
-    if set_up and manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint)
-        run.truncate_metrics(int(state["epoch"]))
-        log(f"resumed after epoch {int(state['epoch'])} (best dev F1 {float(state['best_f1']):.4f} "
-            f"at epoch {int(state['best_epoch'])})")
+    latest = tf.train.latest_checkpoint(str(run.checkpoints)) if set_up else None
+    if latest:
+        checkpoint.restore(latest)
+        if chief:
+            run.truncate_metrics(int(state["epoch"].numpy()))
+        log(f"resumed after epoch {int(state['epoch'].numpy())} (best dev F1 {float(state['best_f1'].numpy()):.4f} "
+            f"at epoch {int(state['best_epoch'].numpy())})")
     elif resume:
-        run.truncate_metrics(0)
+        if chief:
+            run.truncate_metrics(0)
         log("no epoch had finished: starting again from epoch 1")
-    if not set_up:
+    check_workers_agree(dist, "the epoch to resume after", int(state["epoch"].numpy()))
+    if chief and not set_up:
         if not resume:
             atomic_write_json(run.config, {**config.to_dict(), "versions": package_versions(),
                                            "resolved": {"model": model_path, "precision": precision, **data.sources}})
@@ -229,9 +263,9 @@ def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | 
         tokenizer.save_pretrained(str(tmp))
         replace_dir(tmp, run.tokenizer)
 
-    train_step = make_train_step(model, optimizer, variables)
+    train_step = make_train_step(model, optimizer, variables, dist.strategy)
     tagger = Tagger(KerasForward(model), pieces, label_map, config.max_len, config.eval_batch_size)
-    first_epoch = int(state["epoch"]) + 1
+    first_epoch = int(state["epoch"].numpy()) + 1
     if first_epoch == 1:
         log("the first steps trace the TensorFlow graph and take a few seconds longer")
     for epoch in range(first_epoch, config.epochs + 1):
@@ -248,7 +282,7 @@ def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | 
                 bar.advance(1, info=f"loss {np.mean(losses[-50:]):.4f}")
         train_seconds = time.time() - epoch_start
         dev_metrics, _ = evaluate_sentences(tagger, data.dev)
-        is_best = dev_metrics["f1"] > float(state["best_f1"])
+        is_best = dev_metrics["f1"] > float(state["best_f1"].numpy())
         record = {
             "epoch": epoch, "loss": float(np.mean(losses)), "lr": float(optimizer.learning_rate(optimizer.iterations)),
             "dev_precision": dev_metrics["precision"], "dev_recall": dev_metrics["recall"], "dev_f1": dev_metrics["f1"],
@@ -259,22 +293,31 @@ def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | 
             f"R {dev_metrics['recall']:.4f} F1 {dev_metrics['f1']:.4f}  "
             f"({train_seconds:.0f}s, {record['train_sentences_per_second']:.0f} sent/s){'  * best' if is_best else ''}")
         with interrupts_deferred():  # Ctrl-C waits until the epoch is saved
-            if is_best:
+            if is_best:  # every worker scored the same dev set with the same weights
                 state["best_f1"].assign(dev_metrics["f1"])
                 state["best_epoch"].assign(epoch)
+            if is_best and chief:
                 tmp = run.path / ".best.tmp"
                 model.save_pretrained(str(tmp))
                 replace_dir(tmp, run.best)
-            run.append_metrics(record)
+            if chief:
+                run.append_metrics(record)
             state["epoch"].assign(epoch)
             manager.save(checkpoint_number=epoch)
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
 
     summary = {
         "run": str(run.path), "model": config.model, "epochs": config.epochs,
-        "best_epoch": int(state["best_epoch"]), "best_dev_f1": float(state["best_f1"]),
+        "best_epoch": int(state["best_epoch"].numpy()), "best_dev_f1": float(state["best_f1"].numpy()),
         "train_sentences": len(data.train), "dev_sentences": len(data.dev),
         "seconds": round(time.time() - started, 1), "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if dist.workers > 1:
+        summary["strategy"] = {"name": dist.name, "workers": dist.workers, "replicas": dist.replicas}
+    if not chief:
+        log(f"done; the chief writes {run.path}")
+        return summary
     log(f"exporting the best model (epoch {summary['best_epoch']}) to {run.saved_model.name}/ and {run.tflite.name}")
     export_best(run)
     if data.test is not None:
