@@ -56,6 +56,14 @@ def handle_errors(command: Callable) -> Callable:
     return wrapper
 
 
+def stdout_console():
+    """rich on stdout; off a terminal as wide as the content, so no table cell or line is cut or wrapped."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=100_000)
+
+
 def write_stdout(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -81,20 +89,17 @@ def metrics_table(metrics: dict, title: str):
 
 
 def print_metrics(metrics: dict, title: str) -> None:
-    from rich.console import Console
-
-    console = Console()
+    console = stdout_console()
     console.print(metrics_table(metrics, title))
     console.print(f"token accuracy (words, no padding): {metrics['token_accuracy']:.4f}"
                   f"   sentences: {metrics['sentences']}", highlight=False)
 
 
 def print_predictions_table(results) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console()
+    console = stdout_console()
     for result in results:
         console.print(result.text, markup=False, highlight=False)
         if not result.entities:
@@ -106,3 +111,51 @@ def print_predictions_table(results) -> None:
         for e in result.entities:
             table.add_row(e.type, Text(e.text), str(e.start), str(e.end), f"{e.score:.3f}")
         console.print(table)
+
+
+def span_markup(words, tags, other_tags, right: str, wrong: str):
+    """`words` as rich Text with each span of `tags` bracketed as [TYPE words]: styled `right`
+    when `other_tags` has the same span, else `wrong`. Readable without colour too."""
+    from rich.text import Text
+
+    from .analysis import segments
+
+    text = Text()
+    for k, (chunk, kind, matched) in enumerate(segments(words, tags, other_tags)):
+        text.append(" " if k else "")
+        text.append(f"[{kind} {chunk}]" if kind else chunk, style=(right if matched else wrong) if kind else None)
+    return text
+
+
+def print_sentence_errors(worst: list[dict]) -> None:
+    """The worst sentences of an evaluation: gold and predicted spans, right ones green.
+
+    Missed gold spans are yellow, wrong predicted ones red; brackets carry the same
+    information where colour is off (piped output, NO_COLOR)."""
+    from rich.text import Text
+
+    console = stdout_console()
+    if not worst:
+        console.print("no sentence has a span error", highlight=False)
+    for rank, item in enumerate(worst, 1):
+        where = f"{item['source']}:{item['line']}" if item["source"] else ""
+        console.print(Text(f"#{rank}  {item['errors']} span error(s)  {where}", style="bold"))
+        console.print(Text("  gold  ") + span_markup(item["words"], item["gold"], item["pred"], "green", "bold yellow"))
+        console.print(Text("  pred  ") + span_markup(item["words"], item["pred"], item["gold"], "green", "bold red"))
+
+
+def print_runs_table(records: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    def f1(value) -> str:
+        return "" if value is None else f"{value:.4f}"
+
+    table = Table(box=None, pad_edge=False, padding=(0, 2))
+    for column in ("run", "started", "model", "epochs", "best dev F1", "test F1", "state"):
+        table.add_column(column, justify="right" if column in ("epochs", "best dev F1", "test F1") else "left")
+    styles = {"finished": "green", "running": "cyan", "interrupted": "yellow"}
+    for r in records:
+        table.add_row(r["name"], r["started"].replace("T", " ")[:16], str(r["model"]), f"{r['epochs_done']}/{r['epochs']}",
+                      f1(r["best_dev_f1"]), f1(r["test_f1"]), r["state"], style=styles.get(r["state"]))
+    stdout_console().print(table) if records else Console(stderr=True).print("no runs", highlight=False)

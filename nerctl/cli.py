@@ -183,6 +183,8 @@ def evaluate(
     batch_size: Optional[int] = typer.Option(None, min=1, help="Sentences per batch [default: the run's]."),
     precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP + "."),
     mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
+    errors: int = typer.Option(0, "--errors", min=0, help="Also show the N sentences with the most span errors "
+                               "(gold and predicted spans; in --json as 'worst')."),
     json_output: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
 ) -> None:
     """Score a run: entity P/R/F1 (seqeval, strict IOB2) overall and per type, token accuracy."""
@@ -195,11 +197,15 @@ def evaluate(
     tagger = Tagger.from_run(resolve_run(run), batch_size, precision.value)
     path = file or dataset_split(dataset, split, mirror=mirror)
     with Reporter().counter("scoring") as progress:
-        metrics = evaluate_file(tagger, path, format.value, progress)
+        metrics = evaluate_file(tagger, path, format.value, progress, worst=errors)
     if json_output:
         print_json(metrics)
-    else:
-        print_metrics(metrics, f"{path}")
+        return
+    print_metrics(metrics, f"{path}")
+    if errors:
+        from ._util import print_sentence_errors
+
+        print_sentence_errors(metrics["worst"])
 
 
 @app.command()
@@ -250,6 +256,44 @@ def predict(
         print_predictions_table(results)
     else:
         write_stdout(render(results, fmt))
+
+
+@app.command()
+@handle_errors
+def report(
+    run: Optional[str] = typer.Argument(None, help="Run directory or name [default: runs/latest]."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="BIO file to score [default: the run's test file]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for report.html and its PNGs [default: RUN/report]."),
+) -> None:
+    """Write report.html (self-contained, opens offline) and PNGs: curves, per-type scores, confusions, worst sentences."""
+    from .progress import Reporter
+    from .report import write_report
+    from .rundir import resolve_run
+
+    with Reporter().counter("scoring") as progress:
+        page = write_report(resolve_run(run), file, out, progress)
+    write_stdout(f"{page}\n")
+
+
+@app.command()
+@handle_errors
+def runs(
+    runs_root: Optional[Path] = typer.Option(None, "--runs-root", help="Folder of runs [env: NERCTL_RUNS_ROOT; default: runs]."),
+    json_output: bool = typer.Option(False, "--json", help="Print the list as JSON."),
+) -> None:
+    """List runs, oldest first: name, start, model, epochs, best dev F1, test F1, state.
+
+    State: finished (summary written), running (a training holds the run's lock),
+    or interrupted (continue it with `nerctl train --resume --run-dir RUN`)."""
+    from .rundir import default_runs_root, list_runs
+
+    records = list_runs(runs_root or default_runs_root())
+    if json_output:
+        print_json(records)
+    else:
+        from ._util import print_runs_table
+
+        print_runs_table(records)
 
 
 class ExportFormat(str, Enum):

@@ -45,9 +45,18 @@ def evaluate_sentences(tagger: Tagger, sentences: Sequence[Sentence], progress: 
     return score([s.tags for s in sentences], pred), pred
 
 
-def evaluate_file(tagger: Tagger, path: str | Path, fmt: str = "auto", progress: Progress | None = None) -> dict:
-    """Read a BIO file, check its tags against the run's label map, and score it."""
+def evaluate_file(tagger: Tagger, path: str | Path, fmt: str = "auto", progress: Progress | None = None,
+                  worst: int = 0) -> dict:
+    """Read a BIO file, check its tags against the run's label map, and score it.
+
+    With `worst` > 0, "worst" lists that many sentences with the most span errors
+    (see `analysis.SentenceErrors.to_dict`)."""
     sentences = read_bio(path, fmt)
     tagger.label_map.check(sentences, path)
-    metrics, _ = evaluate_sentences(tagger, sentences, progress)
-    return {"file": str(path), **metrics}
+    metrics, pred = evaluate_sentences(tagger, sentences, progress)
+    out = {"file": str(path), **metrics}
+    if worst:
+        from .analysis import worst_sentences
+
+        out["worst"] = [e.to_dict() for e in worst_sentences(sentences, pred, worst)]
+    return out

@@ -9,6 +9,7 @@
       model.tflite     the same model for LiteRT: what predict and evaluate run
       checkpoints/     last epoch: weights + optimizer state, for --resume
       metrics.jsonl    one JSON line per epoch
+      logs/            TensorBoard event files: loss and lr per step, dev P/R/F1 per epoch
       summary.json     written last: the run finished
       .lock            held (flock) by the training that is writing the run
     runs/latest -> <name>   the newest finished run
@@ -31,12 +32,15 @@ from .errors import InputError
 
 LATEST = "latest"
 LOCK = ".lock"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # (reading the umask means setting it: put it straight back)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file and rename: readers see the old or the new file, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode open() would
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -95,6 +99,10 @@ class RunDir:
     @property
     def checkpoints(self) -> Path:
         return self.path / "checkpoints"
+
+    @property
+    def logs(self) -> Path:
+        return self.path / "logs"
 
     @property
     def metrics(self) -> Path:
@@ -211,6 +219,46 @@ def update_latest(run: RunDir) -> None:
         tmp.unlink()
     os.symlink(run.path.name, tmp)
     os.replace(tmp, link)
+
+
+def run_state(run: RunDir) -> str:
+    """finished (summary.json written), running (a training holds its lock) or interrupted."""
+    if run.summary.exists():
+        return "finished"
+    lock = run.path / LOCK
+    if lock.exists():
+        fd = os.open(lock, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # refused while a training holds LOCK_EX
+        except BlockingIOError:
+            return "running"
+        finally:
+            os.close(fd)  # also drops the shared lock if we got it
+    return "interrupted"
+
+
+def list_runs(runs_root: str | Path) -> list[dict[str, Any]]:
+    """One record per run under runs_root (folders with a config.json), oldest first."""
+    from datetime import datetime, timezone
+
+    root = Path(runs_root)
+    records = []
+    for path in sorted(root.iterdir() if root.is_dir() else []):
+        run = RunDir(path)
+        if path.is_symlink() or not run.config.is_file():
+            continue
+        config = json.loads(run.config.read_text(encoding="utf-8"))
+        summary = json.loads(run.summary.read_text(encoding="utf-8")) if run.summary.exists() else {}
+        metrics = run.read_metrics()
+        best = max(metrics, key=lambda r: r["dev_f1"], default=None)
+        started = datetime.fromtimestamp(run.config.stat().st_mtime, timezone.utc)
+        records.append({
+            "name": path.name, "path": str(path.resolve()), "started": started.isoformat(timespec="seconds"),
+            "model": config.get("model"), "epochs_done": len(metrics), "epochs": config.get("epochs"),
+            "best_dev_f1": summary.get("best_dev_f1", best["dev_f1"] if best else None),
+            "test_f1": summary.get("test", {}).get("f1"), "state": run_state(run),
+        })
+    return sorted(records, key=lambda r: r["started"])
 
 
 def find_unfinished_run(runs_root: str | Path) -> RunDir:

@@ -264,6 +264,9 @@ def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | 
         replace_dir(tmp, run.tokenizer)
 
     train_step = make_train_step(model, optimizer, variables, dist.strategy)
+    # TensorBoard (`tensorboard --logdir RUN/logs`). A resumed run writes the steps of the
+    # epoch it redoes again; TensorBoard shows the later values.
+    board = tf.summary.create_file_writer(str(run.logs)) if chief else tf.summary.create_noop_writer()
     tagger = Tagger(KerasForward(model), pieces, label_map, config.max_len, config.eval_batch_size)
     first_epoch = int(state["epoch"].numpy()) + 1
     if first_epoch == 1:
@@ -276,10 +279,13 @@ def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | 
 
         losses = []
         with reporter.task(f"epoch {epoch}/{config.epochs}", len(plan), unit="steps") as bar:
-            for indices in plan:
+            for number, indices in enumerate(plan, (epoch - 1) * steps_per_epoch + 1):
                 batch = collate(windows, indices, encoder.pad_id)
                 losses.append(float(train_step(batch.input_ids, batch.attention_mask, batch.labels)))
                 bar.advance(1, info=f"loss {np.mean(losses[-50:]):.4f}")
+                with board.as_default(step=number):
+                    tf.summary.scalar("train/loss", losses[-1])
+                    tf.summary.scalar("train/learning_rate", optimizer.learning_rate(number))
         train_seconds = time.time() - epoch_start
         dev_metrics, _ = evaluate_sentences(tagger, data.dev)
         is_best = dev_metrics["f1"] > float(state["best_f1"].numpy())
@@ -292,7 +298,12 @@ def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | 
         log(f"epoch {epoch}/{config.epochs}  loss {record['loss']:.4f}  dev P {dev_metrics['precision']:.4f} "
             f"R {dev_metrics['recall']:.4f} F1 {dev_metrics['f1']:.4f}  "
             f"({train_seconds:.0f}s, {record['train_sentences_per_second']:.0f} sent/s){'  * best' if is_best else ''}")
+        with board.as_default(step=epoch * steps_per_epoch):
+            for name in ("precision", "recall", "f1"):
+                tf.summary.scalar(f"dev/{name}", dev_metrics[name])
+            tf.summary.scalar("train/epoch_loss", record["loss"])
         with interrupts_deferred():  # Ctrl-C waits until the epoch is saved
+            board.flush()
             if is_best:  # every worker scored the same dev set with the same weights
                 state["best_f1"].assign(dev_metrics["f1"])
                 state["best_epoch"].assign(epoch)
