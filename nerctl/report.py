@@ -142,7 +142,7 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 img { max-width: 100%; }
-.sentence td { text-align: left; }
+.sentence td, .facts td { text-align: left; }
 .span { padding: 0 3px; border-radius: 3px; }
 .ok { background: #c8ecc8; } .missed { background: #ffe08a; } .wrong { background: #f7b3b3; }
 .type { font-size: 0.7em; font-weight: bold; margin-left: 3px; }
@@ -212,7 +212,7 @@ def render_html(run: RunDir, summary: dict, file: str, metrics: dict, types: lis
 <p>Entity scores are seqeval's, micro-averaged, strict IOB2, on <code>{html.escape(file)}</code>:
 P {f4(metrics['precision'])}, R {f4(metrics['recall'])}, <b>F1 {f4(metrics['f1'])}</b>.</p>
 <h2 id="summary">Summary</h2>
-{_table(["", ""], facts)}
+{_table(["", ""], facts).replace("<table>", '<table class="facts">')}
 <details><summary>training configuration</summary><pre>{html.escape(json.dumps(settings, indent=2))}</pre></details>
 <h2 id="curves">Training curves</h2>
 {_img(images, "curves.png", "loss and dev scores per epoch")}
