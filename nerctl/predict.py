@@ -341,9 +341,9 @@ def resume_output(path: str | Path, texts: Iterable[str], chunk_size: int = CHUN
                   ) -> tuple[int, Iterator[str]]:
     """Prepare a jsonl output for continuing: (records it holds, the texts for `write_stream`).
 
-    Truncates a partial last line (a killed job's) and checks that the last
-    record's "text" is the input line of that number: an output of another
-    input is an InputError, never appended to. The texts returned start at the
+    Checks that the last record's "text" is the input line of that number (an
+    output of another input is an InputError, and left as it was), then cuts
+    off a partial last line (a killed job's). The texts returned start at the
     chunk holding the first missing record, which `write_stream(done=...)` tags
     whole again: a text's scores can depend, in their last bits, on the batch it
     shares, and so every record equals an uninterrupted run's byte for byte.
@@ -358,8 +358,8 @@ def resume_output(path: str | Path, texts: Iterable[str], chunk_size: int = CHUN
             if not line.endswith(b"\n"):
                 break  # the partial record of an interrupted write
             done, end, last = done + 1, end + len(line), line
-    os.truncate(path, end)
     if last is None:
+        os.truncate(path, end)
         return 0, texts
     try:
         record = json.loads(last)["text"]
@@ -377,4 +377,5 @@ def resume_output(path: str | Path, texts: Iterable[str], chunk_size: int = CHUN
     if text != record:
         raise InputError(f"{path}:{done} answers {record!r}, but input line {done} is {text!r}: "
                          "it belongs to another input")
+    os.truncate(path, end)  # only now: a refused output is left as it was
     return done, itertools.chain(head, texts)

@@ -113,11 +113,14 @@ def test_resume_refuses_the_output_of_another_input(tagger, tmp_path):
     out = tmp_path / "out.jsonl"
     with open_output(out) as sink:
         write_stream(tagger, texts[:20], sink)
+    out.write_bytes(out.read_bytes() + b'{"text": "torn')
+    before = out.read_bytes()
     other = texts[1:] + ["x"]
     with pytest.raises(InputError, match=r"out.jsonl:20 answers .*input line 20 is .*another input"):
         resume_output(out, iter(other))
     with pytest.raises(InputError, match=r"holds 20 records but the input has only 10 lines"):
         resume_output(out, iter(texts[:10]))
+    assert out.read_bytes() == before  # refused: not even the torn line is cut
     out.write_text("word\tO\n\n", encoding="utf-8")  # conll, not jsonl
     with pytest.raises(InputError, match=r"out.jsonl:2: not a nerctl jsonl record"):
         resume_output(out, iter(texts))
