@@ -268,6 +268,7 @@ def _binary_lines(path: Path) -> Iterator[bytes]:
 
 
 def _decoded(source: str, lines: Iterable[bytes | str]) -> Iterator[str]:
+    """Lines without their line end, decoded by the rules of iter_texts (text streams give str already)."""
     for number, line in enumerate(lines, 1):
         if isinstance(line, bytes):
             try:
