@@ -215,18 +215,31 @@ def predict(
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="File with one text per line ('-' for stdin), or a BIO file."),
     run: Optional[str] = typer.Option(None, "--run", help="Run directory or name [default: runs/latest]."),
     output: Optional[OutputFormat] = typer.Option(
-        None, "--format", help="Output: table on a terminal, jsonl when piped [default: by terminal]."),
+        None, "--format", help="Output: table on a terminal, jsonl when piped or with --output [default: by terminal]. "
+        "jsonl and conll stream (memory stays bounded); table and json tag everything first."),
+    output_file: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Write jsonl or conll here, chunk by chunk, instead of stdout (an existing file is replaced)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted --output jsonl: keep its complete lines and tag only the rest of the input."),
     input_format: InputFormat = typer.Option(
-        InputFormat.auto, help="'bio' tags the words of a BIO file (conll output then shows gold and predicted); "
+        InputFormat.auto, help="'bio' tags the words of a BIO file in memory (conll output then shows gold and predicted); "
         "auto: bio for .bio/.conll/.iob files."),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Texts per batch [default: the run's]."),
     precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP + "."),
 ) -> None:
-    """Tag texts: words with tags, and entity spans with character offsets into the input."""
+    """Tag texts: words with tags, and entity spans with character offsets into the input.
+
+    jsonl and conll are streamed: texts are read, tagged and written a chunk of
+    2,048 at a time, so memory stays bounded and output line i answers input
+    line i. table, json and BIO input are tagged in memory.
+    """
+    import contextlib
+
     from ._util import print_predictions_table
     from .bio import read_bio
     from .errors import InputError
-    from .predict import Tagger, read_texts, render, words_from_tokens
+    from .predict import (RESUME_FORMATS, STREAM_FORMATS, Tagger, count_lines, iter_texts, open_output, render,
+                          resume_output, words_from_tokens, write_stream)
     from .progress import Reporter
     from .rundir import resolve_run
 
@@ -239,23 +252,43 @@ def predict(
     is_bio = source not in (None, "-") and (
         input_format == InputFormat.bio
         or (input_format == InputFormat.auto and Path(source).suffix.lower() in (".bio", ".conll", ".iob")))
+    fmt = output.value if output else ("table" if output_file is None and sys.stdout.isatty() else "jsonl")
+    if output_file is not None and fmt not in STREAM_FORMATS:
+        raise InputError(f"--output writes {' or '.join(STREAM_FORMATS)}, not {fmt}")
+    if output_file is not None and source not in (None, "-") and output_file.resolve() == Path(source).resolve():
+        raise InputError(f"--output {output_file} is the input file")
+    if resume and (output_file is None or fmt not in RESUME_FORMATS or is_bio):
+        raise InputError(f"--resume needs --output FILE, --format {' or '.join(RESUME_FORMATS)} and text input")
 
     tagger = Tagger.from_run(resolve_run(run), batch_size, precision.value)
-    with Reporter().counter("tagging") as progress:
-        if is_bio:
-            sentences = read_bio(source)
-            joined = [words_from_tokens(s.words) for s in sentences]
-            results = tagger.tag_words([t for t, _ in joined], [w for _, w in joined],
-                                       gold=[s.tags for s in sentences], progress=progress)
-        else:
-            if source is not None:
-                texts = read_texts(source, sys.stdin)
-            results = tagger.tag_texts(texts, progress)
-    fmt = output.value if output else ("table" if sys.stdout.isatty() else "jsonl")
-    if fmt == "table":
-        print_predictions_table(results)
-    else:
-        write_stdout(render(results, fmt))
+    reporter = Reporter()
+    lines = iter_texts(source, sys.stdin) if source is not None else iter(texts)
+
+    def sink(append: bool = False):
+        return open_output(output_file, append) if output_file else contextlib.nullcontext(sys.stdout)
+
+    if is_bio or fmt not in STREAM_FORMATS:  # tagged in memory
+        with reporter.counter("tagging") as progress:
+            if is_bio:
+                sentences = read_bio(source)
+                joined = [words_from_tokens(s.words) for s in sentences]
+                results = tagger.tag_words([t for t, _ in joined], [w for _, w in joined],
+                                           gold=[s.tags for s in sentences], progress=progress)
+            else:
+                results = tagger.tag_texts(list(lines), progress)
+        if fmt == "table":
+            print_predictions_table(results)
+            return
+        with sink() as out:
+            out.write(render(results, fmt))
+            out.flush()  # here, where handle_errors sees a closed pipe
+        return
+    done, lines = resume_output(output_file, lines) if resume else (0, lines)
+    if done:
+        reporter.log(f"resuming: {done} lines already in {output_file}")
+    total = count_lines(source) - done if source not in (None, "-") else len(texts) or None
+    with sink(append=resume) as out, reporter.task("tagging", total, unit="sentences") as bar:
+        write_stream(tagger, lines, out, fmt, progress=bar.advance, done=done)
 
 
 @app.command()

@@ -6,9 +6,12 @@ all three see exactly the same windows, batches and decoding.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import os
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import IO, Callable, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
@@ -242,28 +245,138 @@ def render(results: Iterable[TaggedText], fmt: str) -> str:
     raise ValueError(f"unknown format {fmt}")
 
 
-def read_texts(path: str, stream=None) -> list[str]:
-    """One text per line from a file, or from `stream` (stdin) when path is '-'.
+def iter_texts(path: str | Path, stream: IO | None = None) -> Iterator[str]:
+    """One text per line, read lazily from a file, or from `stream` (stdin) when path is '-'.
 
-    Every line is kept, blank ones included, so output line i answers input line i.
+    UTF-8 with an optional BOM; `\r\n` is one line end. Every line is kept,
+    blank ones included, so output line i answers input line i. Invalid UTF-8
+    is an InputError naming the file and line. The path is checked at once;
+    lines are read one at a time as the iterator is consumed.
     """
-    if path == "-":
-        data = stream.buffer.read() if hasattr(stream, "buffer") else stream.read()
-        source = "<stdin>"
-    else:
-        from pathlib import Path
+    if str(path) == "-":
+        # The binary stream under a text one: the rules above, whatever the locale's encoding.
+        return _decoded("<stdin>", getattr(stream, "buffer", stream))
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{path}: {'is a directory' if p.is_dir() else 'no such file'}")
+    return _decoded(str(path), _binary_lines(p))
 
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(f"{path}: {'is a directory' if p.is_dir() else 'no such file'}")
-        data, source = p.read_bytes(), path
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8-sig")
-        except UnicodeDecodeError as err:
-            line = data[: err.start].count(b"\n") + 1
-            raise InputError(f"{source}:{line}: not valid UTF-8") from None
-    lines = data.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.rstrip("\r") for line in lines]
+
+def _binary_lines(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        yield from f
+
+
+def _decoded(source: str, lines: Iterable[bytes | str]) -> Iterator[str]:
+    """Lines without their line end, decoded by the rules of iter_texts (text streams give str already)."""
+    for number, line in enumerate(lines, 1):
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                raise InputError(f"{source}:{number}: not valid UTF-8") from None
+        yield line.rstrip("\n").rstrip("\r")
+
+
+def read_texts(path: str | Path, stream: IO | None = None) -> list[str]:
+    """All of `iter_texts` as a list."""
+    return list(iter_texts(path, stream))
+
+
+def count_lines(path: str | Path) -> int:
+    """Lines in a file, as iter_texts counts them, from a binary newline count (no decoding)."""
+    count, last = 0, b"\n"
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            count, last = count + block.count(b"\n"), block[-1:]
+    return count + (last != b"\n")
+
+
+# ---------------------------------------------------------------- streaming
+
+CHUNK_TEXTS = 2048  # texts tagged together: 32 length-sorted batches of 64, a few MB of results
+STREAM_FORMATS = ("jsonl", "conll")  # one record after another: written chunk by chunk
+RESUME_FORMATS = ("jsonl",)  # each record names its text, so a resume can check it
+
+
+def tag_stream(tagger: Tagger, texts: Iterable[str], chunk_size: int = CHUNK_TEXTS
+               ) -> Iterator[list[TaggedText]]:
+    """Tag `texts` (any iterable, read lazily) `chunk_size` at a time; yield each chunk's results in order.
+
+    Memory is bounded by the chunk, not the input. Within a chunk `Tagger`
+    sorts texts by length into batches, so chunks should hold many batches.
+    Chain the chunks (itertools.chain.from_iterable) for one result at a time.
+    """
+    texts = iter(texts)
+    while chunk := list(itertools.islice(texts, chunk_size)):
+        yield tagger.tag_texts(chunk)
+
+
+def write_stream(tagger: Tagger, texts: Iterable[str], sink: TextIO, fmt: str = "jsonl",
+                 chunk_size: int = CHUNK_TEXTS, progress: Callable[[int], None] | None = None, done: int = 0) -> int:
+    """Tag `texts` and write them to `sink` in `fmt`, one flushed chunk at a time; return how many were written.
+
+    A killed job leaves every finished chunk in `sink` and at most a partial
+    last record. `progress(n)` is called with the records of each chunk written.
+    `done`, with the texts from `resume_output`: records already in `sink`.
+    """
+    if fmt not in STREAM_FORMATS:
+        raise InputError(f"format {fmt} cannot be streamed: choose one of {', '.join(STREAM_FORMATS)}")
+    written, drop = 0, done % chunk_size  # the already written head of a resumed chunk
+    for results in tag_stream(tagger, texts, chunk_size):
+        results, drop = results[drop:], 0
+        sink.write(render(results, fmt))
+        sink.flush()
+        written += len(results)
+        if progress:
+            progress(len(results))
+    return written
+
+
+def open_output(path: str | Path, append: bool = False) -> TextIO:
+    """`path` for writing results: replaced, or appended to after `resume_output`."""
+    return open(path, "a" if append else "w", encoding="utf-8", newline="")  # "\n" stays "\n"
+
+
+def resume_output(path: str | Path, texts: Iterable[str], chunk_size: int = CHUNK_TEXTS
+                  ) -> tuple[int, Iterator[str]]:
+    """Prepare a jsonl output for continuing: (records it holds, the texts for `write_stream`).
+
+    Checks that the last record's "text" is the input line of that number (an
+    output of another input is an InputError, and left as it was), then cuts
+    off a partial last line (a killed job's). The texts returned start at the
+    chunk holding the first missing record, which `write_stream(done=...)` tags
+    whole again: a text's scores can depend, in their last bits, on the batch it
+    shares, and so every record equals an uninterrupted run's byte for byte.
+    Reads one line at a time; a missing file holds 0 records.
+    """
+    texts = iter(texts)
+    if not Path(path).exists():
+        return 0, texts  # nothing written yet: --resume may be given from the first attempt on
+    done, end, last = 0, 0, None
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.endswith(b"\n"):
+                break  # the partial record of an interrupted write
+            done, end, last = done + 1, end + len(line), line
+    if last is None:
+        os.truncate(path, end)
+        return 0, texts
+    try:
+        record = json.loads(last)["text"]
+    except (ValueError, TypeError, KeyError):
+        raise InputError(f"{path}:{done}: not a nerctl jsonl record, cannot resume") from None
+    start = done - done % chunk_size
+    read, text = 0, None
+    for read, text in enumerate(itertools.islice(texts, start), 1):
+        pass
+    head = list(itertools.islice(texts, done - start))  # tagged again with their chunk, not written again
+    read, text = read + len(head), head[-1] if head else text
+    if read < done:
+        raise InputError(f"{path} holds {done} records but the input has only {read} lines: "
+                         "it belongs to another input")
+    if text != record:
+        raise InputError(f"{path}:{done} answers {record!r}, but input line {done} is {text!r}: "
+                         "it belongs to another input")
+    os.truncate(path, end)  # only now: a refused output is left as it was
+    return done, itertools.chain(head, texts)

@@ -43,9 +43,23 @@ class Reporter:
                                    TimeElapsedColumn, TimeRemainingColumn)
 
         columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]
+                   TimeElapsedColumn(), TimeRemainingColumn(), *([_rate_column(unit)] if unit else []),
+                   TextColumn("{task.fields[info]}")]
         with Progress(*columns, console=self.console, transient=True) as bar:
             yield _Task(bar, bar.add_task(description, total=total, info=""))
+
+
+def _rate_column(unit: str):
+    """A bar column with the task's speed, e.g. '312.5 sentences/s' (rich is imported lazily)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:.1f} {unit}/s" if speed else "")
+
+    return Rate()
 
 
 class _Task:
