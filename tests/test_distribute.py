@@ -98,6 +98,15 @@ def still_model(tiny_model, tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="module")
+def reference_run(still_model, bio_files, tmp_path_factory):
+    """One process, default strategy: what the clusters below must match."""
+    run = tmp_path_factory.mktemp("single") / "run"
+    result = nerctl(*train_args(still_model, bio_files, run, "--strategy", "default", "--epochs", "3"))
+    assert result.returncode == 0, result.stderr
+    return run
+
+
 def epoch_records(run_dir) -> list[dict]:
     keep = ("epoch", "loss", "lr", "dev_precision", "dev_recall", "dev_f1", "best")
     return [{k: r[k] for k in keep} for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())]
@@ -118,11 +127,9 @@ def assert_same_training(a: list[dict], b: list[dict]) -> None:
         assert x["dev_f1"] == pytest.approx(y["dev_f1"], abs=0.01), (x, y)
 
 
-def test_two_workers_train_like_one_process_and_only_the_chief_writes(still_model, bio_files, tmp_path):
-    single = tmp_path / "single" / "run"
-    result = nerctl(*train_args(still_model, bio_files, single, "--strategy", "default", "--epochs", "3"))
-    assert result.returncode == 0, result.stderr
-
+def test_two_workers_train_like_one_process_and_only_the_chief_writes(still_model, bio_files, reference_run,
+                                                                     tmp_path):
+    single = reference_run
     shared = tmp_path / "cluster" / "run"  # both workers see this path, as on shared storage
     outcomes = finish(start_workers(train_args(still_model, bio_files, shared, "--strategy", "multi-worker",
                                                "--epochs", "3", "--json")))
@@ -143,7 +150,7 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(still_mode
         json.loads((single / "summary.json").read_text())["best_epoch"]
 
 
-def test_a_killed_cluster_resumes_from_the_chiefs_checkpoint(still_model, bio_files, tmp_path):
+def test_a_killed_cluster_resumes_from_the_chiefs_checkpoint(still_model, bio_files, reference_run, tmp_path):
     run = tmp_path / "cluster" / "run"
     args = train_args(still_model, bio_files, run, "--strategy", "multi-worker", "--epochs", "3")
     procs = start_workers(args)
@@ -161,10 +168,7 @@ def test_a_killed_cluster_resumes_from_the_chiefs_checkpoint(still_model, bio_fi
     for code, _, stderr in outcomes:
         assert code == 0, stderr
         assert f"resumed after epoch {len(done)}" in stderr
-    reference = tmp_path / "single" / "run"
-    result = nerctl(*train_args(still_model, bio_files, reference, "--strategy", "default", "--epochs", "3"))
-    assert result.returncode == 0, result.stderr
-    assert_same_training(epoch_records(run), epoch_records(reference))
+    assert_same_training(epoch_records(run), epoch_records(reference_run))
 
 
 def test_workers_with_different_data_stop_with_a_clear_error(still_model, bio_files, tmp_path):
