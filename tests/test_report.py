@@ -188,3 +188,15 @@ def test_training_writes_tensorboard_logs(trained_run):
     assert len(values["train/learning_rate"]) == steps
     assert [v for _, v in values["dev/f1"]] == pytest.approx([r["dev_f1"] for r in metrics], abs=1e-6)
     assert [v for _, v in values["train/epoch_loss"]] == pytest.approx([r["loss"] for r in metrics], rel=1e-6)
+
+
+def test_only_report_imports_matplotlib():
+    import subprocess
+    import sys
+
+    code = ("import sys, nerctl.cli, nerctl.analysis, nerctl.evaluate, nerctl.predict, nerctl._util; "
+            "before = 'matplotlib' in sys.modules; import nerctl.report; "
+            "nerctl.report._pyplot(); print(before, 'matplotlib' in sys.modules, "
+            "sys.modules['matplotlib'].get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.lower().split() == ["false", "true", "agg"], out.stderr
