@@ -238,7 +238,7 @@ def predict(
     from ._util import print_predictions_table
     from .bio import read_bio
     from .errors import InputError
-    from .predict import (RESUME_FORMATS, STREAM_FORMATS, Tagger, count_lines, iter_texts, open_output, render,
+    from .predict import (CHUNK_TEXTS, RESUME_FORMATS, STREAM_FORMATS, Tagger, count_lines, iter_texts, open_output, render,
                           resume_output, words_from_tokens, write_stream)
     from .progress import Reporter
     from .rundir import resolve_run
@@ -288,7 +288,9 @@ def predict(
         reporter.log(f"resuming: {done} lines already in {output_file}")
     total = count_lines(source) - done if source not in (None, "-") else len(texts) or None
     with sink(append=resume) as out, reporter.task("tagging", total, unit="sentences") as bar:
-        write_stream(tagger, lines, out, fmt, progress=bar.advance, done=done)
+        # Someone typing lines wants each answered at once, not after 2,048 of them.
+        chunk = 1 if source == "-" and sys.stdin.isatty() else CHUNK_TEXTS
+        write_stream(tagger, lines, out, fmt, chunk_size=chunk, progress=bar.advance, done=done)
 
 
 @app.command()

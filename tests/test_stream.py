@@ -213,3 +213,24 @@ def test_stdin_to_stdout_streams_chunk_by_chunk(trained_run):
     finally:
         watchdog.cancel()
     assert [json.loads(line)["text"] for line in first + rest] == texts
+
+
+def test_a_line_typed_at_a_terminal_is_answered_at_once(trained_run):
+    """On a terminal stdin, each line is tagged when it is typed, not when 2,048 have come."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "nerctl", "predict", "--run", str(trained_run), "-",
+                             "--format", "jsonl"], stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        os.write(master, b"who directed jaws\n")
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        assert ready, "no answer while stdin stayed open"
+        assert json.loads(proc.stdout.readline())["text"] == "who directed jaws"
+        os.write(master, b"\x04")  # Ctrl-D: end of input
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+        os.close(master)
+        os.close(slave)
