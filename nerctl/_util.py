@@ -152,10 +152,11 @@ def print_runs_table(records: list[dict]) -> None:
         return "" if value is None else f"{value:.4f}"
 
     table = Table(box=None, pad_edge=False, padding=(0, 2))
-    for column in ("run", "started", "model", "epochs", "best dev F1", "test F1", "state"):
+    for column in ("run", "started (UTC)", "model", "epochs", "best dev F1", "test F1", "state"):
         table.add_column(column, justify="right" if column in ("epochs", "best dev F1", "test F1") else "left")
-    styles = {"finished": "green", "running": "cyan", "interrupted": "yellow"}
+    styles = {"finished": "green", "running": "cyan", "interrupted": "yellow", "unreadable": "red"}
     for r in records:
-        table.add_row(r["name"], r["started"].replace("T", " ")[:16], str(r["model"]), f"{r['epochs_done']}/{r['epochs']}",
+        epochs = "" if r["epochs_done"] is None else f"{r['epochs_done']}/{r['epochs']}"
+        table.add_row(r["name"], r["started"].replace("T", " ")[:16], str(r["model"] or ""), epochs,
                       f1(r["best_dev_f1"]), f1(r["test_f1"]), r["state"], style=styles.get(r["state"]))
     stdout_console().print(table) if records else Console(stderr=True).print("no runs", highlight=False)

@@ -13,7 +13,7 @@ from typing import List, Optional
 import typer
 
 from ._util import PROG, fail, handle_errors, print_json, print_metrics, write_stdout
-from .config import TrainConfig
+from .config import STRATEGIES, TrainConfig
 
 DEFAULTS = TrainConfig()  # shown in --help; configs/mitmovie.toml holds the same values
 
@@ -50,11 +50,7 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
-class Strategy(str, Enum):
-    auto = "auto"
-    default = "default"
-    mirrored = "mirrored"
-    multi_worker = "multi-worker"
+Strategy = Enum("Strategy", {name.replace("-", "_"): name for name in STRATEGIES}, type=str)
 
 
 PRECISION_HELP = "auto: bf16 where the CPU has AVX-512 BF16 or AMX, else fp32"

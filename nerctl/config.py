@@ -12,6 +12,9 @@ from typing import Any, Mapping
 from .errors import InputError
 
 
+STRATEGIES = ("auto", "default", "mirrored", "multi-worker")  # see distribute.py
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run depends on. Saved, resolved, as the run's config.json."""
@@ -61,8 +64,7 @@ class TrainConfig:
             (0 < self.dev_fraction < 1, "dev_fraction must be between 0 and 1"),
             (self.format in ("auto", "mit", "conll"), "format must be auto, mit or conll"),
             (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
-            (self.strategy in ("auto", "default", "mirrored", "multi-worker"),
-             "strategy must be auto, default, mirrored or multi-worker"),
+            (self.strategy in STRATEGIES, f"strategy must be one of {', '.join(STRATEGIES)}"),
             (bool(self.train_file or self.dataset), "give a dataset or a train_file"),
         ]
         for ok, message in checks:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import InputError, NerctlError
+from .rundir import current_umask
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,6 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -154,7 +149,7 @@ def download(
                     f"checksum mismatch for {name} from {source}: expected sha256 {expected}, got {actual}; "
                     "nothing was saved"
                 )
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
+            os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the usual mode
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):

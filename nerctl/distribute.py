@@ -12,7 +12,8 @@ Strategies are TensorFlow's own (`tf.distribute`):
 The batch size stays global: each step's batch (padded to its longest window)
 is cut into one contiguous slice per replica, and the loss of every slice is
 divided by the whole batch's label count, so the summed gradients equal the
-single-device gradient of the same batch. The chief (task "chief", or worker 0
+single-device gradient of the same batch (without dropout: masks are drawn per
+replica, so with dropout the step is the same in distribution, not in its bits). The chief (task "chief", or worker 0
 when there is none) alone writes the run directory.
 """
 from __future__ import annotations
@@ -26,10 +27,11 @@ from typing import Any
 from .errors import InputError, NerctlError
 from .model import import_tensorflow
 
-STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
+from .config import STRATEGIES
+
 # How long one collective (a gradient all-reduce) may wait for a peer before the
-# step fails: a dead worker otherwise hangs the others for ever.
-COLLECTIVE_TIMEOUT_S = float(os.environ.get("NERCTL_COLLECTIVE_TIMEOUT", "600"))
+# step fails: a dead worker otherwise hangs the others for ever. NERCTL_COLLECTIVE_TIMEOUT overrides.
+COLLECTIVE_TIMEOUT_S = 600.0
 
 
 @dataclass
@@ -83,7 +85,7 @@ def make_distribution(name: str) -> Distribution:
         raise InputError(f"TF_CONFIG task type {task_type!r}: nerctl runs 'chief' and 'worker' tasks")
     options = tf.distribute.experimental.CommunicationOptions(
         implementation=tf.distribute.experimental.CommunicationImplementation.RING,
-        timeout_seconds=COLLECTIVE_TIMEOUT_S)
+        timeout_seconds=collective_timeout())
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     except RuntimeError as err:  # TensorFlow already ran ops in this process
@@ -91,6 +93,17 @@ def make_distribution(name: str) -> Distribution:
     is_chief = task_type == "chief" or ("chief" not in cluster["cluster"] and index == 0)
     workers = sum(len(cluster["cluster"].get(kind, [])) for kind in ("chief", "worker"))
     return Distribution(strategy, name, workers, f"{task_type} {index}", is_chief)
+
+
+def collective_timeout(environ=os.environ) -> float:
+    raw = environ.get("NERCTL_COLLECTIVE_TIMEOUT", "").strip()
+    try:
+        seconds = float(raw) if raw else COLLECTIVE_TIMEOUT_S
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise InputError(f"NERCTL_COLLECTIVE_TIMEOUT={raw!r}: give a number of seconds above 0")
+    return seconds
 
 
 def replica_rows(rows, replica, replicas):

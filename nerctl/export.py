@@ -7,8 +7,10 @@
                   config (id2label filled in), the tokenizer files, and a README.md
                   model card (data, labels, metrics, config, versions).
 
-Both are written to a temporary folder first and moved into place at the end,
-so an interrupted export never leaves a half folder under OUT's name.
+Both are written to a temporary folder first and swapped into place at the end,
+so an interrupted export never leaves a half folder under OUT's name. Each
+export holds a MARKER file: `--force` replaces only an earlier export (or an
+empty folder), never another folder, the run itself, or a folder holding it.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from .preprocess import LabelMap
 from .rundir import RunDir, replace_dir
 
 FORMATS = ("saved_model", "hf")
+MARKER = ".nerctl-export"
 
 
 def export_run(run: RunDir, fmt: str, out: Path | None = None, force: bool = False) -> Path:
@@ -30,8 +33,7 @@ def export_run(run: RunDir, fmt: str, out: Path | None = None, force: bool = Fal
     if not run.summary.exists():
         raise InputError(f"{run.path}: the run has not finished (no summary.json); finish it with `nerctl train --resume`")
     out = (out or run.path / "export" / fmt).resolve()
-    if out.exists() and not (out.is_dir() and not any(out.iterdir())) and not force:
-        raise InputError(f"{out}: exists already; choose another --out or pass --force to replace it")
+    _check_target(run.path.resolve(), out, force)
     tmp = out.with_name(f".{out.name}.tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -49,10 +51,22 @@ def export_run(run: RunDir, fmt: str, out: Path | None = None, force: bool = Fal
         for item in run.tokenizer.iterdir():  # tokenizer files beside the weights, as from_pretrained expects
             shutil.copy2(item, tmp / item.name)
         (tmp / "README.md").write_text(model_card(run), encoding="utf-8")
-    if out.exists():
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    (tmp / MARKER).write_text(f"{fmt} export of {run.path}\n", encoding="utf-8")
     replace_dir(tmp, out)
     return out
+
+
+def _check_target(run: Path, out: Path, force: bool) -> None:
+    """Refuse an --out that would overwrite the run, a folder holding it, or anything but an earlier export."""
+    if out == run or out in run.parents or (run in out.parents and (run / "export") not in out.parents):
+        raise InputError(f"{out}: --out must not be the run, a folder holding it, or inside it "
+                         f"(except {run / 'export'})")
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if not out.is_dir() or not (out / MARKER).is_file():
+        raise InputError(f"{out}: exists and is not an earlier nerctl export; choose another --out")
+    if not force:
+        raise InputError(f"{out}: exists already; choose another --out or pass --force to replace it")
 
 
 def model_card(run: RunDir) -> str:

@@ -3,8 +3,9 @@
 Sections: the run's summary, loss and dev F1 per epoch, per-type scores on a
 file, a word-level confusion matrix of entity types, and the worst sentences.
 The page embeds its images (base64), so it opens offline from anywhere; the
-PNGs are also written beside it for slides and READMEs. matplotlib (Agg, no
-display needed) is imported here only.
+PNGs are also written beside it for slides and READMEs. matplotlib is imported
+here only, and used without pyplot: figures render straight to PNG (no display
+needed) and the process' backend and open figures (a notebook's) are left alone.
 """
 from __future__ import annotations
 
@@ -22,8 +23,6 @@ from .predict import Tagger
 from .rundir import RunDir, atomic_write_text
 
 WORST = 20
-FIGURES = ("curves.png", "per_type.png", "confusion.png")
-SECTIONS = ("summary", "curves", "per-type", "confusion", "worst")
 
 
 def write_report(run: RunDir, file: str | Path | None = None, out: Path | None = None,
@@ -59,26 +58,22 @@ def write_report(run: RunDir, file: str | Path | None = None, out: Path | None =
 # ---------------------------------------------------------------- figures
 
 
-def _pyplot():
-    import matplotlib
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # files only: no display, works on a server
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=(width, height))
 
 
 def _png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(figure)
     return buffer.getvalue()
 
 
 def curves_png(records: list[dict]) -> bytes:
     """Training loss and dev P/R/F1 per epoch, the best epoch marked."""
-    plt = _pyplot()
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    figure = _figure(9, 3.2)
+    left, right = figure.subplots(1, 2)
     epochs = [r["epoch"] for r in records]
     left.plot(epochs, [r["loss"] for r in records], marker="o", color="tab:blue")
     left.set(title="training loss (mean per epoch)", xlabel="epoch", ylabel="loss")
@@ -100,9 +95,9 @@ def curves_png(records: list[dict]) -> bytes:
 
 def per_type_png(metrics: dict) -> bytes:
     """Precision, recall and F1 bars per entity type, each labelled with its entity count."""
-    plt = _pyplot()
     names = list(metrics["per_type"])
-    figure, axis = plt.subplots(figsize=(9, 0.45 * len(names) + 1.2))
+    figure = _figure(9, 0.45 * len(names) + 1.2)
+    axis = figure.subplots()
     height = 0.26
     for k, (key, color) in enumerate((("precision", "tab:blue"), ("recall", "tab:orange"), ("f1", "tab:green"))):
         values = [metrics["per_type"][n][key] for n in names]
@@ -117,10 +112,10 @@ def per_type_png(metrics: dict) -> bytes:
 
 def confusion_png(types: list[str], counts) -> bytes:
     """Row-normalised word-level confusion of entity types (gold rows, predicted columns)."""
-    plt = _pyplot()
     share = row_normalised(counts)
     size = 0.55 * len(types) + 2
-    figure, axis = plt.subplots(figsize=(size + 1, size))
+    figure = _figure(size + 1, size)
+    axis = figure.subplots()
     image = axis.imshow(share, cmap="Blues", vmin=0, vmax=1)
     axis.set_xticks(range(len(types)), types, rotation=60, ha="right")
     axis.set_yticks(range(len(types)), types)

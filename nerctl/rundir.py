@@ -24,6 +24,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,16 +33,22 @@ from .errors import InputError
 
 LATEST = "latest"
 LOCK = ".lock"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)  # (reading the umask means setting it: put it straight back)
+LOCK_WAIT_S = 1.0  # how long lock() retries: `nerctl runs` may be probing the lock for a moment
+
+
+def current_umask() -> int:
+    """The process umask (reading it means setting it: it is put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file and rename: readers see the old or the new file, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the mode open() would
     try:
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the file the mode open() would
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -147,12 +154,18 @@ class RunDir:
         """
         self.path.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise InputError(f"{self.path}: another training (pid {holder}) is using this run directory") from None
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise InputError(f"{self.path}: another training (pid {holder}) is using this run directory") from None
         try:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
@@ -238,7 +251,10 @@ def run_state(run: RunDir) -> str:
 
 
 def list_runs(runs_root: str | Path) -> list[dict[str, Any]]:
-    """One record per run under runs_root (folders with a config.json), oldest first."""
+    """One record per run under runs_root (folders with a config.json), oldest first.
+
+    A run whose files cannot be read (hand-edited, torn by a crash of another tool)
+    is listed with state "unreadable" and an "error", not left out or fatal."""
     from datetime import datetime, timezone
 
     root = Path(runs_root)
@@ -247,18 +263,24 @@ def list_runs(runs_root: str | Path) -> list[dict[str, Any]]:
         run = RunDir(path)
         if path.is_symlink() or not run.config.is_file():
             continue
-        config = json.loads(run.config.read_text(encoding="utf-8"))
-        summary = json.loads(run.summary.read_text(encoding="utf-8")) if run.summary.exists() else {}
-        metrics = run.read_metrics()
-        best = max(metrics, key=lambda r: r["dev_f1"], default=None)
-        started = datetime.fromtimestamp(run.config.stat().st_mtime, timezone.utc)
-        records.append({
-            "name": path.name, "path": str(path.resolve()), "started": started.isoformat(timespec="seconds"),
-            "model": config.get("model"), "epochs_done": len(metrics), "epochs": config.get("epochs"),
-            "best_dev_f1": summary.get("best_dev_f1", best["dev_f1"] if best else None),
-            "test_f1": summary.get("test", {}).get("f1"), "state": run_state(run),
-        })
+        started = datetime.fromtimestamp(run.config.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+        record = {"name": path.name, "path": str(path.resolve()), "started": started, "model": None,
+                  "epochs_done": None, "epochs": None, "best_dev_f1": None, "test_f1": None}
+        try:
+            record.update(_run_facts(run), state=run_state(run))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            record.update(state="unreadable", error=f"{type(err).__name__}: {err}")
+        records.append(record)
     return sorted(records, key=lambda r: r["started"])
+
+
+def _run_facts(run: RunDir) -> dict[str, Any]:
+    config = json.loads(run.config.read_text(encoding="utf-8"))
+    summary = json.loads(run.summary.read_text(encoding="utf-8")) if run.summary.exists() else {}
+    metrics = run.read_metrics()
+    best = max((r["dev_f1"] for r in metrics), default=None)
+    return {"model": config.get("model"), "epochs_done": len(metrics), "epochs": config.get("epochs"),
+            "best_dev_f1": summary.get("best_dev_f1", best), "test_f1": summary.get("test", {}).get("f1")}
 
 
 def find_unfinished_run(runs_root: str | Path) -> RunDir:

@@ -6,6 +6,7 @@ the saved best model (loaded back from disk, exactly as `evaluate` would).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
@@ -56,16 +57,17 @@ def load_data(config: TrainConfig, mirror: str | None = None, warn=None) -> Trai
     """Read train/dev/test as the config says (explicit files win over the dataset).
 
     `warn` hears about repaired tags (see `read_bio`)."""
+    # Sources are kept as absolute paths: `report` and the model card read them from anywhere.
     if config.train_file:
-        train_path, test_path = config.train_file, config.test_file
+        train_path, test_path = _absolute(config.train_file), _absolute(config.test_file)
     else:
         train_path = str(dataset_split(config.dataset, "train", mirror=mirror))
-        test_path = config.test_file or str(dataset_split(config.dataset, "test", mirror=mirror))
+        test_path = _absolute(config.test_file) or str(dataset_split(config.dataset, "test", mirror=mirror))
     train = read_bio(train_path, config.format, warn)
     sources = {"train": train_path}
     if config.eval_file:
-        dev = read_bio(config.eval_file, config.format, warn)
-        sources["dev"] = config.eval_file
+        sources["dev"] = _absolute(config.eval_file)
+        dev = read_bio(sources["dev"], config.format, warn)
     else:
         train, dev = split_dev(train, config.dev_fraction, config.seed)
         sources["dev"] = f"{config.dev_fraction:g} of {train_path} (seed {config.seed})"
@@ -73,6 +75,10 @@ def load_data(config: TrainConfig, mirror: str | None = None, warn=None) -> Trai
     if test_path:
         sources["test"] = test_path
     return TrainData(train, dev, test, sources)
+
+
+def _absolute(path: str | None) -> str | None:
+    return str(Path(path).resolve()) if path else None
 
 
 def package_versions() -> dict[str, str]:
@@ -162,12 +168,14 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
         raise InputError("multi-worker training needs --run-dir: the same path on every worker, on storage they share")
     run = resume or new_run_dir(config)
     if not dist.is_chief:
-        return _train_locked(config, run, bool(resume), mirror, reporter, dist)
+        # The same check as the chief's below, before the first collective (the chief writes nothing
+        # until all workers have met), so that every worker stops with the same clear error.
+        _refuse_a_used_run(run, bool(resume))
+        return _train_run(config, run, bool(resume), mirror, reporter, dist)
     with run.lock():
-        if not resume and run.has_content():
-            raise InputError(f"{run.path}: run directory exists already; choose another --run-name or use --resume")
+        _refuse_a_used_run(run, bool(resume))
         try:
-            return _train_locked(config, run, bool(resume), mirror, reporter, dist)
+            return _train_run(config, run, bool(resume), mirror, reporter, dist)
         except BaseException as err:
             if not run.has_content():  # failed before writing anything: leave no empty run behind
                 run.remove_empty()
@@ -181,8 +189,20 @@ def train(config: TrainConfig, resume: RunDir | None = None, mirror: str | None 
             raise
 
 
-def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | None, reporter: Reporter,
-                  dist: Distribution) -> dict:
+def _refuse_a_used_run(run: RunDir, resume: bool) -> None:
+    if not resume and run.has_content():
+        raise InputError(f"{run.path}: run directory exists already; choose another --run-name or use --resume")
+
+
+def _train_run(config: TrainConfig, run: RunDir, resume: bool, mirror: str | None, reporter: Reporter,
+               dist: Distribution) -> dict:
+    """Train into `run` (locked by the caller, on the chief); scratch files and writers are released however it ends."""
+    with contextlib.ExitStack() as cleanup:
+        return _train_body(config, run, resume, mirror, reporter, dist, cleanup)
+
+
+def _train_body(config: TrainConfig, run: RunDir, resume: bool, mirror: str | None, reporter: Reporter,
+                dist: Distribution, cleanup: contextlib.ExitStack) -> dict:
     tf = import_tensorflow()
     chief = dist.is_chief  # the only writer of the run directory
     log = reporter.log if dist.workers == 1 else (lambda message: reporter.log(f"[{dist.task}] {message}"))
@@ -225,8 +245,11 @@ def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | 
 
     steps_per_epoch = -(-len(windows) // config.batch_size)  # batch_plan cuts the windows into full batches
     total_steps = steps_per_epoch * config.epochs
-    check_workers_agree(dist, "the training data", fingerprint(label_map.labels, [s.words for s in data.train],
-                                                                [s.tags for s in data.train]))
+    # Workers must build the same batches and take the same number of steps: same data, same settings.
+    settings = {k: v for k, v in config.to_dict().items()
+                if k not in ("dataset", "train_file", "eval_file", "test_file", "format", "runs_root", "run_name")}
+    check_workers_agree(dist, "the training data and config", fingerprint(
+        label_map.labels, settings, [(s.words, s.tags) for s in data.train], [(s.words, s.tags) for s in data.dev]))
     frozen = ", word embeddings frozen" if config.freeze_embeddings else ""
     if config.freeze_layers:
         frozen = f", embeddings and {config.freeze_layers} lowest layer(s) frozen"
@@ -240,6 +263,8 @@ def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | 
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **state)
     # Every worker takes part in a save (it may run collectives); others write to a scratch folder.
     scratch = None if chief else Path(tempfile.mkdtemp(prefix="nerctl-worker-checkpoint-"))
+    if scratch:
+        cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
     manager = tf.train.CheckpointManager(checkpoint, str(scratch or run.checkpoints), max_to_keep=1)
 
     latest = tf.train.latest_checkpoint(str(run.checkpoints)) if set_up else None
@@ -267,6 +292,7 @@ def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | 
     # TensorBoard (`tensorboard --logdir RUN/logs`). A resumed run writes the steps of the
     # epoch it redoes again; TensorBoard shows the later values.
     board = tf.summary.create_file_writer(str(run.logs)) if chief else tf.summary.create_noop_writer()
+    cleanup.callback(board.close)
     tagger = Tagger(KerasForward(model), pieces, label_map, config.max_len, config.eval_batch_size)
     first_epoch = int(state["epoch"].numpy()) + 1
     if first_epoch == 1:
@@ -285,7 +311,7 @@ def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | 
                 bar.advance(1, info=f"loss {np.mean(losses[-50:]):.4f}")
                 with board.as_default(step=number):
                     tf.summary.scalar("train/loss", losses[-1])
-                    tf.summary.scalar("train/learning_rate", optimizer.learning_rate(number))
+                    tf.summary.scalar("train/learning_rate", optimizer.learning_rate(number - 1))  # what step `number` used
         train_seconds = time.time() - epoch_start
         dev_metrics, _ = evaluate_sentences(tagger, data.dev)
         is_best = dev_metrics["f1"] > float(state["best_f1"].numpy())
@@ -315,8 +341,6 @@ def _train_locked(config: TrainConfig, run: RunDir, resume: bool, mirror: str | 
                 run.append_metrics(record)
             state["epoch"].assign(epoch)
             manager.save(checkpoint_number=epoch)
-    if scratch:
-        shutil.rmtree(scratch, ignore_errors=True)
 
     summary = {
         "run": str(run.path), "model": config.model, "epochs": config.epochs,

@@ -2,7 +2,6 @@
 import json
 import shutil
 
-import numpy as np
 from typer.testing import CliRunner
 
 from nerctl.cli import app
@@ -77,16 +76,31 @@ def test_hf_export_loads_with_transformers_and_has_a_model_card(trained_run, tmp
     assert f"| {summary['train_sentences']} |" in card and f'"seed": {config["seed"]}' in card
 
 
-def test_export_refuses_to_overwrite_and_unfinished_runs(trained_run, tmp_path):
+def test_export_replaces_only_an_earlier_export_and_refuses_unfinished_runs(trained_run, tmp_path):
+    def export(*args):
+        return runner.invoke(app, ["export", str(trained_run), "--format", "hf", *map(str, args)])
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    for args in ([], ["--force"]):  # a folder that is not an export is never replaced
+        result = export("--out", mine, *args)
+        assert result.exit_code == 2 and "not an earlier nerctl export" in result.stderr
+    assert (mine / "keep.txt").read_text() == "mine"  # nothing lost
+
     out = tmp_path / "hf"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
-    result = runner.invoke(app, ["export", str(trained_run), "--format", "hf", "--out", str(out)])
-    assert result.exit_code == 2 and "exists already" in result.stderr
-    assert (out / "keep.txt").read_text() == "mine"  # nothing lost
-    result = runner.invoke(app, ["export", str(trained_run), "--format", "hf", "--out", str(out), "--force"])
+    assert export("--out", out).exit_code == 0
+    (out / "extra.txt").write_text("old")
+    result = export("--out", out)
+    assert result.exit_code == 2 and "exists already" in result.stderr and (out / "extra.txt").exists()
+    result = export("--out", out, "--force")
     assert result.exit_code == 0, result.output
-    assert not (out / "keep.txt").exists() and (out / "config.json").is_file()
+    assert not (out / "extra.txt").exists() and (out / "config.json").is_file()
+
+    for target in (trained_run, trained_run.parent, trained_run / "best"):  # would destroy the run
+        result = export("--out", target, "--force")
+        assert result.exit_code == 2 and "must not be the run" in result.stderr, target
+    assert (trained_run / "best" / "config.json").is_file() and (trained_run / "summary.json").is_file()
 
     unfinished = tmp_path / "unfinished"
     shutil.copytree(trained_run, unfinished)
@@ -105,5 +119,4 @@ def test_saved_model_export_of_a_run_without_one_makes_it(trained_run, tmp_path)
     result = runner.invoke(app, ["export", str(old), "--format", "saved_model"])
     assert result.exit_code == 0, result.output
     assert (old / "export" / "saved_model" / "saved_model.pb").is_file()
-    assert np.array_equal(np.frombuffer((old / "export" / "saved_model" / "labels.json").read_bytes(), np.uint8),
-                          np.frombuffer((trained_run / "labels.json").read_bytes(), np.uint8))
+    assert (old / "export" / "saved_model" / "labels.json").read_bytes() == (trained_run / "labels.json").read_bytes()

@@ -190,13 +190,51 @@ def test_training_writes_tensorboard_logs(trained_run):
     assert [v for _, v in values["train/epoch_loss"]] == pytest.approx([r["loss"] for r in metrics], rel=1e-6)
 
 
-def test_only_report_imports_matplotlib():
+def test_only_report_imports_matplotlib_and_it_leaves_pyplot_alone():
     import subprocess
     import sys
 
     code = ("import sys, nerctl.cli, nerctl.analysis, nerctl.evaluate, nerctl.predict, nerctl._util; "
             "before = 'matplotlib' in sys.modules; import nerctl.report; "
-            "nerctl.report._pyplot(); print(before, 'matplotlib' in sys.modules, "
-            "sys.modules['matplotlib'].get_backend())")
+            "png = nerctl.report.curves_png([{'epoch': 1, 'loss': 1.0, 'dev_f1': 0.5, 'dev_precision': 0.5, "
+            "'dev_recall': 0.5, 'best': True}]); "
+            "print(before, 'matplotlib' in sys.modules, 'matplotlib.pyplot' in sys.modules, png[:4] == b'\\x89PNG')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.stdout.lower().split() == ["false", "true", "agg"], out.stderr
+    assert out.stdout.split() == ["False", "True", "False", "True"], out.stderr
+
+
+def test_runs_lists_odd_runs_without_failing(trained_run, tmp_path):
+    root = tmp_path / "runs"
+    root.mkdir()
+    (root / "notes.txt").write_text("not a run")
+    bare = root / "a-set-up-only"
+    bare.mkdir()
+    shutil.copy(trained_run / "config.json", bare / "config.json")
+    torn = root / "b-torn"
+    shutil.copytree(trained_run, torn)
+    (torn / "summary.json").unlink()
+    with (torn / "metrics.jsonl").open("a") as f:
+        f.write('{"epoch": 3, "loss": 0.1, "dev_')  # a line cut short by someone else's crash
+    result = runner.invoke(app, ["runs", "--runs-root", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    records = {r["name"]: r for r in json.loads(result.stdout)}
+    assert set(records) == {"a-set-up-only", "b-torn"}
+    assert records["a-set-up-only"]["state"] == "interrupted" and records["a-set-up-only"]["epochs_done"] == 0
+    assert records["a-set-up-only"]["best_dev_f1"] is None
+    assert records["b-torn"]["state"] == "unreadable" and "JSONDecodeError" in records["b-torn"]["error"]
+    table = runner.invoke(app, ["runs", "--runs-root", str(root)])
+    assert table.exit_code == 0 and "unreadable" in table.stdout
+
+
+def test_a_training_waits_out_a_runs_listing_probing_its_lock(tmp_path):
+    import fcntl
+    import os
+    import threading
+
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    fd = os.open(run.path / ".lock", os.O_RDONLY | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_SH)  # what `nerctl runs` holds for a moment
+    threading.Timer(0.3, os.close, [fd]).start()
+    with run.lock():
+        assert (run.path / ".lock").read_text().strip() == str(os.getpid())
