@@ -234,8 +234,8 @@ def predict(
     from ._util import print_predictions_table
     from .bio import read_bio
     from .errors import InputError
-    from .predict import (CHUNK_TEXTS, RESUME_FORMATS, STREAM_FORMATS, Tagger, count_lines, iter_texts, open_output, render,
-                          resume_output, words_from_tokens, write_stream)
+    from .predict import (CHUNK_TEXTS, RESUME_FORMATS, STREAM_FORMATS, Tagger, count_lines, iter_texts, open_output,
+                          render, stream_to, words_from_tokens)
     from .progress import Reporter
     from .rundir import resolve_run
 
@@ -259,10 +259,6 @@ def predict(
     tagger = Tagger.from_run(resolve_run(run), batch_size, precision.value)
     reporter = Reporter()
     lines = iter_texts(source, sys.stdin) if source is not None else iter(texts)
-
-    def sink(append: bool = False):
-        return open_output(output_file, append) if output_file else contextlib.nullcontext(sys.stdout)
-
     if is_bio or fmt not in STREAM_FORMATS:  # tagged in memory
         with reporter.counter("tagging") as progress:
             if is_bio:
@@ -275,18 +271,14 @@ def predict(
         if fmt == "table":
             print_predictions_table(results)
             return
-        with sink() as out:
+        with open_output(output_file) if output_file else contextlib.nullcontext(sys.stdout) as out:
             out.write(render(results, fmt))
             out.flush()  # here, where handle_errors sees a closed pipe
         return
-    done, lines = resume_output(output_file, lines) if resume else (0, lines)
-    if done:
-        reporter.log(f"resuming: {done} lines already in {output_file}")
-    total = count_lines(source) - done if source not in (None, "-") else len(texts) or None
-    with sink(append=resume) as out, reporter.task("tagging", total, unit="sentences") as bar:
-        # Someone typing lines wants each answered at once, not after 2,048 of them.
-        chunk = 1 if source == "-" and sys.stdin.isatty() else CHUNK_TEXTS
-        write_stream(tagger, lines, out, fmt, chunk_size=chunk, progress=bar.advance, done=done)
+    total = None if source == "-" else count_lines(source) if source is not None else len(texts)
+    # Someone typing lines wants each answered at once, not after 2,048 of them.
+    chunk = 1 if source == "-" and sys.stdin.isatty() else CHUNK_TEXTS
+    stream_to(tagger, lines, output_file, fmt, resume=resume, chunk_size=chunk, total=total, reporter=reporter)
 
 
 @app.command()

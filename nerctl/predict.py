@@ -333,6 +333,31 @@ def write_stream(tagger: Tagger, texts: Iterable[str], sink: TextIO, fmt: str = 
     return written
 
 
+def stream_to(tagger: Tagger, texts: Iterable[str], output: str | Path | None, fmt: str = "jsonl", *,
+              resume: bool = False, chunk_size: int = CHUNK_TEXTS, total: int | None = None, reporter=None) -> int:
+    """Tag `texts` into the file `output` (stdout if None) chunk by chunk; return the records written.
+
+    `resume` continues an interrupted `output` (see `resume_output`; the same
+    `chunk_size` must be used by both). `total`, the input's line count when
+    known, sizes the progress bar (a `progress.Reporter`'s, on stderr).
+    """
+    import contextlib
+    import sys
+
+    from .progress import Reporter
+
+    if resume and output is None:
+        raise InputError("resuming needs an output file")
+    reporter = reporter or Reporter()
+    done, texts = resume_output(output, texts, chunk_size) if resume else (0, iter(texts))
+    if done:
+        reporter.log(f"resuming: {done} lines already in {output}")
+    remaining = None if total is None else max(total - done, 0)
+    sink = open_output(output, append=resume) if output is not None else contextlib.nullcontext(sys.stdout)
+    with sink as out, reporter.task("tagging", remaining, unit="sentences") as bar:
+        return write_stream(tagger, texts, out, fmt, chunk_size, progress=bar.advance, done=done)
+
+
 def open_output(path: str | Path, append: bool = False) -> TextIO:
     """`path` for writing results: replaced, or appended to after `resume_output`."""
     return open(path, "a" if append else "w", encoding="utf-8", newline="")  # "\n" stays "\n"

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nerctl.cli import app
-from nerctl.distribute import cluster_config, replica_rows
+from nerctl.distribute import cluster_config, collective_timeout, replica_rows
 from nerctl.errors import InputError
 from test_cli import nerctl, train_args
 
@@ -38,6 +38,14 @@ def test_tf_config_is_parsed_or_refused_with_a_clear_error():
             cluster_config({"TF_CONFIG": bad})
 
 
+def test_collective_timeout_comes_from_the_environment_or_is_refused():
+    assert collective_timeout({}) == 600.0
+    assert collective_timeout({"NERCTL_COLLECTIVE_TIMEOUT": "45"}) == 45.0
+    for bad in ("soon", "0", "-3"):
+        with pytest.raises(InputError, match="NERCTL_COLLECTIVE_TIMEOUT"):
+            collective_timeout({"NERCTL_COLLECTIVE_TIMEOUT": bad})
+
+
 def test_multi_worker_without_tf_config_is_a_usage_error(tiny_model, bio_files, tmp_path, monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     result = runner.invoke(app, train_args(tiny_model, bio_files, tmp_path / "r", "--strategy", "multi-worker"))
@@ -55,16 +63,17 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def start_workers(args: list, n: int = 2, per_worker=None) -> list[subprocess.Popen]:
+def start_workers(args: list, n: int = 2, per_worker=None, tmpdir=None) -> list[subprocess.Popen]:
     """n `nerctl` processes forming one cluster on 127.0.0.1 (worker 0 is the chief).
 
-    `per_worker(index)` gives a worker extra arguments."""
+    `per_worker(index)` gives a worker extra arguments; `tmpdir` is their TMPDIR."""
     hosts = [f"127.0.0.1:{port}" for port in free_ports(n)]
     procs = []
     for index in range(n):
         argv = [*args, *(per_worker(index) if per_worker else [])]
         tf_config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
-        env = {**os.environ, "NO_COLOR": "1", "TF_CONFIG": json.dumps(tf_config), "NERCTL_COLLECTIVE_TIMEOUT": "60"}
+        env = {**os.environ, "NO_COLOR": "1", "TF_CONFIG": json.dumps(tf_config), "NERCTL_COLLECTIVE_TIMEOUT": "60",
+               **({"TMPDIR": str(tmpdir)} if tmpdir else {})}
         procs.append(subprocess.Popen([sys.executable, "-m", "nerctl", *map(str, argv)], env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)))
@@ -131,8 +140,10 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(still_mode
                                                                      tmp_path):
     single = reference_run
     shared = tmp_path / "cluster" / "run"  # both workers see this path, as on shared storage
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     outcomes = finish(start_workers(train_args(still_model, bio_files, shared, "--strategy", "multi-worker",
-                                               "--epochs", "3", "--json")))
+                                               "--epochs", "3", "--json"), tmpdir=scratch))
     for code, _, stderr in outcomes:
         assert code == 0, stderr
     chief, other = (json.loads(stdout) for _, stdout, _ in outcomes)
@@ -145,6 +156,7 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(still_mode
         assert (shared / name).exists(), name
     assert os.readlink(shared.parent / "latest") == "run"
     assert sorted(p.name for p in shared.parent.iterdir()) == ["latest", "run"]  # nothing from worker 1
+    assert not list(scratch.glob("nerctl-worker-checkpoint-*"))  # worker 1's checkpoint copies are gone
     assert_same_training(epoch_records(shared), epoch_records(single))
     assert json.loads((shared / "summary.json").read_text())["best_epoch"] == \
         json.loads((single / "summary.json").read_text())["best_epoch"]
@@ -171,15 +183,29 @@ def test_a_killed_cluster_resumes_from_the_chiefs_checkpoint(still_model, bio_fi
     assert_same_training(epoch_records(run), epoch_records(reference_run))
 
 
-def test_workers_with_different_data_stop_with_a_clear_error(still_model, bio_files, tmp_path):
+@pytest.mark.parametrize("differs", ["data", "batch size"])
+def test_workers_with_different_data_or_settings_stop_with_a_clear_error(still_model, bio_files, tmp_path, differs):
     run = tmp_path / "cluster" / "run"
     other = tmp_path / "other.bio"
     other.write_text(bio_files["train"].read_text().replace("spielberg", "kubrick"))
+    extra = ["--train-file", other] if differs == "data" else ["--batch-size", "8"]
     outcomes = finish(start_workers(train_args(still_model, bio_files, run, "--strategy", "multi-worker"),
-                                    per_worker=lambda index: ["--train-file", other] if index else []))
+                                    per_worker=lambda index: extra if index else []))
     for code, _, stderr in outcomes:
-        assert code == 2 and "the workers disagree on the training data" in stderr, stderr
+        assert code == 2 and "the workers disagree on the training data and config" in stderr, stderr
     assert not run.exists()  # the chief's failed set-up left nothing behind
+
+
+def test_every_worker_refuses_a_used_run_directory_at_once(still_model, bio_files, tmp_path):
+    run = tmp_path / "cluster" / "run"
+    run.mkdir(parents=True)
+    (run / "mine.txt").write_text("an earlier run's file")
+    started = time.monotonic()
+    outcomes = finish(start_workers(train_args(still_model, bio_files, run, "--strategy", "multi-worker")))
+    for code, _, stderr in outcomes:
+        assert code == 2 and "run directory exists already" in stderr, stderr
+    assert time.monotonic() - started < 50  # not after the 60 s collective timeout
+    assert sorted(p.name for p in run.iterdir()) == [".lock", "mine.txt"]
 
 
 STEP_SCRIPT = r"""
