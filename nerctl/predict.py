@@ -5,6 +5,7 @@ all three see exactly the same windows, batches and decoding.
 """
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import json
@@ -178,18 +179,24 @@ class Tagger:
                            ) -> list[np.ndarray]:
         """Per sentence, a [words, labels] array of tag probabilities.
 
-        `progress(done, total)` is called after each batch, counted in windows.
+        `progress(done, total)` is called after each batch with the sentences it
+        finished (a long sentence's windows may sit in several batches) and the
+        number of sentences.
         """
         windows = self.encoder.encode(sentences)
         plan = batch_plan(windows, self.batch_size)
         outputs: list[np.ndarray | None] = [None] * len(windows)
+        windows_left = collections.Counter(w.sentence for w in windows)
         for indices in plan:
             batch = collate(windows, indices, self.encoder.pad_id)
             probs = self.forward(batch.input_ids, batch.attention_mask, len(plan))
+            finished = 0
             for row, k in enumerate(batch.windows):
                 outputs[k] = probs[row, : len(windows[k].input_ids)]
+                windows_left[windows[k].sentence] -= 1
+                finished += windows_left[windows[k].sentence] == 0
             if progress:
-                progress(len(batch.windows), len(windows))
+                progress(finished, len(windows_left))
         return merge_windows(windows, outputs, [len(s) for s in sentences])
 
     def decode(self, probs: Sequence[np.ndarray]) -> list[tuple[list[str], list[float]]]:

@@ -201,3 +201,13 @@ def test_what_predicting_imports(trained_run, precision, imported):
     out = subprocess.run([sys.executable, "-c", code, str(trained_run), precision], capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.strip() == imported, out.stderr
+
+
+def test_progress_counts_sentences_even_when_one_spans_several_windows(trained_run):
+    tagger = Tagger.from_run(RunDir(trained_run), batch_size=2)
+    texts = ["who directed jaws " * 40, "have you seen titanic", "", "is jaws a horror movie", "find a drama"]
+    calls = []
+    results = tagger.tag_texts(texts, progress=lambda done, total: calls.append((done, total)))
+    assert len(tagger.encoder.encode([[w.text for w in r.words] for r in results])) > len(texts)  # windowed
+    assert len(calls) > 1 and {total for _, total in calls} == {len(texts)}
+    assert sum(done for done, _ in calls) == len(texts)
