@@ -1,5 +1,5 @@
 # Two commands do all the set-up from a fresh clone (each is safe to run twice):
-#   make demo   download MIT Movie, train the default config, evaluate, predict
+#   make demo   download MIT Movie, train the default config, evaluate, predict, report
 #   make test   the test suite
 # Set NERCTL_MIRROR=../shared/data/mitmovie (or any URL/folder mirror) where the
 # corpus' home is unreachable.
@@ -27,6 +27,7 @@ demo: setup
 	$(BIN)/nerctl train --config configs/mitmovie.toml
 	$(BIN)/nerctl evaluate
 	$(BIN)/nerctl predict --format table "have you seen The dark night trilogy" "Have you seen The Dark Knight?"
+	$(BIN)/nerctl report
 
 test: setup
 	$(BIN)/python -m pytest
