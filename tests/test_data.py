@@ -10,6 +10,7 @@ import pytest
 
 from nerctl import data
 from nerctl.errors import InputError, NerctlError
+from nerctl.rundir import current_umask
 from conftest import SHARED_DATA
 
 FILES = {"a.bio": b"O\thello\n\n", "b.bio": b"B-X\tworld\n\n"}
@@ -36,7 +37,7 @@ def no_leftovers(folder: Path):
 def test_download_from_local_mirror_verifies_and_keeps(toy, tmp_path):
     paths = data.download("toy", tmp_path / "data", str(toy))
     assert {p.name: p.read_bytes() for p in paths.values()} == FILES
-    assert oct(paths["a.bio"].stat().st_mode & 0o777) == oct(0o666 & ~data._umask())
+    assert oct(paths["a.bio"].stat().st_mode & 0o777) == oct(0o666 & ~current_umask())
     before = {p: p.stat().st_mtime_ns for p in paths.values()}
     os.remove(toy / "a.bio")  # present and verified: not fetched again
     again = data.download("toy", tmp_path / "data", str(toy))
