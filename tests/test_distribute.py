@@ -189,7 +189,8 @@ def test_workers_with_different_data_or_settings_stop_with_a_clear_error(still_m
     other = tmp_path / "other.bio"
     other.write_text(bio_files["train"].read_text().replace("spielberg", "kubrick"))
     extra = ["--train-file", other] if differs == "data" else ["--batch-size", "8"]
-    outcomes = finish(start_workers(train_args(still_model, bio_files, run, "--strategy", "multi-worker"),
+    # --strategy auto (the default) must pick multi-worker from TF_CONFIG, or no worker would compare.
+    outcomes = finish(start_workers(train_args(still_model, bio_files, run, "--strategy", "auto"),
                                     per_worker=lambda index: extra if index else []))
     for code, _, stderr in outcomes:
         assert code == 2 and "the workers disagree on the training data and config" in stderr, stderr
