@@ -332,7 +332,7 @@ def export(
         ..., "--format", help="saved_model: a TensorFlow SavedModel for TF Serving, with labels.json and "
         "tokenizer/ beside it; hf: a Hugging Face folder (weights, config, tokenizer) with a model card."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to write [default: RUN/export/FORMAT]."),
-    force: bool = typer.Option(False, "--force", help="Replace --out if it exists."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it holds an earlier nerctl export."),
 ) -> None:
     """Export a finished run's best model; print the folder written."""
     from .export import export_run
