@@ -229,8 +229,6 @@ def predict(
     2,048 at a time, so memory stays bounded and output line i answers input
     line i. table, json and BIO input are tagged in memory.
     """
-    import contextlib
-
     from ._util import print_predictions_table
     from .bio import read_bio
     from .errors import InputError
@@ -271,7 +269,7 @@ def predict(
         if fmt == "table":
             print_predictions_table(results)
             return
-        with open_output(output_file) if output_file else contextlib.nullcontext(sys.stdout) as out:
+        with open_output(output_file) as out:
             out.write(render(results, fmt))
             out.flush()  # here, where handle_errors sees a closed pipe
         return

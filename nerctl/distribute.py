@@ -24,10 +24,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from .config import STRATEGIES
 from .errors import InputError, NerctlError
 from .model import import_tensorflow
-
-from .config import STRATEGIES
 
 # How long one collective (a gradient all-reduce) may wait for a peer before the
 # step fails: a dead worker otherwise hangs the others for ever. NERCTL_COLLECTIVE_TIMEOUT overrides.

@@ -45,15 +45,24 @@ def evaluate_sentences(tagger: Tagger, sentences: Sequence[Sentence], progress: 
     return score([s.tags for s in sentences], pred), pred
 
 
-def evaluate_file(tagger: Tagger, path: str | Path, fmt: str = "auto", progress: Progress | None = None,
-                  worst: int = 0) -> dict:
-    """Read a BIO file, check its tags against the run's label map, and score it.
+def tag_and_score_file(tagger: Tagger, path: str | Path, fmt: str = "auto", progress: Progress | None = None
+                       ) -> tuple[list[Sentence], list[list[str]], dict]:
+    """Read a BIO file, check its tags against the run's label map, tag and score it.
 
-    With `worst` > 0, "worst" lists that many sentences with the most span errors
-    (see `analysis.SentenceErrors.to_dict`)."""
+    Returns the gold sentences, the predicted tags and the metrics."""
     sentences = read_bio(path, fmt)
     tagger.label_map.check(sentences, path)
     metrics, pred = evaluate_sentences(tagger, sentences, progress)
+    return sentences, pred, metrics
+
+
+def evaluate_file(tagger: Tagger, path: str | Path, fmt: str = "auto", progress: Progress | None = None,
+                  worst: int = 0) -> dict:
+    """Score a BIO file (see `tag_and_score_file`).
+
+    With `worst` > 0, "worst" lists that many sentences with the most span errors
+    (see `analysis.SentenceErrors.to_dict`)."""
+    sentences, pred, metrics = tag_and_score_file(tagger, path, fmt, progress)
     out = {"file": str(path), **metrics}
     if worst:
         from .analysis import worst_sentences

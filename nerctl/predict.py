@@ -6,13 +6,15 @@ all three see exactly the same windows, batches and decoding.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import itertools
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator, Sequence, TextIO
+from typing import IO, Callable, ContextManager, Iterable, Iterator, Sequence, TextIO
 
 import numpy as np
 
@@ -348,9 +350,6 @@ def stream_to(tagger: Tagger, texts: Iterable[str], output: str | Path | None, f
     `chunk_size` must be used by both). `total`, the input's line count when
     known, sizes the progress bar (a `progress.Reporter`'s, on stderr).
     """
-    import contextlib
-    import sys
-
     from .progress import Reporter
 
     if resume and output is None:
@@ -360,13 +359,14 @@ def stream_to(tagger: Tagger, texts: Iterable[str], output: str | Path | None, f
     if done:
         reporter.log(f"resuming: {done} lines already in {output}")
     remaining = None if total is None else max(total - done, 0)
-    sink = open_output(output, append=resume) if output is not None else contextlib.nullcontext(sys.stdout)
-    with sink as out, reporter.task("tagging", remaining, unit="sentences") as bar:
+    with open_output(output, append=resume) as out, reporter.task("tagging", remaining, unit="sentences") as bar:
         return write_stream(tagger, texts, out, fmt, chunk_size, progress=bar.advance, done=done)
 
 
-def open_output(path: str | Path, append: bool = False) -> TextIO:
-    """`path` for writing results: replaced, or appended to after `resume_output`."""
+def open_output(path: str | Path | None, append: bool = False) -> ContextManager[TextIO]:
+    """`path` for writing results (replaced, or appended to after `resume_output`); stdout if None."""
+    if path is None:
+        return contextlib.nullcontext(sys.stdout)  # not closed on leaving: stdout is the caller's
     return open(path, "a" if append else "w", encoding="utf-8", newline="")  # "\n" stays "\n"
 
 

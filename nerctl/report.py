@@ -16,9 +16,8 @@ import json
 from pathlib import Path
 
 from .analysis import SentenceErrors, row_normalised, segments, type_confusion, worst_sentences
-from .bio import read_bio
 from .errors import InputError
-from .evaluate import evaluate_sentences
+from .evaluate import tag_and_score_file
 from .predict import Tagger
 from .rundir import RunDir, atomic_write_text
 
@@ -34,9 +33,7 @@ def write_report(run: RunDir, file: str | Path | None = None, out: Path | None =
     if not file:
         raise InputError(f"{run.path}: the run scored no test file; give one with --file")
     tagger = Tagger.from_run(run)
-    sentences = read_bio(file)
-    tagger.label_map.check(sentences, file)
-    metrics, pred = evaluate_sentences(tagger, sentences, progress)
+    sentences, pred, metrics = tag_and_score_file(tagger, file, progress=progress)
     gold = [s.tags for s in sentences]
     types, counts = type_confusion(gold, pred)
     worst = worst_sentences(sentences, pred, WORST)
