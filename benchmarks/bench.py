@@ -20,18 +20,18 @@ Speeds are comparable only within one run: machines differ from day to day.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import cpu_model, measured, new_result, save_result  # benchmarks/, first on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parent.parent
 PEER = REPO.parent / "shared" / "peers" / "hf_peer.py"
@@ -47,28 +47,8 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def measured(cmd: list[str], stdout=subprocess.DEVNULL, env=None) -> dict:
-    """Run a command; return its wall time and its own peak RSS (wait4's ru_maxrss)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env)
-    stderr = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise SystemExit(f"command failed ({code}): {' '.join(cmd)}\n{stderr.decode(errors='replace')[-3000:]}")
-    return {"wall_s": round(wall, 3), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
-
-
 def median_wall(cmd: list[str], runs: int) -> float:
     return round(statistics.median(measured(cmd)["wall_s"] for _ in range(runs)), 3)
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def ensure_peer_venv() -> Path:
@@ -227,8 +207,7 @@ def main() -> None:
     data = {"train": paths["engtrain.bio"], "test": paths["engtest.bio"]}
     workdir = Path(tempfile.mkdtemp(prefix="nerctl-bench-"))
     started = time.time()
-    result = {"date": datetime.date.today().isoformat(), "host": socket.gethostname(),
-              "machine": {"cpu": cpu_model(), "nproc": os.cpu_count(), "python": platform.python_version()}}
+    result = new_result(machine={"cpu": cpu_model(), "nproc": os.cpu_count(), "python": platform.python_version()})
     try:
         result["nerctl"] = nerctl_figures(args, workdir, data)
         if not args.skip_peer:
@@ -238,9 +217,7 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     result["bench_wall_s"] = round(time.time() - started, 1)
     result["table"] = table(result)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"{result['date']}-{result['host']}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path = save_result(result, args.out)
     print(result["table"])
     log(f"wrote {path}")
 

@@ -14,14 +14,14 @@ only within one run: machines differ from day to day.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _common import cpu_model, new_result, save_result  # benchmarks/, first on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -126,19 +126,14 @@ def main() -> None:
             raise SystemExit(f"[levers] {name} failed:\n{out.stderr[-2000:]}")
         rows.append({"name": name, "setting": setting, **json.loads(out.stdout.splitlines()[-1])})
         print(f"[levers]   {rows[-1]}", file=sys.stderr, flush=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "")
-    result = {"date": datetime.date.today().isoformat(), "host": socket.gethostname(), "cpu": cpu,
-              "steps": args.steps, "sentences": args.sentences, "rows": rows}
+    result = new_result(cpu=cpu_model(), steps=args.steps, sentences=args.sentences, rows=rows)
     base = rows[0]["sentences_per_s"]
     lines = ["| setting | train sentences/s | vs. fixed 64 | ms/step | mean padded length |",
              "| --- | --- | --- | --- | --- |"]
     lines += [f"| {r['name']} | {r['sentences_per_s']} | {r['sentences_per_s'] / base:.2f}x | {r['ms_per_step']} | "
               f"{r['mean_padded_length']} |" for r in rows]
     result["table"] = "\n".join(lines)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"{result['date']}-{result['host']}-levers.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path = save_result(result, args.out, "-levers")
     print(result["table"])
     print(f"[levers] wrote {path}", file=sys.stderr)
 

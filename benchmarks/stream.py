@@ -18,15 +18,15 @@ Writes benchmarks/results/<date>-<host>-stream.json and prints a table. The
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import measured, new_result, save_result  # benchmarks/, first on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parent.parent
 ENGTEST = [Path.home() / ".cache" / "nerctl" / "mitmovie" / "engtest.bio",
@@ -51,17 +51,6 @@ print(json.dumps({"seconds": seconds, "cpu_s": cpu,
 
 def log(message: str) -> None:
     print(f"[stream {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def measured(cmd: list[str]) -> tuple[float, float, float]:
-    """Run a command: (wall s, CPU s, its own peak RSS MiB)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"command failed: {' '.join(cmd)}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def engtest_lines(path: Path) -> list[str]:
@@ -102,8 +91,7 @@ def main() -> None:
         files[size] = workdir / f"in-{size}.txt"
         files[size].write_text("".join(sentences[i % len(sentences)] + "\n" for i in range(size)), encoding="utf-8")
 
-    result = {"date": datetime.date.today().isoformat(), "host": socket.gethostname(), "nproc": os.cpu_count(),
-              "run": str(Path(args.run).resolve()), "engtest_sentences": len(sentences)}
+    result = new_result(nproc=os.cpu_count(), run=str(Path(args.run).resolve()), engtest_sentences=len(sentences))
     smallest = min(args.sizes)
     log(f"in memory: {smallest} lines")
     out = subprocess.run([sys.executable, "-c", _IN_MEMORY, args.run, str(files[smallest])], capture_output=True,
@@ -118,8 +106,9 @@ def main() -> None:
     for size in args.sizes:
         log(f"stream: {size} lines")
         output = workdir / f"out-{size}.jsonl"
-        wall, cpu, rss = measured([str(Path(sys.executable).parent / "nerctl"), "predict", "--run", args.run,
-                                 "--file", str(files[size]), "--output", str(output)])
+        command = measured([str(Path(sys.executable).parent / "nerctl"), "predict", "--run", args.run,
+                            "--file", str(files[size]), "--output", str(output)])
+        wall, cpu, rss = command["wall_s"], command["cpu_s"], command["peak_rss_mib"]
         with open(output, "rb") as f:
             lines = sum(1 for _ in f)
         assert lines == size, f"{output}: {lines} lines, expected {size}"
@@ -137,9 +126,7 @@ def main() -> None:
         path.unlink()
     workdir.rmdir()
     result["table"] = table(result)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"{result['date']}-{result['host']}-stream.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    path = save_result(result, args.out, "-stream")
     print(result["table"])
     log(f"wrote {path}")
 
