@@ -126,9 +126,11 @@ _IN_PROCESS = """
 import json, sys, time
 from pathlib import Path
 from nerctl.model import load_trained_model
-from nerctl.predict import Tagger, read_texts, render
+from nerctl.output import render
+from nerctl.tagger import Tagger
+from nerctl.texts import read_texts
 from nerctl.rundir import RunDir
-from nerctl.serving import KerasForward
+from nerctl.engines import KerasForward
 run = RunDir(Path(sys.argv[1]))
 texts = read_texts(sys.argv[2])
 lite = Tagger.from_run(run)  # what nerctl predict runs: the exported LiteRT model

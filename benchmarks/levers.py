@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/levers.py [--steps 60] [--sentences 5000] [--mirror DIR_OR_URL]
 
-Each setting runs nerctl's own training step (`nerctl.train.make_train_step`) on
+Each setting runs nerctl's own training step (`nerctl.step.make_train_step`) on
 the first --sentences sentences of engtrain, in a fresh process (thread pools and
 Keras policies are process-wide), nothing else running: 8 warm-up steps, then
 --steps timed ones. Padding settings re-pad nerctl's length-sorted batches to
@@ -60,8 +60,9 @@ def measure_one(setting: dict, train_file: str, sentences: int, steps: int) -> d
     from nerctl.bio import read_bio
     from nerctl.config import TrainConfig
     from nerctl.model import build_model, import_tensorflow, load_tokenizer, resolve_model, variables_to_train
-    from nerctl.preprocess import Encoder, LabelMap, PieceTokenizer, batch_plan, collate
-    from nerctl.train import make_optimizer, make_train_step
+    from nerctl.preprocess import Encoder, PieceTokenizer, batch_plan, collate
+    from nerctl.tags import LabelMap
+    from nerctl.step import make_optimizer, make_train_step
 
     tf = import_tensorflow()
     if "threads" in setting:

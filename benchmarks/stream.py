@@ -36,7 +36,8 @@ ENGTEST = [Path.home() / ".cache" / "nerctl" / "mitmovie" / "engtest.bio",
 _IN_MEMORY = """
 import json, resource, sys, time
 from pathlib import Path
-from nerctl.predict import Tagger, read_texts
+from nerctl.tagger import Tagger
+from nerctl.texts import read_texts
 from nerctl.rundir import RunDir
 texts = read_texts(sys.argv[2])
 tagger = Tagger.from_run(RunDir(Path(sys.argv[1])))

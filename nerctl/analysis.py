@@ -11,9 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from .bio import Sentence
-from .predict import entity_spans
-
-Span = tuple[str, int, int]  # (type, first word, last word + 1)
+from .tags import Span, entity_spans, entity_type
 
 
 @dataclass
@@ -75,14 +73,9 @@ def segments(words: Sequence[str], tags: Sequence[str], other_tags: Sequence[str
     return out
 
 
-def word_type(tag: str) -> str:
-    """A word's entity type ("O" outside entities): B-X and I-X are both X."""
-    return "O" if tag == "O" else tag[2:]
-
-
 def type_confusion(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> tuple[list[str], np.ndarray]:
     """Word-level counts of (gold type, predicted type), "O" included; types sorted, "O" last."""
-    pairs = [(word_type(g), word_type(p)) for gs, ps in zip(gold, pred) for g, p in zip(gs, ps)]
+    pairs = [(entity_type(g), entity_type(p)) for gs, ps in zip(gold, pred) for g, p in zip(gs, ps)]
     types = sorted({t for pair in pairs for t in pair} - {"O"}) + ["O"]
     index = {t: i for i, t in enumerate(types)}
     counts = np.zeros((len(types), len(types)), dtype=np.int64)

@@ -4,17 +4,15 @@ Every error names the file and the 1-based line, so a user can jump straight to 
 """
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
+from .choices import BIO_FORMATS
 from .errors import InputError
+from .tags import is_tag, repair_bio
 
-FORMATS = ("auto", "mit", "conll")
-# IOB2 tags as the corpus writes them: O, or B-/I- and an entity type.
-TAG_PATTERN = re.compile(r"^(O|[BI]-[A-Za-z0-9_.$&-]+)$")
 # How many non-blank lines `auto` inspects to pick a format.
 _DETECT_LINES = 200
 
@@ -30,10 +28,6 @@ class Sentence:
 
     def __len__(self) -> int:
         return len(self.words)
-
-
-def is_tag(field: str) -> bool:
-    return TAG_PATTERN.match(field) is not None
 
 
 def _decode(path: Path) -> str:
@@ -82,20 +76,6 @@ def _detect_format(lines: list[str], path: Path) -> str:
     )
 
 
-def repair_bio(tags: Sequence[str]) -> list[str]:
-    """Make a tag sequence valid IOB2: an I-X not continuing an X span becomes B-X.
-
-    Files in IOB1 style (or hand-edited ones) start spans with I-; model
-    output may too. Spans, printed tags and seqeval's strict scoring then agree.
-    """
-    out: list[str] = []
-    for tag in tags:
-        if tag.startswith("I-") and (not out or out[-1] == "O" or out[-1][2:] != tag[2:]):
-            tag = "B-" + tag[2:]
-        out.append(tag)
-    return out
-
-
 def read_bio(path: str | Path, fmt: str = "auto", warn: Callable[[str], None] | None = None) -> list[Sentence]:
     """Read a BIO file into sentences. Blank lines separate sentences.
 
@@ -103,8 +83,8 @@ def read_bio(path: str | Path, fmt: str = "auto", warn: Callable[[str], None] | 
     a line on stderr) hears how many such tags a file had.
     """
     path = Path(path)
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if fmt not in BIO_FORMATS:
+        raise InputError(f"unknown format {fmt!r}: choose one of {', '.join(BIO_FORMATS)}")
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():

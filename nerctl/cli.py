@@ -5,6 +5,8 @@ Heavy imports (TensorFlow, transformers) happen inside the commands, so that
 """
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import sys
 from enum import Enum
 from pathlib import Path
@@ -13,9 +15,8 @@ from typing import List, Optional
 import typer
 
 from ._util import PROG, fail, handle_errors, print_json, print_metrics, write_stdout
-from .config import STRATEGIES, TrainConfig
-
-DEFAULTS = TrainConfig()  # shown in --help; configs/mitmovie.toml holds the same values
+from .choices import BACKENDS, BIO_FORMATS, EXPORT_FORMATS, INPUT_FORMATS, OUTPUT_FORMATS, PRECISIONS
+from .config import TrainConfig, field_type, option_help
 
 app = typer.Typer(
     name=PROG,
@@ -29,37 +30,23 @@ app = typer.Typer(
 )
 
 MIRROR_HELP = "Fetch from this URL base or local folder instead of the corpus' home [env: NERCTL_MIRROR]."
+PRECISION_HELP = ("Compute precision; auto: the backend's fastest here (LiteRT: fp32; Keras: bf16 where the CPU "
+                  "has AVX-512 BF16 or AMX, else fp32).")
+BACKEND_HELP = ("Inference engine: litert (the run's model.tflite, fp32, no TensorFlow), keras (best/ in "
+                "TensorFlow, fp32 or bf16), auto (litert unless bf16 is asked for; the choice is said on stderr).")
 
 
-class BioFormat(str, Enum):
-    auto = "auto"
-    mit = "mit"
-    conll = "conll"
+def choice_enum(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """An Enum of a tuple from choices.py, for Typer to offer and check."""
+    return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
 
 
-class OutputFormat(str, Enum):
-    table = "table"
-    json = "json"
-    jsonl = "jsonl"
-    conll = "conll"
-
-
-class Precision(str, Enum):
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-
-
-Strategy = Enum("Strategy", {name.replace("-", "_"): name for name in STRATEGIES}, type=str)
-
-
-PRECISION_HELP = "auto: bf16 where the CPU has AVX-512 BF16 or AMX, else fp32"
-
-
-class InputFormat(str, Enum):
-    auto = "auto"
-    text = "text"
-    bio = "bio"
+BioFormat = choice_enum("BioFormat", BIO_FORMATS)
+Precision = choice_enum("Precision", PRECISIONS)
+Backend = choice_enum("Backend", BACKENDS)
+OutputFormat = choice_enum("OutputFormat", OUTPUT_FORMATS)
+InputFormat = choice_enum("InputFormat", INPUT_FORMATS)
+ExportFormat = choice_enum("ExportFormat", EXPORT_FORMATS)
 
 
 def _version(value: bool) -> None:
@@ -102,70 +89,78 @@ def download(
     reporter.log(f"{dataset}: {len(paths)} file(s) verified")
 
 
-@app.command()
-@handle_errors
+def _config_parameters() -> list[inspect.Parameter]:
+    """One `train` option per TrainConfig field, from the field's declaration (see config.option)."""
+    params = []
+    for f in dataclasses.fields(TrainConfig):
+        meta = f.metadata
+        if meta["choices"]:
+            kind = choice_enum(f.name.title().replace("_", ""), meta["choices"])
+        else:
+            kind = Path if meta["path"] else field_type(f)
+        flag = meta["flag"] or "--" + f.name.replace("_", "-")
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[kind],
+                                        default=typer.Option(None, flag, help=option_help(f), show_default=False)))
+    return params
+
+
 def train(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (see configs/)."),
-    dataset: Optional[str] = typer.Option(None, help=f"Named dataset [default: {DEFAULTS.dataset}]."),
-    train_file: Optional[Path] = typer.Option(None, help="Training BIO file (instead of a dataset)."),
-    eval_file: Optional[Path] = typer.Option(None, help="Dev BIO file for choosing the best epoch [default: carved from train]."),
-    test_file: Optional[Path] = typer.Option(None, help="Test BIO file, scored once at the end with the best model."),
-    format: Optional[BioFormat] = typer.Option(None, "--format", help="BIO format of the files [default: auto]."),
-    model: Optional[str] = typer.Option(None, help="'minilm' (embedded), a local model folder, or a hub id."),
-    epochs: Optional[int] = typer.Option(None, min=1, help=f"Training epochs [default: {DEFAULTS.epochs}]."),
-    batch_size: Optional[int] = typer.Option(None, min=1, help=f"Sentences per batch [default: {DEFAULTS.batch_size}]."),
-    lr: Optional[float] = typer.Option(None, help=f"Peak learning rate of AdamW [default: {DEFAULTS.lr:g}]."),
-    max_len: Optional[int] = typer.Option(None, min=8, help=f"Word pieces per window; longer sentences are windowed [default: {DEFAULTS.max_len}]."),
-    freeze_embeddings: Optional[bool] = typer.Option(
-        None, "--freeze-embeddings/--train-embeddings",
-        help="Keep the word-embedding matrix fixed (faster on a CPU) "
-        f"[default: {'frozen' if DEFAULTS.freeze_embeddings else 'trained'}]."),
-    freeze_layers: Optional[int] = typer.Option(
-        None, min=0, help="Also keep the embedding block and this many lowest encoder layers fixed: "
-        f"their backward pass is skipped [default: {DEFAULTS.freeze_layers}]."),
-    seed: Optional[int] = typer.Option(None, help=f"Seed for data split, order and initialisation [default: {DEFAULTS.seed}]."),
-    dev_fraction: Optional[float] = typer.Option(None, help=f"Share of train held out as dev [default: {DEFAULTS.dev_fraction:g}]."),
-    precision: Optional[Precision] = typer.Option(None, help=f"Compute precision ({PRECISION_HELP}) [default: {DEFAULTS.precision}]."),
-    strategy: Optional[Strategy] = typer.Option(
-        None, help="tf.distribute strategy: default (one device), mirrored (all local GPUs), multi-worker "
-        "(one process per machine, cluster from TF_CONFIG; needs --run-dir on shared storage), auto (multi-worker "
-        f"if TF_CONFIG names 2+ tasks, mirrored with 2+ GPUs, else default) [default: {DEFAULTS.strategy}]."),
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory [default: runs/<time>-<model>]."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (see configs/); its keys are the options' names."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory: sets --runs-root and --run-name at once."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir (default: the newest unfinished run)."),
     mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
+    **options,
 ) -> None:
     """Fine-tune a token classifier; the best epoch is chosen on dev F1, test is scored once.
 
-    Every option can also come from a NERCTL_<OPTION> variable (NERCTL_EPOCHS=5)
-    or the --config file; precedence: option > environment > config file > default.
+    Every training option can also come from a NERCTL_<OPTION> variable
+    (NERCTL_EPOCHS=5) or the --config file; precedence: option > environment >
+    config file > default.
     """
     from .config import resolve_config
     from .rundir import RunDir, default_runs_root, find_unfinished_run
-    from .train import resume_run, train as run_training
+    from .training import resume_training, run_training
 
-    options = dict(dataset=dataset, train_file=train_file, eval_file=eval_file, test_file=test_file,
-                   format=format.value if format else None, model=model, epochs=epochs, batch_size=batch_size,
-                   lr=lr, max_len=max_len, freeze_embeddings=freeze_embeddings,
-                   freeze_layers=freeze_layers, seed=seed, dev_fraction=dev_fraction,
-                   precision=precision.value if precision else None, strategy=strategy.value if strategy else None)
+    options = {k: v.value if isinstance(v, Enum) else v for k, v in options.items()}
     if resume:
         given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
         if given or config:
             raise fail(f"--resume continues a run with its saved config; drop {', '.join(given) or '--config'}", 2)
         run = RunDir(run_dir.resolve()) if run_dir else find_unfinished_run(default_runs_root())
-        summary = resume_run(run, mirror=mirror)
+        summary = resume_training(run, mirror=mirror)
     else:
         if run_dir is not None:
-            options.update(runs_root=str(run_dir.parent), run_name=run_dir.name)
-        cfg = resolve_config(config, {k: str(v) if isinstance(v, Path) else v for k, v in options.items()})
-        summary = run_training(cfg, mirror=mirror)
+            if options["runs_root"] is not None or options["run_name"] is not None:
+                raise fail("give --run-dir, or --runs-root and --run-name, not both", 2)
+            options.update(runs_root=run_dir.parent, run_name=run_dir.name)
+        summary = run_training(resolve_config(config, options), mirror=mirror)
     if json_output:
         print_json(summary)
     elif "test" in summary:
         print_metrics(summary["test"], f"test: {summary['test']['file']} (best epoch {summary['best_epoch']})")
     else:
         write_stdout(f"best dev F1 {summary['best_dev_f1']:.4f} at epoch {summary['best_epoch']}\n")
+
+
+# The fixed options, then one per TrainConfig field; Typer reads the signature.
+_train_command = handle_errors(train)
+_train_command.__signature__ = inspect.signature(train).replace(parameters=[
+    p for p in inspect.signature(train).parameters.values() if p.kind != p.VAR_KEYWORD] + _config_parameters())
+app.command(name="train")(_train_command)
+
+
+def _tagger(run: Optional[str], batch_size: Optional[int], precision: Enum, backend: Enum):
+    """The run's tagger on the chosen engine, the choice said on stderr."""
+    from .engines import choose_engine
+    from .progress import Reporter
+    from .rundir import resolve_run
+    from .tagger import Tagger
+
+    choose_engine(backend.value, precision.value)  # a usage error is told before the run is looked for
+    tagger = Tagger.from_run(resolve_run(run), batch_size, precision.value, backend.value)
+    Reporter().log(tagger.engine.describe())
+    return tagger
 
 
 @app.command()
@@ -177,20 +172,22 @@ def evaluate(
     split: str = typer.Option("test", help="Split of the dataset."),
     format: BioFormat = typer.Option(BioFormat.auto, "--format", help="BIO format of the file."),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Sentences per batch [default: the run's]."),
-    precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP + "."),
+    backend: Backend = typer.Option(Backend.auto, help=BACKEND_HELP),
+    precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP),
     mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
     errors: int = typer.Option(0, "--errors", min=0, help="Also show the N sentences with the most span errors "
                                "(gold and predicted spans; in --json as 'worst')."),
     json_output: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
 ) -> None:
-    """Score a run: entity P/R/F1 (seqeval, strict IOB2) overall and per type, token accuracy."""
+    """Score a run: entity P/R/F1 (seqeval, strict IOB2) overall and per type, token accuracy.
+
+    With the default engine and batch size it reproduces the test figures in
+    the run's summary.json exactly."""
     from .data import dataset_split
     from .evaluate import evaluate_file
-    from .predict import Tagger
     from .progress import Reporter
-    from .rundir import resolve_run
 
-    tagger = Tagger.from_run(resolve_run(run), batch_size, precision.value)
+    tagger = _tagger(run, batch_size, precision, backend)
     path = file or dataset_split(dataset, split, mirror=mirror)
     with Reporter().counter("scoring") as progress:
         metrics = evaluate_file(tagger, path, format.value, progress, worst=errors)
@@ -221,7 +218,8 @@ def predict(
         InputFormat.auto, help="'bio' tags the words of a BIO file in memory (conll output then shows gold and predicted); "
         "auto: bio for .bio/.conll/.iob files."),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Texts per batch [default: the run's]."),
-    precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP + "."),
+    backend: Backend = typer.Option(Backend.auto, help=BACKEND_HELP),
+    precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP),
 ) -> None:
     """Tag texts: words with tags, and entity spans with character offsets into the input.
 
@@ -229,54 +227,15 @@ def predict(
     2,048 at a time, so memory stays bounded and output line i answers input
     line i. table, json and BIO input are tagged in memory.
     """
-    from ._util import print_predictions_table
-    from .bio import read_bio
-    from .errors import InputError
-    from .predict import (CHUNK_TEXTS, RESUME_FORMATS, STREAM_FORMATS, Tagger, count_lines, iter_texts, open_output,
-                          render, stream_to, words_from_tokens)
-    from .progress import Reporter
-    from .rundir import resolve_run
+    from .predict import plan_predict, run_predict
 
-    texts = list(texts or [])
-    if file is not None and texts:
-        raise InputError("give texts or --file, not both")
-    source = str(file) if file is not None else ("-" if texts == ["-"] else None)
-    if source is None and not texts:
-        raise InputError("nothing to tag: give texts, --file FILE, or '-' for stdin")
-    is_bio = source not in (None, "-") and (
-        input_format == InputFormat.bio
-        or (input_format == InputFormat.auto and Path(source).suffix.lower() in (".bio", ".conll", ".iob")))
-    fmt = output.value if output else ("table" if output_file is None and sys.stdout.isatty() else "jsonl")
-    if output_file is not None and fmt not in STREAM_FORMATS:
-        raise InputError(f"--output writes {' or '.join(STREAM_FORMATS)}, not {fmt}")
-    if output_file is not None and source not in (None, "-") and output_file.resolve() == Path(source).resolve():
-        raise InputError(f"--output {output_file} is the input file")
-    if resume and (output_file is None or fmt not in RESUME_FORMATS or is_bio):
-        raise InputError(f"--resume needs --output FILE, --format {' or '.join(RESUME_FORMATS)} and text input")
+    job = plan_predict(texts or [], file, output.value if output else None, output_file, resume,
+                       input_format.value, stdout_is_terminal=sys.stdout.isatty())
+    results = run_predict(_tagger(run, batch_size, precision, backend), job)
+    if results is not None:
+        from ._util import print_predictions_table
 
-    tagger = Tagger.from_run(resolve_run(run), batch_size, precision.value)
-    reporter = Reporter()
-    lines = iter_texts(source, sys.stdin) if source is not None else iter(texts)
-    if is_bio or fmt not in STREAM_FORMATS:  # tagged in memory
-        with reporter.counter("tagging") as progress:
-            if is_bio:
-                sentences = read_bio(source)
-                joined = [words_from_tokens(s.words) for s in sentences]
-                results = tagger.tag_words([t for t, _ in joined], [w for _, w in joined],
-                                           gold=[s.tags for s in sentences], progress=progress)
-            else:
-                results = tagger.tag_texts(list(lines), progress)
-        if fmt == "table":
-            print_predictions_table(results)
-            return
-        with open_output(output_file) as out:
-            out.write(render(results, fmt))
-            out.flush()  # here, where handle_errors sees a closed pipe
-        return
-    total = None if source == "-" else count_lines(source) if source is not None else len(texts)
-    # Someone typing lines wants each answered at once, not after 2,048 of them.
-    chunk = 1 if source == "-" and sys.stdin.isatty() else CHUNK_TEXTS
-    stream_to(tagger, lines, output_file, fmt, resume=resume, chunk_size=chunk, total=total, reporter=reporter)
+        print_predictions_table(results)
 
 
 @app.command()
@@ -315,11 +274,6 @@ def runs(
         from ._util import print_runs_table
 
         print_runs_table(records)
-
-
-class ExportFormat(str, Enum):
-    saved_model = "saved_model"
-    hf = "hf"
 
 
 @app.command()

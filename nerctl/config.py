@@ -1,18 +1,38 @@
-"""Training configuration: one dataclass, resolved as flag > NERCTL_* env > TOML file > default."""
+"""Training configuration: one dataclass, resolved as flag > NERCTL_* env > TOML file > default.
+
+Each field is the single declaration of its option: its default, help text,
+limits and choices live in the field's metadata (see `option`), and from it
+come the `train` command's flag (cli.py), the NERCTL_<FIELD> variable, the
+TOML key, validation and its messages. A new training option is one field.
+"""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from .choices import BIO_FORMATS, PRECISIONS, STRATEGIES
 from .errors import InputError
 
+ENV_PREFIX = "NERCTL_"
 
-STRATEGIES = ("auto", "default", "mirrored", "multi-worker")  # see distribute.py
+
+def option(default: Any, help: str, *, ge: float | None = None, gt: float | None = None, lt: float | None = None,
+           choices: tuple[str, ...] | None = None, flag: str | None = None, path: bool = False,
+           per_worker: bool = False) -> Any:
+    """A config field and everything its option needs.
+
+    `ge`/`gt`/`lt`: bounds; `choices`: the allowed values (a tuple from
+    choices.py); `flag`: the CLI declaration when not `--field-name` (a
+    `--on/--off` pair for booleans); `path`: the value is a file or folder;
+    `per_worker`: may differ between the workers of a cluster (paths: the data
+    itself is compared, see train.py).
+    """
+    return field(default=default, metadata={"help": help, "ge": ge, "gt": gt, "lt": lt, "choices": choices,
+                                             "flag": flag, "path": path, "per_worker": per_worker})
 
 
 @dataclass
@@ -20,56 +40,55 @@ class TrainConfig:
     """Everything a training run depends on. Saved, resolved, as the run's config.json."""
 
     # Model: "minilm" (embedded), a local Hugging Face folder, or a hub id.
-    model: str = "minilm"
+    model: str = option("minilm", "'minilm' (the embedded MiniLM), a local Hugging Face model folder, or a hub id.")
     # Data: a named dataset, or explicit files (which win over the dataset's).
-    dataset: str | None = "mitmovie"
-    train_file: str | None = None  # when set, the dataset is not used at all
-    eval_file: str | None = None  # dev set; when absent, carved from the training file
-    test_file: str | None = None  # scored once, at the end, with the best model
-    format: str = "auto"  # BIO format: auto, mit or conll
-    dev_fraction: float = 0.1
+    dataset: str | None = option("mitmovie", "Named dataset to train on (see `nerctl download`).", per_worker=True)
+    train_file: str | None = option(None, "Training BIO file; when given, the dataset is not used at all.",
+                                    path=True, per_worker=True)
+    eval_file: str | None = option(None, "Dev BIO file for choosing the best epoch [default: carved from train].",
+                                   path=True, per_worker=True)
+    test_file: str | None = option(None, "Test BIO file, scored once at the end with the best model "
+                                   "[default: the dataset's test split].", path=True, per_worker=True)
+    format: str = option("auto", "BIO format of the files: mit is TAG<TAB>word, conll is word ... TAG.",
+                         choices=BIO_FORMATS, per_worker=True)
+    dev_fraction: float = option(0.1, "Share of train held out as dev when no --eval-file is given.", gt=0, lt=1)
     # Optimisation.
-    epochs: int = 6
-    batch_size: int = 64
-    lr: float = 2e-4
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_len: int = 128  # word pieces per window, [CLS] and [SEP] included
+    epochs: int = option(6, "Training epochs.", ge=1)
+    batch_size: int = option(64, "Sentences per training batch.", ge=1)
+    lr: float = option(2e-4, "Peak learning rate of AdamW.", gt=0)
+    warmup_ratio: float = option(0.1, "Share of the steps over which the learning rate rises to its peak.", ge=0, lt=1)
+    weight_decay: float = option(0.01, "AdamW weight decay.", ge=0)
+    max_len: int = option(128, "Word pieces per window, [CLS] and [SEP] included; longer sentences are "
+                          "split into overlapping windows.", ge=8)
     # Keep the word-embedding matrix fixed: it is half of MiniLM's parameters and
     # skipping its gradient and update made CPU steps 1.6x faster (benchmarks/levers.py).
-    freeze_embeddings: bool = True
-    # Also fix the embedding block and this many lowest encoder layers (0: none).
-    freeze_layers: int = 0
-    seed: int = 42
-    eval_batch_size: int = 128
-    # auto: bf16 (mixed) where the CPU has native bfloat16 (AVX-512 BF16/AMX), else fp32.
-    precision: str = "auto"
-    # Where: auto, default, mirrored or multi-worker (TF_CONFIG); see nerctl/distribute.py.
-    strategy: str = "auto"
+    freeze_embeddings: bool = option(True, "Keep the word-embedding matrix fixed (1.6x faster steps on a CPU).",
+                                     flag="--freeze-embeddings/--train-embeddings")
+    freeze_layers: int = option(0, "Also keep the embedding block and this many lowest encoder layers fixed: "
+                                "their backward pass is skipped.", ge=0)
+    seed: int = option(42, "Seed for the dev split, the data order, initialisation and dropout.")
+    eval_batch_size: int = option(128, "Sentences per batch when scoring dev and test.", ge=1)
+    precision: str = option("auto", "Training precision; auto: bf16 (mixed) where the CPU has AVX-512 BF16 "
+                            "or AMX, else fp32.", choices=PRECISIONS)
+    strategy: str = option("auto", "tf.distribute strategy: default (one device), mirrored (all local GPUs), "
+                           "multi-worker (one process per machine, cluster from TF_CONFIG; needs --run-dir on "
+                           "shared storage), auto (multi-worker if TF_CONFIG names 2+ tasks, mirrored with 2+ "
+                           "GPUs, else default).", choices=STRATEGIES)
+    early_stopping: int = option(0, "Stop when dev F1 has not improved for this many epochs (0: never).", ge=0)
     # Output.
-    runs_root: str = "runs"
-    run_name: str | None = None  # default: a timestamp and the model name
+    runs_root: str = option("runs", "Folder the run directory is made in.", path=True, per_worker=True)
+    run_name: str | None = option(None, "Run directory name [default: the time and the model's name].",
+                                  per_worker=True)
 
     def validate(self) -> "TrainConfig":
         """Raise InputError on impossible values; return self for chaining."""
-        checks = [
-            (self.epochs >= 1, "epochs must be at least 1"),
-            (self.batch_size >= 1, "batch_size must be at least 1"),
-            (self.eval_batch_size >= 1, "eval_batch_size must be at least 1"),
-            (self.lr > 0, "lr must be positive"),
-            (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
-            (self.weight_decay >= 0, "weight_decay must not be negative"),
-            (self.freeze_layers >= 0, "freeze_layers must not be negative"),
-            (self.max_len >= 8, "max_len must be at least 8"),
-            (0 < self.dev_fraction < 1, "dev_fraction must be between 0 and 1"),
-            (self.format in ("auto", "mit", "conll"), "format must be auto, mit or conll"),
-            (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
-            (self.strategy in STRATEGIES, f"strategy must be one of {', '.join(STRATEGIES)}"),
-            (bool(self.train_file or self.dataset), "give a dataset or a train_file"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise InputError(f"invalid config: {message}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            problem = None if value is None else _problem(value, f.metadata)
+            if problem:
+                raise InputError(f"invalid config: {f.name} {problem}")
+        if not (self.train_file or self.dataset):
+            raise InputError("invalid config: give a dataset or a train_file")
         if self.run_name is not None and (
             not self.run_name or Path(self.run_name).name != self.run_name or self.run_name in (".", "..", "latest")
         ):
@@ -79,21 +98,48 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def shared_settings(self) -> dict[str, Any]:
+        """The settings every worker of a cluster must share (all but paths and names)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata["per_worker"]}
 
-def _field_types() -> dict[str, type]:
-    """The runtime type of each field (Optional[X] -> X)."""
-    names = {"int": int, "float": float, "str": str, "bool": bool}
-    out = {}
-    for f in fields(TrainConfig):
-        out[f.name] = names[str(f.type).split(" | ")[0]]
-    return out
+
+def _problem(value: Any, meta: Mapping[str, Any]) -> str | None:
+    """What is wrong with `value` by its field's limits and choices, or None."""
+    if meta["choices"] is not None and value not in meta["choices"]:
+        return f"must be one of {', '.join(meta['choices'])}"
+    ge, gt, lt = meta["ge"], meta["gt"], meta["lt"]
+    if (ge is None or value >= ge) and (gt is None or value > gt) and (lt is None or value < lt):
+        return None
+    if lt is not None:
+        return f"must be between {gt:g} and {lt:g}" if gt is not None else f"must be in [{ge:g}, {lt:g})"
+    if gt is not None:
+        return "must be positive" if gt == 0 else f"must be greater than {gt:g}"
+    return "must not be negative" if ge == 0 else f"must be at least {ge:g}"
+
+
+def field_type(f: dataclasses.Field) -> type:
+    """The runtime type of a field (Optional[X] -> X)."""
+    return {"int": int, "float": float, "str": str, "bool": bool}[str(f.type).split(" | ")[0]]
+
+
+def env_name(f: dataclasses.Field) -> str:
+    return ENV_PREFIX + f.name.upper()
+
+
+def option_help(f: dataclasses.Field) -> str:
+    """The field's help with its variable and default, as `--help` shows it."""
+    default = f.default
+    if f.metadata["flag"] and isinstance(default, bool):  # name the side of a --on/--off pair
+        default = f.metadata["flag"].split("/")[0 if default else 1]
+    shown = "" if default is None else f"; default: {default}"
+    return f"{f.metadata['help']} [env: {env_name(f)}{shown}]"
 
 
 _BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
-    kind = _field_types()[name]
+    kind = field_type(next(f for f in fields(TrainConfig) if f.name == name))
     if value is None:
         return None
     if kind is bool:
@@ -106,6 +152,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         return float(value)
     if isinstance(value, kind) and not isinstance(value, bool):
         return value
+    if kind is str and isinstance(value, Path):
+        return str(value)
     if isinstance(value, str):
         try:
             return kind(value)
@@ -134,12 +182,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Values from NERCTL_<FIELD> variables (e.g. NERCTL_EPOCHS=5)."""
     environ = os.environ if environ is None else environ
-    out = {}
-    for f in fields(TrainConfig):
-        var = f"NERCTL_{f.name.upper()}"
-        if environ.get(var, "") != "":
-            out[f.name] = _coerce(f.name, environ[var], var)
-    return out
+    return {f.name: _coerce(f.name, environ[env_name(f)], env_name(f))
+            for f in fields(TrainConfig) if environ.get(env_name(f), "") != ""}
 
 
 def resolve_config(
@@ -154,15 +198,3 @@ def resolve_config(
     values.update(env_overrides(environ))
     values.update({k: _coerce(k, v, "option --" + k.replace("_", "-")) for k, v in (overrides or {}).items() if v is not None})
     return TrainConfig(**values).validate()
-
-
-def load_saved_config(path: str | Path) -> TrainConfig:
-    """Read a run's config.json back (unknown keys, from other versions, are an error)."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    data = {k: v for k, v in data.items() if k not in ("versions", "resolved")}
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise InputError(f"{path}: unknown key(s) {', '.join(unknown)}")
-    return TrainConfig(**data)
-

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import InputError, NerctlError
-from .rundir import current_umask
+from .atomic import current_umask
 
 
 @dataclass(frozen=True)

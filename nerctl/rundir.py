@@ -1,7 +1,8 @@
 """The run directory: what a training run leaves behind, and finding it again.
 
     runs/<name>/
-      config.json      resolved TrainConfig + package versions
+      config.json      the TrainConfig's fields, "resolved" (model folder, precision, data
+                       sources) and "versions" (packages)
       labels.json      the label map, in model order
       tokenizer/       the tokenizer, saved with save_pretrained
       best/            the best-dev-F1 model (Hugging Face format, loads with from_pretrained)
@@ -10,69 +11,39 @@
       checkpoints/     last epoch: weights + optimizer state, for --resume
       metrics.jsonl    one JSON line per epoch
       logs/            TensorBoard event files: loss and lr per step, dev P/R/F1 per epoch
-      summary.json     written last: the run finished
+      summary.json     written last: the run finished (best epoch, dev and test scores, why it stopped)
       .lock            held (flock) by the training that is writing the run
     runs/latest -> <name>   the newest finished run
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
-import shutil
-import signal
-import tempfile
-import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from .atomic import atomic_write_json, atomic_write_text
+from .config import TrainConfig
 from .errors import InputError
+from .tags import LabelMap
 
 LATEST = "latest"
 LOCK = ".lock"
 LOCK_WAIT_S = 1.0  # how long lock() retries: `nerctl runs` may be probing the lock for a moment
 
 
-def current_umask() -> int:
-    """The process umask (reading it means setting it: it is put straight back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+@dataclass(frozen=True)
+class SavedConfig:
+    """A run's config.json: the config it was trained with, what it resolved to, and package versions."""
 
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file and rename: readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the file the mode open() would
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def replace_dir(tmp: Path, final: Path) -> None:
-    """Swap a fully written folder into place (the old one is removed after)."""
-    old = final.with_name(f".{final.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    if old.exists():
-        shutil.rmtree(old)
+    config: TrainConfig
+    resolved: dict[str, Any] = field(default_factory=dict)  # model folder, precision, data sources
+    versions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,6 +89,40 @@ class RunDir:
     @property
     def summary(self) -> Path:
         return self.path / "summary.json"
+
+    # Run files are read and written here only: their format lives in one place.
+
+    def write_config(self, saved: SavedConfig) -> None:
+        atomic_write_json(self.config, {**saved.config.to_dict(), "versions": saved.versions,
+                                        "resolved": saved.resolved})
+
+    def read_config(self) -> SavedConfig:
+        """config.json back; a key this nerctl does not know (another version's) is an InputError."""
+        try:
+            data = json.loads(self.config.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError(f"{self.path}: no config.json; not a nerctl run") from None
+        versions, resolved = data.pop("versions", {}), data.pop("resolved", {})
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"{self.config}: unknown key(s) {', '.join(unknown)}")
+        return SavedConfig(TrainConfig(**data), resolved, versions)
+
+    def write_labels(self, label_map: LabelMap) -> None:
+        atomic_write_text(self.labels, label_map.to_json())
+
+    def read_labels(self) -> LabelMap:
+        return LabelMap.load(self.labels)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        atomic_write_json(self.summary, summary)
+
+    def read_summary(self) -> dict[str, Any]:
+        """summary.json, or {} while the run has not finished."""
+        if not self.summary.exists():
+            return {}
+        return json.loads(self.summary.read_text(encoding="utf-8"))
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         """Rewrite metrics.jsonl with one more line (atomic; the file stays small)."""
@@ -173,6 +178,17 @@ class RunDir:
         finally:
             os.close(fd)  # releases the lock; the file stays (removing it would race)
 
+    def portable(self, text: str) -> str:
+        """`text` without this machine's layout, for reports that travel: paths inside the run
+        relative to it, inside the current directory relative to that, under the home folder as ~."""
+        run, cwd, home = str(self.path), str(Path.cwd()), str(Path.home())
+        for prefix, replacement in ((run + os.sep, ""), (cwd + os.sep, ""), (home + os.sep, "~" + os.sep)):
+            if len(prefix) > 1:  # never strip a bare "/"
+                text = text.replace(prefix, replacement)
+        if text == cwd:
+            return "."
+        return "~" if text == home else text
+
     def require_trained(self) -> "RunDir":
         """Fail clearly unless the run has what evaluate/predict need."""
         if not self.path.is_dir():
@@ -206,22 +222,6 @@ def resolve_run(run: str | Path | None, runs_root: str | Path | None = None) -> 
     if not path.exists() and not path.is_absolute() and (Path(runs_root) / path).exists():
         path = Path(runs_root) / path
     return RunDir(path.resolve()).require_trained()
-
-
-@contextlib.contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) until the block ends, so that a save is never cut in half."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
 
 
 def update_latest(run: RunDir) -> None:
@@ -268,18 +268,18 @@ def list_runs(runs_root: str | Path) -> list[dict[str, Any]]:
                   "epochs_done": None, "epochs": None, "best_dev_f1": None, "test_f1": None}
         try:
             record.update(_run_facts(run), state=run_state(run))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, InputError) as err:
             record.update(state="unreadable", error=f"{type(err).__name__}: {err}")
         records.append(record)
     return sorted(records, key=lambda r: r["started"])
 
 
 def _run_facts(run: RunDir) -> dict[str, Any]:
-    config = json.loads(run.config.read_text(encoding="utf-8"))
-    summary = json.loads(run.summary.read_text(encoding="utf-8")) if run.summary.exists() else {}
+    config = run.read_config().config
+    summary = run.read_summary()
     metrics = run.read_metrics()
     best = max((r["dev_f1"] for r in metrics), default=None)
-    return {"model": config.get("model"), "epochs_done": len(metrics), "epochs": config.get("epochs"),
+    return {"model": config.model, "epochs_done": len(metrics), "epochs": config.epochs,
             "best_dev_f1": summary.get("best_dev_f1", best), "test_f1": summary.get("test", {}).get("f1")}
 
 

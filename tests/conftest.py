@@ -109,7 +109,7 @@ def trained_run(tiny_model, bio_files, tmp_path_factory) -> Path:
     """One tiny training run, shared by the evaluate/predict tests."""
     from nerctl.config import resolve_config
     from nerctl.progress import Reporter
-    from nerctl.train import train
+    from nerctl.training import run_training
 
     runs = tmp_path_factory.mktemp("runs")
     config = resolve_config(
@@ -118,5 +118,5 @@ def trained_run(tiny_model, bio_files, tmp_path_factory) -> Path:
          "test_file": str(bio_files["test"]), "runs_root": str(runs), "run_name": "tiny"},
         environ={},
     )
-    train(config, reporter=Reporter(quiet=True))
+    run_training(config, reporter=Reporter(quiet=True))
     return runs / "tiny"

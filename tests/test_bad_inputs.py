@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from nerctl.cli import app
-from nerctl.predict import Tagger
+from nerctl.tagger import Tagger
 from nerctl.rundir import RunDir
 
 runner = CliRunner()

@@ -134,7 +134,8 @@ def test_subprocess_train_predict_and_clean_streams(tiny_model, bio_files, tmp_p
     assert predicted.returncode == 2 and predicted.stderr.count("\n") == 1  # texts and --file: one-line error
     predicted = nerctl("predict", "have you seen the dark knight", env={"CWD": str(tmp_path)})
     assert predicted.returncode == 0, predicted.stderr  # default run: runs/latest under the working dir
-    assert predicted.stderr == ""  # nothing from LiteRT (its XNNPACK notice) or anyone else
+    # One log line, the engine chosen; nothing from LiteRT (its XNNPACK notice) or anyone else.
+    assert predicted.stderr.splitlines() == ["backend litert (fp32): the fastest measured here, and needs no TensorFlow"]
     (row,) = [json.loads(line) for line in predicted.stdout.splitlines()]
     assert len(row["words"]) == 6
 
@@ -142,8 +143,11 @@ def test_subprocess_train_predict_and_clean_streams(tiny_model, bio_files, tmp_p
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "--epochs", "0"], "Invalid value for '--epochs'"),
-        (["train", "--batch-size", "0"], "Invalid value for '--batch-size'"),
+        (["train", "--epochs", "0"], "invalid config: epochs must be at least 1"),
+        (["train", "--batch-size", "0"], "invalid config: batch_size must be at least 1"),
+        (["train", "--early-stopping", "-1"], "invalid config: early_stopping must not be negative"),
+        (["train", "--run-dir", "r", "--run-name", "x"], "give --run-dir, or --runs-root and --run-name, not both"),
+        (["predict", "--backend", "litert", "--precision", "bf16", "hi"], "--backend litert runs fp32 only"),
         (["train", "--lr", "-1e-4"], "invalid config: lr must be positive"),
         (["train", "--bogus"], "No such option: --bogus"),
         (["predict", "--run", "/nonexistent/run", "hi"], "/nonexistent/run: no such run directory"),

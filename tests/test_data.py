@@ -10,7 +10,7 @@ import pytest
 
 from nerctl import data
 from nerctl.errors import InputError, NerctlError
-from nerctl.rundir import current_umask
+from nerctl.atomic import current_umask
 from conftest import SHARED_DATA
 
 FILES = {"a.bio": b"O\thello\n\n", "b.bio": b"B-X\tworld\n\n"}

@@ -219,8 +219,8 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from nerctl.config import TrainConfig
 from nerctl.model import build_model, variables_to_train
-from nerctl.preprocess import LabelMap
-from nerctl.train import make_optimizer, make_train_step
+from nerctl.tags import LabelMap
+from nerctl.step import make_optimizer, make_train_step
 
 labels = LabelMap(("O", "B-A", "I-A"))
 rng = np.random.default_rng(0)

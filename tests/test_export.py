@@ -5,8 +5,9 @@ import shutil
 from typer.testing import CliRunner
 
 from nerctl.cli import app
-from nerctl.predict import Tagger
-from nerctl.preprocess import LabelMap, PieceTokenizer
+from nerctl.tagger import Tagger
+from nerctl.preprocess import PieceTokenizer
+from nerctl.tags import LabelMap
 from test_cli import nerctl
 
 runner = CliRunner()
@@ -52,7 +53,7 @@ def test_saved_model_export_is_a_servable_folder_that_tags_like_predict(trained_
 def test_hf_export_loads_with_transformers_and_has_a_model_card(trained_run, tmp_path):
     from transformers import AutoTokenizer, TFAutoModelForTokenClassification
 
-    from nerctl.serving import KerasForward
+    from nerctl.engines import KerasForward
 
     out = tmp_path / "hf"
     result = nerctl("export", trained_run, "--format", "hf", "--out", out)  # a real subprocess

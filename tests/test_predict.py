@@ -5,7 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nerctl.predict import Tagger, entity_spans, read_texts, render, repair_bio
+from nerctl.output import render
+from nerctl.tagger import Tagger
+from nerctl.tags import entity_spans, repair_bio
+from nerctl.texts import read_texts
 from nerctl.rundir import RunDir
 
 
@@ -51,7 +54,7 @@ def test_bf16_and_fp32_give_the_same_tags_and_the_policy_is_restored(trained_run
     import tensorflow as tf
 
     from nerctl.bio import read_bio
-    from nerctl.serving import KerasForward, LiteForward
+    from nerctl.engines import KerasForward, LiteForward
 
     words = [s.words for s in read_bio(bio_files["test"])]
     fp32 = Tagger.from_run(RunDir(trained_run), precision="fp32")
@@ -81,7 +84,7 @@ LABELS = ("O", "B-A", "B-B", "I-A", "I-B")
 def test_viterbi_gives_valid_iob2_and_agrees_with_argmax_when_that_is_valid(rows):
     import numpy as np
 
-    from nerctl.predict import viterbi_iob2
+    from nerctl.decode import viterbi_iob2
 
     probs = np.asarray(rows) / np.asarray(rows).sum(axis=1, keepdims=True)
     (path,) = viterbi_iob2([np.log(probs)], LABELS)
@@ -96,7 +99,7 @@ def test_viterbi_gives_valid_iob2_and_agrees_with_argmax_when_that_is_valid(rows
 def test_viterbi_prefers_the_best_valid_sequence_over_a_repair():
     import numpy as np
 
-    from nerctl.predict import viterbi_iob2
+    from nerctl.decode import viterbi_iob2
 
     # word 1 leans I-A but O precedes it in argmax; B-A then I-A is the best valid path
     probs = np.array([[0.45, 0.40, 0.05, 0.05, 0.05], [0.05, 0.05, 0.05, 0.80, 0.05]])
@@ -109,7 +112,7 @@ def test_viterbi_decodes_sentences_alike_alone_or_together(lengths, group):
     """Decoding many sentences of mixed lengths in groups gives each one's own best path."""
     import numpy as np
 
-    from nerctl.predict import viterbi_iob2
+    from nerctl.decode import viterbi_iob2
 
     rng = np.random.default_rng(len(lengths) * 10 + group)
     batch = [np.log(rng.dirichlet(np.ones(len(LABELS)), size=n)) for n in lengths]
@@ -131,10 +134,10 @@ def test_exported_models_and_the_keras_model_agree_traced_or_eager(trained_run, 
     import numpy as np
     import tensorflow as tf
 
-    import nerctl.serving
+    import nerctl.engines
     from nerctl.bio import read_bio
     from nerctl.model import load_trained_model
-    from nerctl.serving import KerasForward
+    from nerctl.engines import KerasForward
 
     run = RunDir(trained_run)
     words = [s.words for s in read_bio(bio_files["test"])][:6]
@@ -144,7 +147,7 @@ def test_exported_models_and_the_keras_model_agree_traced_or_eager(trained_run, 
     tagger = Tagger(keras, lite.encoder.tokenizer, lite.label_map, 64)
     eager = tagger.word_probabilities(words)
     assert keras._traced is None  # one batch: no trace, no seconds spent on it
-    monkeypatch.setattr(nerctl.serving, "EAGER_MAX_BATCHES", 0)
+    monkeypatch.setattr(nerctl.engines, "EAGER_MAX_BATCHES", 0)
     traced = tagger.word_probabilities(words)
     assert keras._traced is not None
     serving = tf.saved_model.load(str(run.saved_model)).signatures["serving_default"]
@@ -195,7 +198,7 @@ def test_what_predicting_imports(trained_run, precision, imported):
     import subprocess
     import sys
 
-    code = ("import sys; from pathlib import Path; from nerctl.predict import Tagger; from nerctl.rundir import RunDir; "
+    code = ("import sys; from pathlib import Path; from nerctl.tagger import Tagger; from nerctl.rundir import RunDir; "
             "Tagger.from_run(RunDir(Path(sys.argv[1])), precision=sys.argv[2]).tag_texts(['who directed jaws']); "
             "print(*(m in sys.modules for m in ('tensorflow', 'transformers', 'scipy.stats', 'sklearn')))")
     out = subprocess.run([sys.executable, "-c", code, str(trained_run), precision], capture_output=True, text=True,

@@ -6,8 +6,9 @@ from hypothesis import strategies as st
 
 from nerctl.bio import Sentence
 from nerctl.errors import InputError
-from nerctl.preprocess import (IGNORE_INDEX, Encoder, LabelMap, PieceTokenizer, batch_plan, collate, merge_windows,
-                               plan_windows, split_words)
+from nerctl.preprocess import (IGNORE_INDEX, Encoder, PieceTokenizer, batch_plan, collate, merge_windows, plan_windows,
+                               split_words)
+from nerctl.tags import LabelMap
 
 
 def sentence(*pairs):
@@ -30,11 +31,11 @@ def tokenizer(tiny_model):
 def test_piece_tokenizer_from_folder_matches_transformers(tokenizer, hf_tokenizer):
     sentences = [["Have", "you", "seen", "Titanicx", "?"], [], ["\u200b", "caf\u00e9", "\U0001f3ac"]]
     via_transformers = PieceTokenizer.from_transformers(hf_tokenizer)
-    assert tokenizer.word_pieces(sentences) == via_transformers.word_pieces(sentences)
+    assert tokenizer.encode_words(sentences) == via_transformers.encode_words(sentences)
     assert (tokenizer.cls_id, tokenizer.sep_id, tokenizer.unk_id, tokenizer.pad_id) == (
         hf_tokenizer.cls_token_id, hf_tokenizer.sep_token_id, hf_tokenizer.unk_token_id, hf_tokenizer.pad_token_id)
     encoded = hf_tokenizer(sentences[0], is_split_into_words=True, add_special_tokens=False)
-    assert tokenizer.word_pieces(sentences[:1]) == [(encoded["input_ids"], encoded.word_ids())]
+    assert tokenizer.encode_words(sentences[:1]) == [(encoded["input_ids"], encoded.word_ids())]
 
 
 def test_piece_tokenizer_from_a_folder_without_tokenizer_files_is_an_input_error(tmp_path):

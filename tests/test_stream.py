@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 from conftest import make_sentences
 from nerctl.cli import app
 from nerctl.errors import InputError
-from nerctl.predict import (Tagger, count_lines, iter_texts, open_output, read_texts, render, resume_output,
-                            tag_stream, write_stream)
+from nerctl.output import open_output, render, resume_output, tag_stream, write_stream
+from nerctl.tagger import Tagger
+from nerctl.texts import count_lines, iter_texts, read_texts
 from nerctl.rundir import RunDir
 
 runner = CliRunner()

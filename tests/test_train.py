@@ -4,7 +4,7 @@ import pytest
 
 from nerctl.config import resolve_config
 from nerctl.progress import Reporter
-from nerctl.train import train
+from nerctl.training import run_training
 from conftest import REPO
 
 
@@ -27,7 +27,7 @@ def test_frozen_weights_stay_fixed_while_the_rest_trains(tiny_model, bio_files, 
          "freeze_layers": freeze_layers},
         environ={},
     )
-    summary = train(config, reporter=Reporter(quiet=True))
+    summary = run_training(config, reporter=Reporter(quiet=True))
     assert summary["best_epoch"] == 1
     before, after = weights(tiny_model), weights(tmp_path / "frozen" / "best")
     unchanged = {name for name in before if np.array_equal(before[name], after[name])}
@@ -37,7 +37,7 @@ def test_frozen_weights_stay_fixed_while_the_rest_trains(tiny_model, bio_files, 
 def test_freezing_more_layers_than_the_model_has_is_an_input_error(tiny_model):
     from nerctl.errors import InputError
     from nerctl.model import build_model, variables_to_train
-    from nerctl.preprocess import LabelMap
+    from nerctl.tags import LabelMap
 
     model = build_model(str(tiny_model), LabelMap(("O", "B-A", "I-A")))
     model(model.dummy_inputs)
@@ -53,7 +53,7 @@ def test_dropout_masks_depend_on_the_step_counter_alone(tiny_model):
     import tensorflow as tf
 
     from nerctl.model import build_model, key_dropout_to_step
-    from nerctl.preprocess import LabelMap
+    from nerctl.tags import LabelMap
 
     model = build_model(str(tiny_model), LabelMap(("O", "B-A", "I-A")))
     step = tf.Variable(0, dtype=tf.int64)

@@ -1,34 +1,36 @@
-"""Running the network: the in-memory Keras model, or the run's exported model.
+"""Inference engines: what runs the network's forward pass, and choosing one.
 
-Both are "forwards": (input_ids, attention_mask) int32 [batch, length] in,
-float32 tag probabilities [batch, length, labels] out. A `Tagger` takes either.
+Every engine is a "forward": (input_ids, attention_mask) int32 [batch, length]
+in, float32 tag probabilities [batch, length, labels] out. A `Tagger` takes any.
 
-Training scores dev with the Keras model it is training. At the end it exports
-the best model twice: a TensorFlow SavedModel (`saved_model/`, for TF Serving
-and `tf.saved_model.load`) and, converted from it, a LiteRT flatbuffer
-(`model.tflite`). `predict` and `evaluate` run the LiteRT one: it needs neither
-TensorFlow nor transformers at run time (start-up in a fraction of a second
-instead of ~6 s), loads without building or tracing anything, and LiteRT's
-XNNPACK kernels gave the same probabilities ~1.2x faster than TensorFlow on a
-2-core AVX2 CPU (benchmarks/).
+    keras   the transformers TF model in memory: training's model, or a run's
+            best/ loaded back; fp32 or bf16 (Keras mixed_bfloat16)
+    litert  the run's model.tflite (exported from best/ at the end of training):
+            needs neither TensorFlow nor transformers at run time (start-up in a
+            fraction of a second instead of ~6 s), and its XNNPACK kernels gave the
+            same probabilities ~1.2x faster than TensorFlow on a 2-core AVX2 CPU
+            (benchmarks/); fp32 only
+    auto    litert where the run has model.tflite and fp32 is asked for (or
+            allowed), else keras
 """
 from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
+from .choices import BACKENDS, PRECISIONS
 from .errors import InputError
-from .model import import_tensorflow, native_stderr_silenced
+from .model import cpu_supports_bf16, import_tensorflow, native_stderr_silenced
 
 SIGNATURE = "serving_default"
 EAGER_MAX_BATCHES = 8  # Keras jobs of at most this many batches run the model without tracing it
 
 
-def _probabilities_fn(model):
+def probabilities_fn(model):
     """The model's forward pass with a float32 softmax on top."""
     tf = import_tensorflow()
 
@@ -44,7 +46,7 @@ class KerasForward:
 
     def __init__(self, model):
         self.model = model
-        self._eager = _probabilities_fn(model)
+        self._eager = probabilities_fn(model)
         self._traced = None
 
     @property
@@ -91,32 +93,43 @@ class LiteForward:
             return self._run(input_ids=input_ids, attention_mask=attention_mask)["probabilities"]
 
 
-def export_model(model, labels: Sequence[str], saved_model: Path, tflite: Path) -> None:
-    """Write `model` as a SavedModel (folder) and as a LiteRT flatbuffer (file).
+@dataclass(frozen=True)
+class Engine:
+    """A resolved choice: which backend, at which precision, and why."""
 
-    SavedModel signature serving_default: input_ids, attention_mask (int32
-    [batch, length]) -> label_ids (int32 [batch, length]), scores (their
-    probabilities) and probabilities (float32 [batch, length, labels]);
-    `labels()` returns the label names in id order. Only the variables and these
-    functions are saved, not the Keras layers, which keeps loading fast. The
-    LiteRT file is converted from the SavedModel: same signature, float32.
+    backend: str  # "keras" or "litert"
+    precision: str  # "fp32" or "bf16"
+    reason: str
+
+    def describe(self) -> str:
+        return f"backend {self.backend} ({self.precision}): {self.reason}"
+
+
+def choose_engine(backend: str = "auto", precision: str = "auto", has_tflite: bool = True) -> Engine:
+    """Resolve --backend and --precision for a finished run.
+
+    `precision` auto means the backend's fastest here: fp32 for LiteRT, and for
+    Keras bf16 where the CPU computes bfloat16 natively (AVX-512 BF16, AMX).
+    LiteRT runs fp32 only, so bf16 with backend auto means Keras.
     """
-    tf = import_tensorflow()
-    forward = _probabilities_fn(model)
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32, name="input_ids"),
-                                  tf.TensorSpec([None, None], tf.int32, name="attention_mask")])
-    def serve(input_ids, attention_mask):
-        probabilities = forward(input_ids, attention_mask)
-        return {"label_ids": tf.argmax(probabilities, axis=-1, output_type=tf.int32),
-                "scores": tf.reduce_max(probabilities, axis=-1), "probabilities": probabilities}
-
-    label_tensor = tf.constant(list(labels))
-    module = tf.Module()
-    module.weights = list(model.variables)
-    module.serve = serve
-    module.labels = tf.function(lambda: label_tensor, input_signature=[])
-    tf.saved_model.save(module, str(saved_model), signatures={SIGNATURE: serve})
-    with native_stderr_silenced():  # the converter logs MLIR pass details on fd 2
-        converted = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[SIGNATURE]).convert()
-    tflite.write_bytes(converted)
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if backend == "litert":
+        if precision == "bf16":
+            raise InputError("--backend litert runs fp32 only; use --backend keras for bf16")
+        if not has_tflite:
+            raise InputError("the run has no model.tflite (trained by an older nerctl); use --backend keras")
+        return Engine("litert", "fp32", "asked for")
+    if backend == "keras":
+        if precision == "auto":
+            native = cpu_supports_bf16()
+            return Engine("keras", "bf16" if native else "fp32",
+                          "asked for; " + ("bf16: the CPU has native bfloat16" if native else "fp32: no native bfloat16"))
+        return Engine("keras", precision, "asked for")
+    if precision == "bf16":
+        return Engine("keras", "bf16", "bf16 asked for, which LiteRT cannot run")
+    if not has_tflite:
+        return Engine("keras", "fp32", "the run has no model.tflite")
+    return Engine("litert", "fp32", "the fastest measured here, and needs no TensorFlow")

@@ -1,0 +1,63 @@
+"""The sentences a run trains, chooses its best epoch and tests on.
+
+Explicit files win over a named dataset; without a dev file, dev is carved
+from train by a seeded random split, so a rerun gets the same split.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .bio import Sentence, read_bio
+from .config import TrainConfig
+from .data import dataset_split
+from .errors import InputError
+
+
+@dataclass
+class TrainData:
+    train: list[Sentence]
+    dev: list[Sentence]
+    test: list[Sentence] | None
+    sources: dict[str, str]  # what each split was read from
+
+
+def split_dev(sentences: list[Sentence], fraction: float, seed: int) -> tuple[list[Sentence], list[Sentence]]:
+    """A seeded random dev split; the rest stays in training order."""
+    if len(sentences) < 2:
+        raise InputError("the training file needs at least 2 sentences to carve a dev split (or give --eval-file)")
+    n_dev = min(len(sentences) - 1, max(1, round(len(sentences) * fraction)))
+    dev_ids = set(np.random.default_rng(seed).permutation(len(sentences))[:n_dev].tolist())
+    train = [s for i, s in enumerate(sentences) if i not in dev_ids]
+    dev = [s for i, s in enumerate(sentences) if i in dev_ids]
+    return train, dev
+
+
+def load_data(config: TrainConfig, mirror: str | None = None, warn=None) -> TrainData:
+    """Read train/dev/test as the config says (explicit files win over the dataset).
+
+    `warn` hears about repaired tags (see `read_bio`)."""
+    # Sources are kept as absolute paths: `report` and the model card read them from anywhere.
+    if config.train_file:
+        train_path, test_path = _absolute(config.train_file), _absolute(config.test_file)
+    else:
+        train_path = str(dataset_split(config.dataset, "train", mirror=mirror))
+        test_path = _absolute(config.test_file) or str(dataset_split(config.dataset, "test", mirror=mirror))
+    train = read_bio(train_path, config.format, warn)
+    sources = {"train": train_path}
+    if config.eval_file:
+        sources["dev"] = _absolute(config.eval_file)
+        dev = read_bio(sources["dev"], config.format, warn)
+    else:
+        train, dev = split_dev(train, config.dev_fraction, config.seed)
+        sources["dev"] = f"{config.dev_fraction:g} of {train_path} (seed {config.seed})"
+    test = read_bio(test_path, config.format, warn) if test_path else None
+    if test_path:
+        sources["test"] = test_path
+    return TrainData(train, dev, test, sources)
+
+
+def _absolute(path: str | None) -> str | None:
+    return str(Path(path).resolve()) if path else None

@@ -1,0 +1,147 @@
+"""Writing results: records and their text formats, streamed chunk by chunk, and resumed.
+
+A record is `TaggedText.to_dict()`: the text, its entities (type, text,
+character offsets, score) and its words (offsets, tag, score). jsonl writes
+one record a line; conll one word a line (gold tag before the predicted one
+when the input was tagged); json one array. Streaming keeps memory bounded by
+a chunk of texts, and a resumed jsonl output ends byte for byte as an
+uninterrupted one.
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable, ContextManager, Iterable, Iterator, TextIO
+
+from .choices import STREAM_FORMATS
+from .errors import InputError
+from .tagger import TaggedText, Tagger
+
+CHUNK_TEXTS = 2048  # texts tagged together: 32 length-sorted batches of 64, a few MB of results
+
+
+def render(results: Iterable[TaggedText], fmt: str) -> str:
+    """Text for stdout in one of OUTPUT_FORMATS ('table' is rendered by the CLI)."""
+    results = list(results)
+    if fmt == "jsonl":
+        return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results)
+    if fmt == "json":
+        return json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2) + "\n"
+    if fmt == "conll":
+        lines = []
+        for r in results:
+            for i, (w, t) in enumerate(zip(r.words, r.tags)):
+                lines.append("\t".join((w.text, r.gold[i], t) if r.gold is not None else (w.text, t)))
+            lines.append("")
+        return "\n".join(lines) + ("\n" if lines else "")
+    raise ValueError(f"unknown format {fmt}")
+
+
+def tag_stream(tagger: Tagger, texts: Iterable[str], chunk_size: int = CHUNK_TEXTS
+               ) -> Iterator[list[TaggedText]]:
+    """Tag `texts` (any iterable, read lazily) `chunk_size` at a time; yield each chunk's results in order.
+
+    Memory is bounded by the chunk, not the input. Within a chunk `Tagger`
+    sorts texts by length into batches, so chunks should hold many batches.
+    Chain the chunks (itertools.chain.from_iterable) for one result at a time.
+    """
+    texts = iter(texts)
+    while chunk := list(itertools.islice(texts, chunk_size)):
+        yield tagger.tag_texts(chunk)
+
+
+def write_stream(tagger: Tagger, texts: Iterable[str], sink: TextIO, fmt: str = "jsonl",
+                 chunk_size: int = CHUNK_TEXTS, progress: Callable[[int], None] | None = None, done: int = 0) -> int:
+    """Tag `texts` and write them to `sink` in `fmt`, one flushed chunk at a time; return how many were written.
+
+    A killed job leaves every finished chunk in `sink` and at most a partial
+    last record. `progress(n)` is called with the records of each chunk written.
+    `done`, with the texts from `resume_output`: records already in `sink`.
+    """
+    if fmt not in STREAM_FORMATS:
+        raise InputError(f"format {fmt} cannot be streamed: choose one of {', '.join(STREAM_FORMATS)}")
+    written, drop = 0, done % chunk_size  # the already written head of a resumed chunk
+    for results in tag_stream(tagger, texts, chunk_size):
+        results, drop = results[drop:], 0
+        sink.write(render(results, fmt))
+        sink.flush()
+        written += len(results)
+        if progress:
+            progress(len(results))
+    return written
+
+
+def stream_to(tagger: Tagger, texts: Iterable[str], output: str | Path | None, fmt: str = "jsonl", *,
+              resume: bool = False, chunk_size: int = CHUNK_TEXTS, total: int | None = None, reporter=None) -> int:
+    """Tag `texts` into the file `output` (stdout if None) chunk by chunk; return the records written.
+
+    `resume` continues an interrupted `output` (see `resume_output`; the same
+    `chunk_size` must be used by both). `total`, the input's line count when
+    known, sizes the progress bar (a `progress.Reporter`'s, on stderr).
+    """
+    from .progress import Reporter
+
+    if resume and output is None:
+        raise InputError("resuming needs an output file")
+    reporter = reporter or Reporter()
+    done, texts = resume_output(output, texts, chunk_size) if resume else (0, iter(texts))
+    if done:
+        reporter.log(f"resuming: {done} lines already in {output}")
+    remaining = None if total is None else max(total - done, 0)
+    with open_output(output, append=resume) as out, reporter.task("tagging", remaining, unit="sentences") as bar:
+        return write_stream(tagger, texts, out, fmt, chunk_size, progress=bar.advance, done=done)
+
+
+def open_output(path: str | Path | None, append: bool = False) -> ContextManager[TextIO]:
+    """`path` for writing results (replaced, or appended to after `resume_output`); stdout if None."""
+    if path is None:
+        return contextlib.nullcontext(sys.stdout)  # not closed on leaving: stdout is the caller's
+    return open(path, "a" if append else "w", encoding="utf-8", newline="")  # "\n" stays "\n"
+
+
+def resume_output(path: str | Path, texts: Iterable[str], chunk_size: int = CHUNK_TEXTS
+                  ) -> tuple[int, Iterator[str]]:
+    """Prepare a jsonl output for continuing: (records it holds, the texts for `write_stream`).
+
+    Checks that the last record's "text" is the input line of that number (an
+    output of another input is an InputError, and left as it was), then cuts
+    off a partial last line (a killed job's). The texts returned start at the
+    chunk holding the first missing record, which `write_stream(done=...)` tags
+    whole again: a text's scores can depend, in their last bits, on the batch it
+    shares, and so every record equals an uninterrupted run's byte for byte.
+    Reads one line at a time; a missing file holds 0 records.
+    """
+    texts = iter(texts)
+    if not Path(path).exists():
+        return 0, texts  # nothing written yet: --resume may be given from the first attempt on
+    done, end, last = 0, 0, None
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.endswith(b"\n"):
+                break  # the partial record of an interrupted write
+            done, end, last = done + 1, end + len(line), line
+    if last is None:
+        os.truncate(path, end)
+        return 0, texts
+    try:
+        record = json.loads(last)["text"]
+    except (ValueError, TypeError, KeyError):
+        raise InputError(f"{path}:{done}: not a nerctl jsonl record, cannot resume") from None
+    start = done - done % chunk_size
+    read, text = 0, None
+    for read, text in enumerate(itertools.islice(texts, start), 1):
+        pass
+    head = list(itertools.islice(texts, done - start))  # tagged again with their chunk, not written again
+    read, text = read + len(head), head[-1] if head else text
+    if read < done:
+        raise InputError(f"{path} holds {done} records but the input has only {read} lines: "
+                         "it belongs to another input")
+    if text != record:
+        raise InputError(f"{path}:{done} answers {record!r}, but input line {done} is {text!r}: "
+                         "it belongs to another input")
+    os.truncate(path, end)  # only now: a refused output is left as it was
+    return done, itertools.chain(head, texts)

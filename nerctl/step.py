@@ -1,0 +1,62 @@
+"""One optimisation step: the masked loss, AdamW with its schedule, and the traced step over replicas."""
+from __future__ import annotations
+
+from .config import TrainConfig
+from .distribute import replica_rows
+from .model import import_tensorflow
+from .preprocess import IGNORE_INDEX
+
+
+def masked_loss_sum(labels, logits):
+    """Summed cross-entropy over positions with a label (first pieces of owned words)."""
+    tf = import_tensorflow()
+    mask = tf.not_equal(labels, IGNORE_INDEX)
+    safe = tf.where(mask, labels, tf.zeros_like(labels))
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=tf.cast(logits, tf.float32))
+    return tf.reduce_sum(losses * tf.cast(mask, tf.float32))
+
+
+def make_optimizer(config: TrainConfig, total_steps: int):
+    """AdamW with linear warm-up then linear decay to 0, global-norm clipping at 1.0."""
+    from transformers import create_optimizer
+
+    optimizer, _ = create_optimizer(
+        init_lr=config.lr, num_train_steps=total_steps, num_warmup_steps=int(total_steps * config.warmup_ratio),
+        weight_decay_rate=config.weight_decay, adam_global_clipnorm=1.0,
+    )
+    return optimizer
+
+
+def make_train_step(model, optimizer, variables: list, strategy=None):
+    """`step(ids, mask, labels) -> mean loss`: one optimisation step on a global batch.
+
+    Traced once for [batch, length] int32 inputs of any shape. Every worker passes
+    the same global batch; each replica computes its own contiguous slice of it
+    and divides its summed loss by the whole batch's label count, so that the
+    all-reduced (summed) gradients are the gradient of the batch's mean loss, as
+    on one device.
+    """
+    tf = import_tensorflow()
+    strategy = strategy or tf.distribute.get_strategy()
+    spec = tf.TensorSpec([None, None], tf.int32)
+
+    def replica_step(ids, mask, labels):
+        context = tf.distribute.get_replica_context()
+        start, end = replica_rows(tf.shape(ids)[0], tf.cast(context.replica_id_in_sync_group, tf.int32),
+                                  context.num_replicas_in_sync)
+        count = tf.maximum(tf.reduce_sum(tf.cast(tf.not_equal(labels, IGNORE_INDEX), tf.float32)), 1.0)
+        ids, mask, labels = ids[start:end], mask[start:end], labels[start:end]
+        with tf.GradientTape() as tape:
+            logits = model(input_ids=ids, attention_mask=mask, training=True).logits
+            loss_sum = masked_loss_sum(labels, logits)
+            loss = loss_sum / count
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss
+
+    @tf.function(input_signature=[spec, spec, spec])
+    def step(ids, mask, labels):
+        losses = strategy.run(replica_step, args=(ids, mask, labels))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    return step
