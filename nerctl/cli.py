@@ -33,7 +33,7 @@ MIRROR_HELP = "Fetch from this URL base or local folder instead of the corpus' h
 PRECISION_HELP = ("Compute precision; auto: the backend's fastest here (LiteRT: fp32; Keras: bf16 where the CPU "
                   "has AVX-512 BF16 or AMX, else fp32).")
 BACKEND_HELP = ("Inference engine: litert (the run's model.tflite, fp32, no TensorFlow), keras (best/ in "
-                "TensorFlow, fp32 or bf16), auto (litert unless bf16 is asked for; the choice is said on stderr).")
+                "TensorFlow, fp32 or bf16), auto (litert unless bf16 is asked for; the choice is said on a terminal's stderr and in evaluate's scores).")
 
 
 def choice_enum(name: str, values: tuple[str, ...]) -> type[Enum]:
@@ -151,7 +151,7 @@ app.command(name="train")(_train_command)
 
 
 def _tagger(run: Optional[str], batch_size: Optional[int], precision: Enum, backend: Enum):
-    """The run's tagger on the chosen engine, the choice said on stderr."""
+    """The run's tagger on the chosen engine, the choice said on a terminal's stderr."""
     from .engines import choose_engine
     from .progress import Reporter
     from .rundir import resolve_run
@@ -159,7 +159,7 @@ def _tagger(run: Optional[str], batch_size: Optional[int], precision: Enum, back
 
     choose_engine(backend.value, precision.value)  # a usage error is told before the run is looked for
     tagger = Tagger.from_run(resolve_run(run), batch_size, precision.value, backend.value)
-    Reporter().log(tagger.engine.describe())
+    Reporter().note(tagger.engine.describe())
     return tagger
 
 
@@ -194,7 +194,7 @@ def evaluate(
     if json_output:
         print_json(metrics)
         return
-    print_metrics(metrics, f"{path}")
+    print_metrics(metrics, f"{path} ({metrics['engine']['backend']} {metrics['engine']['precision']})")
     if errors:
         from ._util import print_sentence_errors
 

@@ -101,6 +101,9 @@ class Engine:
     precision: str  # "fp32" or "bf16"
     reason: str
 
+    def to_dict(self) -> dict[str, str]:
+        return {"backend": self.backend, "precision": self.precision}
+
     def describe(self) -> str:
         return f"backend {self.backend} ({self.precision}): {self.reason}"
 

@@ -64,6 +64,8 @@ def evaluate_file(tagger: Tagger, path: str | Path, fmt: str = "auto", progress:
     (see `analysis.SentenceErrors.to_dict`)."""
     sentences, pred, metrics = tag_and_score_file(tagger, path, fmt, progress)
     out = {"file": str(path), **metrics}
+    if tagger.engine is not None:  # which engine produced these scores (see Tagger.from_run)
+        out["engine"] = tagger.engine.to_dict()
     if worst:
         from .analysis import worst_sentences
 

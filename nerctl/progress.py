@@ -27,6 +27,11 @@ class Reporter:
         if not self.quiet:
             self.console.print(message, markup=False, soft_wrap=True)
 
+    def note(self, message: str) -> None:
+        """A line for a person at a terminal only: piped stderr stays for logs of work and errors."""
+        if self.bars:
+            self.log(message)
+
     @contextlib.contextmanager
     def counter(self, description: str) -> Iterator[Callable[[int, int], None]]:
         """A bar fed by `(done, total)` callbacks, as Tagger.predict_words makes them."""

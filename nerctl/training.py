@@ -417,8 +417,7 @@ def finish(session: Session, prep: Prepared, ckpt: Checkpointed, started: float)
         # The engine and batch size `nerctl evaluate` uses by default: it reproduces these figures.
         best = Tagger.from_run(run)
         test, _ = evaluate_sentences(best, prep.data.test)
-        summary["test"] = {"file": prep.data.sources["test"], "backend": best.engine.backend,
-                           "precision": best.engine.precision, **test}
+        summary["test"] = {"file": prep.data.sources["test"], "engine": best.engine.to_dict(), **test}
         session.log(f"test (best epoch {ckpt.best_epoch}, {best.engine.backend} {best.engine.precision}): "
                     f"P {test['precision']:.4f} R {test['recall']:.4f} F1 {test['f1']:.4f}")
     run.write_summary(summary)

@@ -1,9 +1,12 @@
-"""Training internals on the tiny fixture model: what freezing embeddings and layers leaves untouched."""
+"""Training internals on the tiny fixture model: what freezing leaves untouched, dropout keys, early stopping."""
+import json
+
 import numpy as np
 import pytest
 
 from nerctl.config import resolve_config
 from nerctl.progress import Reporter
+from nerctl.rundir import RunDir
 from nerctl.training import run_training
 from conftest import REPO
 
@@ -70,3 +73,42 @@ def test_dropout_masks_depend_on_the_step_counter_alone(tiny_model):
     step.assign(0)
     assert np.array_equal(first, logits(True))
     assert not np.allclose(first, logits(False))  # and dropout is really on in training
+
+
+def test_early_stopping_ends_the_run_and_a_resume_says_so(tiny_model, bio_files, tmp_path):
+    """With a learning rate too small to change any prediction, dev F1 never improves after epoch 1."""
+    from typer.testing import CliRunner
+
+    from nerctl.cli import app
+    from test_cli import train_args
+
+    runner = CliRunner()
+    run_dir = tmp_path / "early"
+    args = train_args(tiny_model, bio_files, run_dir, "--epochs", "6", "--lr", "1e-12", "--early-stopping", "2",
+                      "--json")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["stopped_early"] is True and summary["epochs_run"] == 3 and summary["best_epoch"] == 1
+    assert [r["epoch"] for r in RunDir(run_dir).read_metrics()] == [1, 2, 3]
+    assert "stopped early after epoch 3" in result.stderr
+
+    resumed = runner.invoke(app, ["train", "--resume", "--run-dir", str(run_dir)])
+    assert resumed.exit_code == 2
+    assert "stopped early at epoch 3" in resumed.stderr and "nothing to resume" in resumed.stderr
+
+    # Killed after the stopping epoch was saved but before the summary: a resume trains no further epoch.
+    (run_dir / "summary.json").unlink()
+    resumed = runner.invoke(app, ["train", "--resume", "--run-dir", str(run_dir), "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["epochs_run"] == 3
+    assert [r["epoch"] for r in RunDir(run_dir).read_metrics()] == [1, 2, 3]
+
+
+def test_the_early_stopping_rule():
+    from nerctl.training import stopping_early
+
+    config = resolve_config(REPO / "configs" / "smoke.toml", {"early_stopping": 0}, environ={})
+    assert not stopping_early(config, epochs_done=10, best_epoch=1)
+    config = resolve_config(REPO / "configs" / "smoke.toml", {"early_stopping": 2}, environ={})
+    assert [stopping_early(config, done, 1) for done in (1, 2, 3)] == [False, False, True]
