@@ -29,7 +29,7 @@ def option(default: Any, help: str, *, ge: float | None = None, gt: float | None
     choices.py); `flag`: the CLI declaration when not `--field-name` (a
     `--on/--off` pair for booleans); `path`: the value is a file or folder;
     `per_worker`: may differ between the workers of a cluster (paths: the data
-    itself is compared, see train.py).
+    itself is compared, see training.restore_or_set_up).
     """
     return field(default=default, metadata={"help": help, "ge": ge, "gt": gt, "lt": lt, "choices": choices,
                                              "flag": flag, "path": path, "per_worker": per_worker})

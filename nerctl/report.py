@@ -166,8 +166,9 @@ def _img(images: dict[str, bytes], name: str, alt: str) -> str:
 def render_html(run: RunDir, summary: dict, file: str, metrics: dict, types: list[str], counts,
                 worst: list[SentenceErrors], images: dict[str, bytes]) -> str:
     saved = run.read_config()
-    config, versions = saved.config.to_dict(), saved.versions
-    resolved = {k: run.portable(str(v)) for k, v in saved.resolved.items()}
+    # Paths as a colleague can follow them: inside the run or the current folder relative, home as ~.
+    config = {k: run.portable(v) if isinstance(v, str) else v for k, v in saved.config.to_dict().items()}
+    resolved, versions = {k: run.portable(str(v)) for k, v in saved.resolved.items()}, saved.versions
     f4 = "{:.4f}".format
     facts = [
         ["run", html.escape(run.portable(str(run.path)))],
@@ -182,7 +183,6 @@ def render_html(run: RunDir, summary: dict, file: str, metrics: dict, types: lis
         ["training time", f"{summary.get('seconds', '?')} s, finished {html.escape(str(summary.get('finished', '?')))}"],
         ["versions", html.escape(", ".join(f"{k} {v}" for k, v in versions.items()))],
     ]
-    settings = {k: run.portable(v) if isinstance(v, str) else v for k, v in config.items()}
     per_type = [[html.escape(n), f4(m["precision"]), f4(m["recall"]), f4(m["f1"]), m["support"]]
                 for n, m in metrics["per_type"].items()]
     per_type.append(["<b>all (micro)</b>", f4(metrics["precision"]), f4(metrics["recall"]),
@@ -208,7 +208,7 @@ def render_html(run: RunDir, summary: dict, file: str, metrics: dict, types: lis
 P {f4(metrics['precision'])}, R {f4(metrics['recall'])}, <b>F1 {f4(metrics['f1'])}</b>.</p>
 <h2 id="summary">Summary</h2>
 {_table(["", ""], facts).replace("<table>", '<table class="facts">')}
-<details><summary>training configuration</summary><pre>{html.escape(json.dumps(settings, indent=2))}</pre></details>
+<details><summary>training configuration</summary><pre>{html.escape(json.dumps(config, indent=2))}</pre></details>
 <h2 id="curves">Training curves</h2>
 {_img(images, "curves.png", "loss and dev scores per epoch")}
 <h2 id="per-type">Scores per entity type</h2>

@@ -238,3 +238,39 @@ def test_a_training_waits_out_a_runs_listing_probing_its_lock(tmp_path):
     threading.Timer(0.3, os.close, [fd]).start()
     with run.lock():
         assert (run.path / ".lock").read_text().strip() == str(os.getpid())
+
+
+# ---------------------------------------------------------------- reports that travel
+
+
+def test_portable_paths_are_relative_to_the_run_the_current_folder_or_home(tmp_path, monkeypatch):
+    home, work = tmp_path / "home", tmp_path / "home" / "work"
+    run = RunDir(work / "runs" / "r1")
+    monkeypatch.setenv("HOME", str(home))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert run.portable(f"{run.path}/best") == "best"  # inside the run: relative to it
+    assert run.portable(str(run.path)) == "~/work/runs/r1"  # under home, outside the current folder
+    assert run.portable(f"0.1 of {home}/data/train.bio (seed 42)") == "0.1 of ~/data/train.bio (seed 42)"
+    assert run.portable("/opt/data/test.bio") == "/opt/data/test.bio"  # elsewhere: as it is
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    assert run.portable(str(run.path)) == "runs/r1"  # inside the current folder: relative to it
+    assert run.portable(f"{work}/data/dev.bio") == "data/dev.bio"
+
+
+def test_report_and_model_card_show_no_absolute_layout(trained_run, tmp_path, tmp_path_factory, monkeypatch):
+    """With every fixture under a stand-in home folder, neither document names the machine's layout."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("HOME", str(base))
+    monkeypatch.chdir(trained_run.parent)
+    result = runner.invoke(app, ["report", "tiny", "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "report" / "report.html").read_text()
+    exported = runner.invoke(app, ["export", "tiny", "--format", "hf", "--out", str(tmp_path / "hf")])
+    assert exported.exit_code == 0, exported.output
+    card = (tmp_path / "hf" / "README.md").read_text()
+    for document in (page, card):
+        assert str(base) not in document
+        assert "~/" in document  # the data files, under the stand-in home
+    assert "<td>run</td><td>tiny</td>" in page  # the run, relative to the current folder

@@ -1,0 +1,145 @@
+"""The Python API: what `import nerctl` offers (see __init__.py for the list).
+
+Each function is the library call the matching command makes, so the CLI and
+the API cannot drift: `nerctl train` calls `train`, `nerctl evaluate` calls
+`evaluate`, `nerctl predict` tags with `load`'s Tagger. Errors are raised as
+`nerctl.InputError` (bad input: the CLI's exit code 2) or `nerctl.NerctlError`
+(a failure: exit 1), with the one-line messages the CLI prints.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from .bio import Sentence
+from .config import TrainConfig, resolve_config
+from .errors import InputError
+from .progress import Reporter
+from .rundir import RunDir, resolve_run
+from .tagger import Tagger
+
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished training run: its directory and its summary.json."""
+
+    path: Path
+    summary: dict[str, Any]
+
+    @property
+    def best_dev_f1(self) -> float:
+        return self.summary["best_dev_f1"]
+
+    @property
+    def test_f1(self) -> float | None:
+        """Strict entity F1 on the test file, scored once at the end (None without one)."""
+        return self.summary.get("test", {}).get("f1")
+
+    def load(self, backend: str = "auto", precision: str = "auto", batch_size: int | None = None) -> Tagger:
+        """The run's tagger (see `nerctl.load`)."""
+        return load(self.path, backend, precision, batch_size)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """What `nerctl evaluate --json` prints: entity P/R/F1 (seqeval, strict IOB2), per type, token accuracy."""
+
+    file: str
+    precision: float
+    recall: float
+    f1: float
+    token_accuracy: float
+    sentences: int
+    entities: int
+    per_type: dict[str, dict[str, float]]  # type -> precision, recall, f1, support
+    engine: dict[str, str] | None = None  # backend and precision that produced the tags
+    worst: list[dict] | None = None  # with evaluate(worst=N): the N sentences with the most span errors
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object `evaluate --json` prints (no "worst" key unless asked for)."""
+        out = dataclasses.asdict(self)
+        return {k: v for k, v in out.items() if not (k == "worst" and v is None)}
+
+
+def _run_dir(run: "str | Path | Run | RunDir | None") -> RunDir:
+    if isinstance(run, RunDir):
+        return run.require_trained()
+    return resolve_run(run.path if isinstance(run, Run) else run)
+
+
+def load(run: "str | Path | Run | RunDir | None" = None, backend: str = "auto", precision: str = "auto",
+         batch_size: int | None = None) -> Tagger:
+    """A finished run's tagger: `tagger(text) -> Doc`, `tagger.pipe(texts) -> Iterator[Doc]`.
+
+    `run` is a run directory, a run name under the runs root, or None for
+    <runs root>/latest (the runs root is NERCTL_RUNS_ROOT, else ./runs).
+    `backend` auto runs the LiteRT export where it can (no TensorFlow import);
+    `tagger.engine` says what it chose.
+    """
+    return Tagger.from_run(_run_dir(run), batch_size, precision, backend)
+
+
+def train(config: TrainConfig | str | Path | None = None, *, run_dir: str | Path | None = None,
+          mirror: str | None = None, progress: bool = False, environ: Mapping[str, str] | None = None,
+          **overrides: Any) -> Run:
+    """Train a run as `nerctl train` does; return it when it has finished.
+
+    `config` is a TrainConfig, a TOML file, or None for the defaults. Precedence
+    as on the command line: `overrides` (TrainConfig field names, e.g.
+    epochs=3; None means unset) > NERCTL_* variables (`environ`, default
+    os.environ) > the config file > defaults. A TrainConfig given as `config`
+    takes only `overrides` on top. `run_dir` sets runs_root and run_name at once.
+    Logs and progress go to stderr with `progress=True`; otherwise nothing is printed.
+    """
+    from .training import run_training
+
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise InputError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    if run_dir is not None:
+        if overrides.get("runs_root") is not None or overrides.get("run_name") is not None:
+            raise InputError("give --run-dir, or --runs-root and --run-name, not both")
+        overrides.update(runs_root=str(Path(run_dir).parent), run_name=Path(run_dir).name)
+    if isinstance(config, TrainConfig):
+        given = {k: v for k, v in overrides.items() if v is not None}
+        resolved = resolve_config(None, {**config.to_dict(), **given}, environ={})
+    else:
+        resolved = resolve_config(config, overrides, environ)
+    summary = run_training(resolved, mirror=mirror, reporter=Reporter(quiet=not progress))
+    return Run(Path(summary["run"]), summary)
+
+
+def resume(run: "str | Path | Run | RunDir | None" = None, *, mirror: str | None = None,
+           progress: bool = False) -> Run:
+    """Continue an interrupted run (None: the newest unfinished one under the runs root)."""
+    from .rundir import default_runs_root, find_unfinished_run
+    from .training import resume_training
+
+    if run is None:
+        found = find_unfinished_run(default_runs_root())
+    else:
+        found = run if isinstance(run, RunDir) else RunDir(Path(run.path if isinstance(run, Run) else run).resolve())
+    summary = resume_training(found, mirror=mirror, reporter=Reporter(quiet=not progress))
+    return Run(Path(summary["run"]), summary)
+
+
+def evaluate(run: "str | Path | Run | RunDir | Tagger | None", file: str | Path, *, format: str = "auto",
+             backend: str = "auto", precision: str = "auto", batch_size: int | None = None, worst: int = 0,
+             progress: bool = False) -> Scores:
+    """Score a run (or a loaded Tagger) on a BIO file, as `nerctl evaluate --json` does."""
+    from .evaluate import evaluate_file
+
+    tagger = run if isinstance(run, Tagger) else load(run, backend, precision, batch_size)
+    with Reporter(quiet=not progress).counter("scoring") as counter:
+        return Scores(**evaluate_file(tagger, file, format, counter, worst=worst))
+
+
+def read_corpus(path: str | Path, format: str = "auto") -> list[Sentence]:
+    """Read a tagged file into sentences (words, IOB2 tags, source line), as every command does."""
+    from .bio import read_bio
+
+    return read_bio(path, format)
