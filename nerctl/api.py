@@ -131,7 +131,7 @@ def evaluate(run: "str | Path | Run | RunDir | Tagger | None", file: str | Path,
              backend: str = "auto", precision: str = "auto", batch_size: int | None = None, worst: int = 0,
              progress: bool = False) -> Scores:
     """Score a run (or a loaded Tagger) on a BIO file, as `nerctl evaluate --json` does."""
-    from .evaluate import evaluate_file
+    from .scoring import evaluate_file
 
     tagger = run if isinstance(run, Tagger) else load(run, backend, precision, batch_size)
     with Reporter(quiet=not progress).counter("scoring") as counter:

@@ -118,23 +118,16 @@ def train(
     (NERCTL_EPOCHS=5) or the --config file; precedence: option > environment >
     config file > default.
     """
-    from .config import resolve_config
-    from .rundir import RunDir, default_runs_root, find_unfinished_run
-    from .training import resume_training, run_training
+    from . import api
 
     options = {k: v.value if isinstance(v, Enum) else v for k, v in options.items()}
     if resume:
         given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
         if given or config:
             raise fail(f"--resume continues a run with its saved config; drop {', '.join(given) or '--config'}", 2)
-        run = RunDir(run_dir.resolve()) if run_dir else find_unfinished_run(default_runs_root())
-        summary = resume_training(run, mirror=mirror)
+        summary = api.resume(run_dir, mirror=mirror, progress=True).summary
     else:
-        if run_dir is not None:
-            if options["runs_root"] is not None or options["run_name"] is not None:
-                raise fail("give --run-dir, or --runs-root and --run-name, not both", 2)
-            options.update(runs_root=run_dir.parent, run_name=run_dir.name)
-        summary = run_training(resolve_config(config, options), mirror=mirror)
+        summary = api.train(config, run_dir=run_dir, mirror=mirror, progress=True, **options).summary
     if json_output:
         print_json(summary)
     elif "test" in summary:
@@ -152,13 +145,12 @@ app.command(name="train")(_train_command)
 
 def _tagger(run: Optional[str], batch_size: Optional[int], precision: Enum, backend: Enum):
     """The run's tagger on the chosen engine, the choice said on a terminal's stderr."""
+    from .api import load
     from .engines import choose_engine
     from .progress import Reporter
-    from .rundir import resolve_run
-    from .tagger import Tagger
 
     choose_engine(backend.value, precision.value)  # a usage error is told before the run is looked for
-    tagger = Tagger.from_run(resolve_run(run), batch_size, precision.value, backend.value)
+    tagger = load(run, backend.value, precision.value, batch_size)
     Reporter().note(tagger.engine.describe())
     return tagger
 
@@ -183,14 +175,12 @@ def evaluate(
 
     With the default engine and batch size it reproduces the test figures in
     the run's summary.json exactly."""
+    from .api import evaluate as score
     from .data import dataset_split
-    from .evaluate import evaluate_file
-    from .progress import Reporter
 
     tagger = _tagger(run, batch_size, precision, backend)
     path = file or dataset_split(dataset, split, mirror=mirror)
-    with Reporter().counter("scoring") as progress:
-        metrics = evaluate_file(tagger, path, format.value, progress, worst=errors)
+    metrics = score(tagger, path, format=format.value, worst=errors, progress=True).to_dict()
     if json_output:
         print_json(metrics)
         return

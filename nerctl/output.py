@@ -1,6 +1,6 @@
 """Writing results: records and their text formats, streamed chunk by chunk, and resumed.
 
-A record is `TaggedText.to_dict()`: the text, its entities (type, text,
+A record is `Doc.to_dict()`: the text, its entities (type, text,
 character offsets, score) and its words (offsets, tag, score). jsonl writes
 one record a line; conll one word a line (gold tag before the predicted one
 when the input was tagged); json one array. Streaming keeps memory bounded by
@@ -19,12 +19,10 @@ from typing import Callable, ContextManager, Iterable, Iterator, TextIO
 
 from .choices import STREAM_FORMATS
 from .errors import InputError
-from .tagger import TaggedText, Tagger
-
-CHUNK_TEXTS = 2048  # texts tagged together: 32 length-sorted batches of 64, a few MB of results
+from .tagger import CHUNK_TEXTS, Doc, Tagger
 
 
-def render(results: Iterable[TaggedText], fmt: str) -> str:
+def render(results: Iterable[Doc], fmt: str) -> str:
     """Text for stdout in one of OUTPUT_FORMATS ('table' is rendered by the CLI)."""
     results = list(results)
     if fmt == "jsonl":
@@ -34,24 +32,11 @@ def render(results: Iterable[TaggedText], fmt: str) -> str:
     if fmt == "conll":
         lines = []
         for r in results:
-            for i, (w, t) in enumerate(zip(r.words, r.tags)):
-                lines.append("\t".join((w.text, r.gold[i], t) if r.gold is not None else (w.text, t)))
+            for i, w in enumerate(r.words):
+                lines.append("\t".join((w.text, r.gold[i], w.tag) if r.gold is not None else (w.text, w.tag)))
             lines.append("")
         return "\n".join(lines) + ("\n" if lines else "")
     raise ValueError(f"unknown format {fmt}")
-
-
-def tag_stream(tagger: Tagger, texts: Iterable[str], chunk_size: int = CHUNK_TEXTS
-               ) -> Iterator[list[TaggedText]]:
-    """Tag `texts` (any iterable, read lazily) `chunk_size` at a time; yield each chunk's results in order.
-
-    Memory is bounded by the chunk, not the input. Within a chunk `Tagger`
-    sorts texts by length into batches, so chunks should hold many batches.
-    Chain the chunks (itertools.chain.from_iterable) for one result at a time.
-    """
-    texts = iter(texts)
-    while chunk := list(itertools.islice(texts, chunk_size)):
-        yield tagger.tag_texts(chunk)
 
 
 def write_stream(tagger: Tagger, texts: Iterable[str], sink: TextIO, fmt: str = "jsonl",
@@ -65,7 +50,7 @@ def write_stream(tagger: Tagger, texts: Iterable[str], sink: TextIO, fmt: str = 
     if fmt not in STREAM_FORMATS:
         raise InputError(f"format {fmt} cannot be streamed: choose one of {', '.join(STREAM_FORMATS)}")
     written, drop = 0, done % chunk_size  # the already written head of a resumed chunk
-    for results in tag_stream(tagger, texts, chunk_size):
+    for results in tagger.tag_chunks(texts, chunk_size):
         results, drop = results[drop:], 0
         sink.write(render(results, fmt))
         sink.flush()

@@ -13,8 +13,8 @@ from typing import IO, Iterator, Sequence
 
 from .choices import INPUT_FORMATS, OUTPUT_FORMATS, RESUME_FORMATS, STREAM_FORMATS
 from .errors import InputError
-from .output import CHUNK_TEXTS, open_output, render, stream_to
-from .tagger import TaggedText, Tagger, words_from_tokens
+from .output import open_output, render, stream_to
+from .tagger import CHUNK_TEXTS, Doc, Tagger, words_from_tokens
 from .texts import count_lines, iter_texts
 
 BIO_SUFFIXES = (".bio", ".conll", ".iob")  # input_format auto reads these as tagged files
@@ -67,7 +67,7 @@ def plan_predict(texts: Sequence[str] = (), file: str | Path | None = None, fmt:
     return PredictJob(tuple(texts) if source is None else (), source, fmt, output, resume, tagged)
 
 
-def tag_bio_file(tagger: Tagger, path: str | Path, progress=None) -> list[TaggedText]:
+def tag_bio_file(tagger: Tagger, path: str | Path, progress=None) -> list[Doc]:
     """Tag the words of a BIO file, its gold tags kept beside the predicted ones."""
     from .bio import read_bio
 
@@ -77,7 +77,7 @@ def tag_bio_file(tagger: Tagger, path: str | Path, progress=None) -> list[Tagged
                             progress=progress)
 
 
-def run_predict(tagger: Tagger, job: PredictJob, reporter=None, stdin: IO | None = None) -> list[TaggedText] | None:
+def run_predict(tagger: Tagger, job: PredictJob, reporter=None, stdin: IO | None = None) -> list[Doc] | None:
     """Tag as `job` says. Returns the results for a table (the caller draws it); else writes them, returns None."""
     from .progress import Reporter
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .analysis import SentenceErrors, row_normalised, segments, type_confusion, worst_sentences
 from .errors import InputError
-from .evaluate import tag_and_score_file
+from .scoring import tag_and_score_file
 from .atomic import atomic_write_text
 from .rundir import RunDir
 from .tagger import Tagger

@@ -6,8 +6,10 @@ all three see exactly the same windows, batches and decoding.
 from __future__ import annotations
 
 import collections
+import copy
+import itertools
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -21,33 +23,52 @@ from .tags import LabelMap, entity_spans, repair_bio
 Progress = Callable[[int, int], None]  # (sentences just finished, total sentences)
 
 
-@dataclass
+CHUNK_TEXTS = 2048  # texts `pipe` tags together: 32 length-sorted batches of 64, a few MB of results
+
+
+@dataclass(frozen=True)
+class TaggedWord:
+    """A word of the text (character offsets into it) with its tag and the tag's probability."""
+
+    text: str
+    start: int
+    end: int
+    tag: str
+    score: float
+
+
+@dataclass(frozen=True)
 class Entity:
+    """An entity span: its type, its text and character offsets, the mean probability of its words' tags."""
+
     type: str
     text: str
-    start: int  # character offsets into the original text
+    start: int
     end: int
-    score: float  # mean probability of the span's word tags
+    score: float
 
 
 @dataclass
-class TaggedText:
+class Doc:
+    """A tagged text: what `tagger(text)` returns, and one record of `nerctl predict`."""
+
     text: str
-    words: list[Word]
-    tags: list[str]
-    scores: list[float]
+    words: list[TaggedWord]
     entities: list[Entity] = field(default_factory=list)
     gold: list[str] | None = None  # gold tags, when the input was a tagged file
 
+    @property
+    def tags(self) -> list[str]:
+        return [w.tag for w in self.words]
+
     def to_dict(self) -> dict:
+        """The JSON record `nerctl predict --format jsonl` writes for this text."""
         out = {
             "text": self.text,
             "entities": [{"type": e.type, "text": e.text, "start": e.start, "end": e.end, "score": round(e.score, 4)}
                          for e in self.entities],
-            "words": [
-                {"word": w.text, "start": w.start, "end": w.end, "tag": t, "score": round(s, 4)}
-                for w, t, s in zip(self.words, self.tags, self.scores)
-            ],
+            "words": [{"word": w.text, "start": w.start, "end": w.end, "tag": w.tag, "score": round(w.score, 4)}
+                      for w in self.words],
         }
         if self.gold is not None:
             for word, gold in zip(out["words"], self.gold):
@@ -67,8 +88,9 @@ def words_from_tokens(tokens: Sequence[str]) -> tuple[str, list[Word]]:
 class Tagger:
     """A network with its tokenizer and label map, ready to tag.
 
-    `forward` is one of `engines`' forwards: training's in-memory Keras model,
-    or a finished run's model on the engine `from_run` chooses.
+    `tagger(text)` gives a Doc; `tagger.pipe(texts)` streams Docs. `forward` is
+    one of `engines`' forwards: training's in-memory Keras model, or a finished
+    run's model on the engine `from_run` chooses (`nerctl.load` calls it).
     """
 
     def __init__(self, forward, tokenizer: PieceTokenizer, label_map: LabelMap, max_len: int,
@@ -150,7 +172,8 @@ class Tagger:
         return self.decode(self.word_probabilities(sentences, progress))
 
     def tag_words(self, texts: Sequence[str], word_lists: Sequence[list[Word]], gold=None,
-                  progress: Progress | None = None) -> list[TaggedText]:
+                  progress: Progress | None = None) -> list[Doc]:
+        """Tag pre-split words; `texts` are what their offsets point into."""
         predictions = self.predict_words([[w.text for w in words] for words in word_lists], progress)
         out = []
         for i, (text, words, (tags, scores)) in enumerate(zip(texts, word_lists, predictions)):
@@ -159,12 +182,37 @@ class Tagger:
                        float(np.mean(scores[a:b])))
                 for kind, a, b in entity_spans(tags)
             ]
-            out.append(TaggedText(text, words, tags, scores, entities, gold[i] if gold else None))
+            tagged = [TaggedWord(w.text, w.start, w.end, tag, score) for w, tag, score in zip(words, tags, scores)]
+            out.append(Doc(text, tagged, entities, list(gold[i]) if gold else None))
         return out
 
-    def tag_texts(self, texts: Sequence[str], progress: Progress | None = None) -> list[TaggedText]:
-        """Tag raw strings; offsets refer to each original string."""
+    def tag_texts(self, texts: Sequence[str], progress: Progress | None = None) -> list[Doc]:
+        """Tag raw strings together; offsets refer to each original string."""
         return self.tag_words(texts, [split_words(t) for t in texts], progress=progress)
+
+    def __call__(self, text: str) -> Doc:
+        """Tag one text."""
+        return self.tag_texts([text])[0]
+
+    def tag_chunks(self, texts: Iterable[str], chunk_size: int = CHUNK_TEXTS) -> Iterator[list[Doc]]:
+        """Tag `texts` (any iterable, read lazily) `chunk_size` at a time; yield each chunk's Docs in order.
+
+        Memory is bounded by the chunk, not the input. Within a chunk texts are
+        sorted by length into batches, so chunks should hold many batches.
+        """
+        texts = iter(texts)
+        while chunk := list(itertools.islice(texts, chunk_size)):
+            yield self.tag_texts(chunk)
+
+    def pipe(self, texts: Iterable[str], batch_size: int | None = None, chunk_size: int = CHUNK_TEXTS
+             ) -> Iterator[Doc]:
+        """Tag a stream of texts, one Doc per text in order, reading the input a chunk at a time."""
+        tagger = self
+        if batch_size is not None and batch_size != self.batch_size:
+            tagger = copy.copy(self)
+            tagger.batch_size = batch_size
+        for docs in tagger.tag_chunks(texts, chunk_size):
+            yield from docs
 
 
 def _names_match(forward, label_map: LabelMap) -> bool:

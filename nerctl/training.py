@@ -35,7 +35,7 @@ from .corpus import TrainData, load_data
 from .distribute import Distribution, check_workers_agree, fingerprint, make_distribution
 from .engines import KerasForward
 from .errors import InputError, Interrupted
-from .evaluate import evaluate_sentences
+from .scoring import evaluate_sentences
 from .model import (build_model, import_tensorflow, key_dropout_to_step, load_tokenizer, resolve_model,
                     resolve_precision, variables_to_train)
 from .preprocess import Encoder, PieceTokenizer, Window, batch_plan, collate

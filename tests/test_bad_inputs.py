@@ -156,7 +156,7 @@ TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60) | st.li
 @given(TEXT)
 def test_property_spans_point_into_the_text_never_overlap_and_every_word_has_one_tag(tagger, text):
     (result,) = tagger.tag_texts([text])
-    assert len(result.tags) == len(result.words) == len(result.scores)
+    assert len(result.tags) == len(result.words) and all(0 <= w.score <= 1 for w in result.words)
     assert all(text[w.start:w.end] == w.text for w in result.words)
     for entity in result.entities:
         assert text[entity.start:entity.end] == entity.text

@@ -194,7 +194,7 @@ def test_only_report_imports_matplotlib_and_it_leaves_pyplot_alone():
     import subprocess
     import sys
 
-    code = ("import sys, nerctl.cli, nerctl.analysis, nerctl.evaluate, nerctl.predict, nerctl._util; "
+    code = ("import sys, nerctl.cli, nerctl.analysis, nerctl.scoring, nerctl.predict, nerctl._util; "
             "before = 'matplotlib' in sys.modules; import nerctl.report; "
             "png = nerctl.report.curves_png([{'epoch': 1, 'loss': 1.0, 'dev_f1': 0.5, 'dev_precision': 0.5, "
             "'dev_recall': 0.5, 'best': True}]); "

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from conftest import make_sentences
 from nerctl.cli import app
 from nerctl.errors import InputError
-from nerctl.output import open_output, render, resume_output, tag_stream, write_stream
+from nerctl.output import open_output, render, resume_output, write_stream
 from nerctl.tagger import Tagger
 from nerctl.texts import count_lines, iter_texts, read_texts
 from nerctl.rundir import RunDir
@@ -53,7 +53,7 @@ def test_iter_texts_reads_lazily_with_the_rules_of_read_texts(tmp_path):
 
 def test_stream_keeps_input_order_across_chunks_and_equals_the_in_memory_output(tagger):
     texts = queries(300)
-    chunks = list(tag_stream(tagger, texts, chunk_size=64))
+    chunks = list(tagger.tag_chunks(texts, chunk_size=64))
     assert [len(c) for c in chunks] == [64, 64, 64, 64, 44]
     results = list(itertools.chain.from_iterable(chunks))
     assert [r.text for r in results] == texts  # blank lines included
@@ -66,7 +66,7 @@ def test_stream_keeps_input_order_across_chunks_and_equals_the_in_memory_output(
     assert [json.loads(line)["text"] for line in lines] == texts
 
 
-def test_tag_stream_reads_its_input_one_chunk_ahead_at_most(tagger):
+def test_tag_chunks_reads_its_input_one_chunk_ahead_at_most(tagger):
     read = 0
 
     def endless():
@@ -75,7 +75,7 @@ def test_tag_stream_reads_its_input_one_chunk_ahead_at_most(tagger):
             read += 1
             yield text
 
-    stream = tag_stream(tagger, endless(), chunk_size=32)
+    stream = tagger.tag_chunks(endless(), chunk_size=32)
     assert len(next(stream)) == 32 and read == 32  # the first results come out before more input is read
     assert len(next(stream)) == 32 and read == 64
 
