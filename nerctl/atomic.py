@@ -1,4 +1,4 @@
-"""Writes that readers never see half done, and saves that Ctrl-C cannot cut in two."""
+"""Writes that readers never see half done, and saves that Ctrl-C or SIGTERM cannot cut in two."""
 from __future__ import annotations
 
 import contextlib
@@ -51,17 +51,42 @@ def replace_dir(tmp: Path, final: Path) -> None:
         shutil.rmtree(old)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what systemd, Kubernetes and `kill` send), raised where Ctrl-C would be."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block SIGTERM stops the work the way Ctrl-C does (as `Terminated`)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) until the block ends, so that a save is never cut in half."""
+    """Hold Ctrl-C (SIGINT) and SIGTERM until the block ends, so that a save is never cut in half."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if signal.SIGTERM in received and previous[signal.SIGTERM] is _raise_terminated:
+        raise Terminated
     if received:
         raise KeyboardInterrupt

@@ -284,6 +284,42 @@ def export(
     write_stdout(f"{folder}\n")
 
 
+@app.command()
+@handle_errors
+def serve(
+    run: Optional[str] = typer.Argument(None, help="Run directory or name [default: runs/latest]."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on; 0.0.0.0 to accept other machines."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+    workers: int = typer.Option(1, help="Worker processes, each with its own copy of the model."),
+    max_batch: int = typer.Option(64, help="Texts per model call: concurrent requests are tagged together."),
+    max_wait_ms: float = typer.Option(5.0, help="How long a request waits for others to share its batch."),
+    max_queue: int = typer.Option(1024, help="Texts waiting for a batch, per worker; beyond, 503 with Retry-After."),
+    max_texts: int = typer.Option(256, help="Texts per request; beyond, 413."),
+    max_body_bytes: int = typer.Option(1 << 20, help="Request body size; beyond, 413."),
+    max_words: int = typer.Option(0, help="Words per text; beyond, 413 (0: no limit; long texts are windowed "
+                                  "as in predict, memory stays bounded)."),
+    api_key_file: Optional[Path] = typer.Option(
+        None, help="Require 'Authorization: Bearer KEY' on /v1/, KEY the file's first line [env: NERCTL_API_KEY]."),
+    cors_origin: Optional[List[str]] = typer.Option(None, help="Allow browsers from this origin (repeatable); "
+                                                    "CORS is off without it."),
+    backend: Backend = typer.Option(Backend.auto, help=BACKEND_HELP),
+    precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP),
+) -> None:
+    """Serve a run over HTTP: POST /v1/ner, GET /v1/model, /health, /ready, /metrics, /docs.
+
+    Results are the records `predict --format jsonl` writes. SIGTERM or Ctrl-C
+    stops accepting, answers the requests in flight, and exits 0."""
+    from .engines import choose_engine
+    from .rundir import resolve_run
+    from .serve import ServeSettings, read_api_key, serve as run_service
+
+    choose_engine(backend.value, precision.value)
+    settings = ServeSettings(str(resolve_run(run).path), host, port, workers, max_batch, max_wait_ms, max_queue,
+                             max_texts, max_body_bytes, max_words, backend.value, precision.value,
+                             list(cors_origin or []), read_api_key(api_key_file)).check()
+    run_service(settings)
+
+
 def main() -> None:
     """Console entry point: usage errors become one line and exit code 2."""
     try:

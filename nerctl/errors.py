@@ -20,6 +20,10 @@ class InputError(NerctlError):
 
 
 class Interrupted(NerctlError):
-    """The user stopped the work (Ctrl-C); exit code 130 as for any SIGINT."""
+    """The work was stopped: Ctrl-C (exit code 130, as for any SIGINT) or SIGTERM (143)."""
 
     exit_code = 130
+
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code

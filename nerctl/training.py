@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from . import __version__
-from .atomic import interrupts_deferred, replace_dir
+from .atomic import Terminated, interrupts_deferred, replace_dir, sigterm_as_interrupt
 from .config import TrainConfig
 from .corpus import TrainData, load_data
 from .distribute import Distribution, check_workers_agree, fingerprint, make_distribution
@@ -155,7 +155,7 @@ def resume_training(run: RunDir, mirror: str | None = None, reporter: Reporter |
 
 
 def _train(config: TrainConfig, run: RunDir, resuming: bool, mirror: str | None, reporter: Reporter) -> dict:
-    """Train into `run`, locked meanwhile; Ctrl-C keeps the last complete epoch (Interrupted, exit 130).
+    """Train into `run`, locked meanwhile; Ctrl-C or SIGTERM keeps the last complete epoch (Interrupted).
 
     In a multi-worker cluster every worker calls this; only the chief writes the run.
     """
@@ -168,7 +168,7 @@ def _train(config: TrainConfig, run: RunDir, resuming: bool, mirror: str | None,
         # until all workers have met), so that every worker stops with the same clear error.
         _refuse_a_used_run(run, resuming)
         return _fit(session, mirror)
-    with run.lock():
+    with run.lock(), sigterm_as_interrupt():
         _refuse_a_used_run(run, resuming)
         try:
             return _fit(session, mirror)
@@ -176,7 +176,7 @@ def _train(config: TrainConfig, run: RunDir, resuming: bool, mirror: str | None,
             if not run.has_content():  # failed before writing anything: leave no empty run behind
                 run.remove_empty()
             if isinstance(err, KeyboardInterrupt):
-                raise _interrupted(run) from None
+                raise _interrupted(run, isinstance(err, Terminated)) from None
             raise
 
 
@@ -185,12 +185,13 @@ def _refuse_a_used_run(run: RunDir, resuming: bool) -> None:
         raise InputError(f"{run.path}: run directory exists already; choose another --run-name or use --resume")
 
 
-def _interrupted(run: RunDir) -> Interrupted:
+def _interrupted(run: RunDir, terminated: bool) -> Interrupted:
+    what, code = ("terminated (SIGTERM)", 143) if terminated else ("interrupted", 130)
     if not run.config.exists():
-        return Interrupted("interrupted before the run was set up; nothing was saved")
+        return Interrupted(f"{what} before the run was set up; nothing was saved", code)
     done = len(run.read_metrics())
     saved = f"epochs 1-{done} are saved" if done else "no epoch had finished"
-    return Interrupted(f"interrupted; {saved}. Continue with: nerctl train --resume --run-dir {run.path}")
+    return Interrupted(f"{what}; {saved}. Continue with: nerctl train --resume --run-dir {run.path}", code)
 
 
 def _fit(session: Session, mirror: str | None) -> dict:

@@ -99,14 +99,15 @@ def test_kill_9_then_resume_ends_exactly_like_an_uninterrupted_run(tiny_model, d
     assert outcome(run_dir) == reference
 
 
-def test_ctrl_c_stops_cleanly_exits_130_and_resume_ends_like_an_uninterrupted_run(tiny_model, data, tmp_path,
-                                                                                    reference):
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGINT, 130, "interrupted"),
+                                             (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_ctrl_c_or_sigterm_stops_cleanly_and_resume_ends_like_an_uninterrupted_run(tiny_model, data, tmp_path,
+                                                                                   reference, sig, code, said):
     run_dir = tmp_path / "run"
-    stopped = interrupt(command(tiny_model, data, run_dir), run_dir, MOMENTS["after the first checkpoint"],
-                        signal.SIGINT)
-    assert stopped.returncode == 130, stopped.stderr
+    stopped = interrupt(command(tiny_model, data, run_dir), run_dir, MOMENTS["after the first checkpoint"], sig)
+    assert stopped.returncode == code, stopped.stderr
     last_line = stopped.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("nerctl: interrupted; epochs 1-") and "Traceback" not in stopped.stderr
+    assert last_line.startswith(f"nerctl: {said}; epochs 1-") and "Traceback" not in stopped.stderr
     assert f"Continue with: nerctl train --resume --run-dir {run_dir.resolve()}" in last_line
     saved = len((run_dir / "metrics.jsonl").read_text().splitlines())
     assert (run_dir / "checkpoints" / f"ckpt-{saved}.index").exists()  # the last complete epoch's checkpoint
