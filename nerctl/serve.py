@@ -243,10 +243,10 @@ def _model_facts(app) -> dict:
     from .rundir import RunDir
 
     run, tagger = RunDir(Path(app.state.settings.run)), app.state.tagger
-    summary = run.read_summary()
+    summary, saved = run.read_summary(), run.read_config()
     return {"model": app.state.run_name, "labels": list(tagger.label_map.labels), "max_len": tagger.encoder.max_len,
-            "engine": tagger.engine.to_dict(), "base_model": run.read_config().config.model,
-            "data": {k: run.portable(str(v)) for k, v in run.read_config().resolved.items() if k != "model"},
+            "engine": tagger.engine.to_dict(), "base_model": saved.config.model,
+            "data": {k: run.portable(str(v)) for k, v in saved.resolved.items() if k != "model"},
             "best_epoch": summary.get("best_epoch"), "best_dev_f1": summary.get("best_dev_f1"),
             "test_f1": summary.get("test", {}).get("f1")}
 
