@@ -135,7 +135,9 @@ def aligned_sentence(text: str, tokens: Any, spans: Sequence[CharSpan], source: 
 
 
 def sentence_words(sentence: Sentence) -> tuple[str, list[Word]]:
-    """A sentence's text and words with offsets: its own where the format kept them, else words joined by spaces."""
+    """A sentence's text and words with offsets: its own where the format kept them, else words joined by spaces.
+
+    predict tags the words of a tagged file through this, so its spans index the original text."""
     if sentence.text is not None and sentence.offsets is not None:
         return sentence.text, [Word(w, a, b) for w, (a, b) in zip(sentence.words, sentence.offsets)]
     text = " ".join(sentence.words)

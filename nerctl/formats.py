@@ -8,11 +8,13 @@ is a Label Studio export, JSON objects a line are JSONL, anything else BIO.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .atomic import atomic_write_text
 from .bio import Sentence, detect_columns, parse_bio, warn_on_stderr
-from .choices import CONVERT_FORMATS, DATA_FORMATS, MISALIGNED, SCHEMES
+from .choices import CONVERT_FORMATS, DATA_FORMATS, MISALIGNED, OUTPUT_SCHEMES, SCHEMES
 from .errors import InputError
 from .jsonl import jsonl_record, parse_jsonl
 from .labelstudio import parse_labelstudio, task
@@ -80,3 +82,31 @@ def render_corpus(sentences: Iterable[Sentence], fmt: str, scheme: str = "iob2")
             lines.append(f"{tag}\t{word}" if fmt == "bio" else f"{word} {tag}")
         lines.append("")
     return "\n".join(lines) + "\n" if lines else ""
+
+
+# convert --to by the output's suffix (anything else: bio).
+_SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "labelstudio", ".conll": "conll"}
+
+
+def convert(source: str | Path, target: str | Path, from_format: str = "auto", to_format: str | None = None,
+            scheme: str = "auto", to_scheme: str = "iob2", misaligned: str = "error",
+            warn: Warn | None = None) -> tuple[str, str, int]:
+    """Read `source` in any format, write it to `target` ('-': stdout) in `to_format`; (from, to, sentences).
+
+    Words and tags survive every round trip: text and word offsets are kept
+    where both formats have them, and JSONL / Label Studio records carry tokens
+    where splitting the text would give other words (see align.tokens_field).
+    """
+    if str(target) != "-" and Path(target).exists() and Path(target).resolve() == Path(source).resolve():
+        raise InputError(f"{target}: the output is the input file")
+    to_format = to_format or _SUFFIX_FORMATS.get(Path(target).suffix.lower(), "bio")
+    if to_scheme not in OUTPUT_SCHEMES:
+        raise InputError(f"unknown output scheme {to_scheme!r}: choose one of {', '.join(OUTPUT_SCHEMES)}")
+    read, sentences = read_with_format(source, from_format, scheme, misaligned, warn)
+    text = render_corpus(sentences, to_format, to_scheme)
+    if str(target) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        atomic_write_text(Path(target), text)
+    return read, to_format, len(sentences)

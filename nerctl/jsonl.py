@@ -10,13 +10,16 @@ file and the record's line.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .align import CharSpan, Tally, aligned_sentence, char_spans, sentence_words, tokens_field
 from .bio import Sentence
 from .errors import InputError
 from .sources import split_lines
 from .tags import TYPE_RULE, is_entity_type
+
+if TYPE_CHECKING:
+    from .tagger import Doc
 
 
 def parse_jsonl(text: str, path: str, misaligned: str = "error",
@@ -92,3 +95,14 @@ def jsonl_record(sentence: Sentence) -> dict:
     if tokens is not None:
         record["tokens"] = tokens
     return record
+
+
+def spans_record(doc: "Doc") -> dict:
+    """A prediction as a record both doccano ("label") and Prodigy ("spans", "tokens") import; scores kept."""
+    return {
+        "text": doc.text,
+        "label": [[e.start, e.end, e.type] for e in doc.entities],
+        "spans": [{"start": e.start, "end": e.end, "label": e.type, "text": e.text, "score": round(e.score, 4)}
+                  for e in doc.entities],
+        "tokens": [{"text": w.text, "start": w.start, "end": w.end, "id": i} for i, w in enumerate(doc.words)],
+    }

@@ -9,12 +9,15 @@ name the file and the task id.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .align import CharSpan, Tally, aligned_sentence, char_spans, sentence_words, tokens_field
 from .bio import Sentence
 from .errors import InputError
 from .tags import TYPE_RULE, is_entity_type
+
+if TYPE_CHECKING:
+    from .tagger import Doc
 
 # The names in the labeling config nerctl writes: <Labels name="label" toName="text"> over <Text name="text" value="$text">.
 FROM_NAME, TO_NAME = "label", "text"
@@ -110,3 +113,11 @@ def task(sentence: Sentence, task_id: int) -> dict:
         data["tokens"] = tokens
     spans = [result(start, end, text[start:end], kind) for start, end, kind in char_spans(words, sentence.tags)]
     return {"id": task_id, "data": data, "annotations": [{"result": spans, "was_cancelled": False}]}
+
+
+def prediction_task(doc: "Doc", model_version: str | None) -> dict:
+    """A prediction as a Label Studio pre-annotated task: data.text and one prediction, a score per span."""
+    results = [result(e.start, e.end, e.text, e.type, round(e.score, 4)) for e in doc.entities]
+    score = round(sum(e.score for e in doc.entities) / len(doc.entities), 4) if doc.entities else 1.0
+    return {"data": {"text": doc.text},
+            "predictions": [{"model_version": model_version or "nerctl", "score": score, "result": results}]}
