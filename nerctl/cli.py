@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -52,6 +53,11 @@ Backend = choice_enum("Backend", BACKENDS)
 OutputFormat = choice_enum("OutputFormat", OUTPUT_FORMATS)
 InputFormat = choice_enum("InputFormat", INPUT_FORMATS)
 ExportFormat = choice_enum("ExportFormat", EXPORT_FORMATS)
+
+
+def _default(name: str):
+    """A TrainConfig field's default, for the commands that share it."""
+    return next(f.default for f in dataclasses.fields(TrainConfig) if f.name == name)
 
 
 def _version(value: bool) -> None:
@@ -319,6 +325,32 @@ def convert(
     read, wrote, count = run_convert(source, target, from_format.value, to_format.value if to_format else None,
                                      scheme.value, to_scheme.value, misaligned.value)
     Reporter().log(f"{source} ({read}) -> {target} ({wrote}): {count} sentences")
+
+
+@app.command()
+@handle_errors
+def check(
+    files: List[Path] = typer.Argument(..., help="The training file, then any dev and test files."),
+    format: DataFormat = typer.Option(DataFormat.auto, "--format", help=FORMAT_HELP),
+    scheme: Scheme = typer.Option(Scheme.auto, "--scheme", help=SCHEME_HELP),
+    misaligned: Misaligned = typer.Option(Misaligned.error, "--misaligned", help=MISALIGNED_HELP),
+    model: str = typer.Option(_default("model"), "--model", help="Model whose tokenizer counts word pieces."),
+    max_len: int = typer.Option(_default("max_len"), "--max-len", min=8, help="Word pieces per window."),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Check a corpus before training: formats, sizes, entities per type, span lengths, long sentences,
+    misaligned spans, duplicates, labels missing from train, train/test overlap.
+
+    Exit 0 when training on it would work, 2 (the first reason on stderr) when it would fail."""
+    from .check import check_files, piece_counter, render_check
+
+    result = check_files(files, format.value, scheme.value, misaligned.value, piece_counter(model, max_len),
+                         max_len - 2)
+    write_stdout(json.dumps(result, indent=2, ensure_ascii=False) + "\n" if json_output
+                 else render_check(result, max_len))
+    if result["fatal"]:
+        more = f" (and {len(result['fatal']) - 1} more)" if len(result["fatal"]) > 1 else ""
+        raise fail(result["fatal"][0] + more, 2)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .align import Tally
 from .atomic import atomic_write_text
 from .bio import Sentence, detect_columns, parse_bio, warn_on_stderr
 from .choices import CONVERT_FORMATS, DATA_FORMATS, MISALIGNED, OUTPUT_SCHEMES, SCHEMES
@@ -43,11 +44,12 @@ def read_corpus(path: str | Path, fmt: str = "auto", scheme: str = "auto", misal
 
 
 def read_with_format(path: str | Path, fmt: str = "auto", scheme: str = "auto", misaligned: str = "error",
-                     warn: Warn | None = None) -> tuple[str, list[Sentence]]:
+                     warn: Warn | None = None, tally: Tally | None = None) -> tuple[str, list[Sentence]]:
     """(the format read, the sentences) of `path`: a file, a pipe or /dev/stdin, read once.
 
     `scheme` applies to BIO files, `misaligned` to span formats (see align.py);
-    `warn` (default: stderr) hears what was repaired, skipped or changed.
+    `warn` (default: stderr) hears what was repaired, skipped or changed;
+    `tally`, when given, counts what the span formats skipped or changed.
     """
     for name, value, allowed in (("format", fmt, DATA_FORMATS), ("scheme", scheme, SCHEMES),
                                  ("misaligned", misaligned, MISALIGNED)):
@@ -58,9 +60,9 @@ def read_with_format(path: str | Path, fmt: str = "auto", scheme: str = "auto", 
     if fmt == "auto":
         fmt = detect_format(text)
     if fmt == "jsonl":
-        return fmt, parse_jsonl(text, source, misaligned, warn)
+        return fmt, parse_jsonl(text, source, misaligned, warn, tally)
     if fmt == "labelstudio":
-        return fmt, parse_labelstudio(text, source, misaligned, warn)
+        return fmt, parse_labelstudio(text, source, misaligned, warn, tally)
     if fmt == "auto":
         fmt = detect_columns(split_lines(text), source)
     return fmt, parse_bio(text, source, fmt, warn, scheme)

@@ -23,9 +23,11 @@ if TYPE_CHECKING:
 
 
 def parse_jsonl(text: str, path: str, misaligned: str = "error",
-                warn: Callable[[str], None] | None = None) -> list[Sentence]:
-    """The sentences of a JSONL file's text; `warn` hears what was skipped or changed (see align.Tally)."""
-    tally, sentences = Tally(), []
+                warn: Callable[[str], None] | None = None, tally: Tally | None = None) -> list[Sentence]:
+    """The sentences of a JSONL file's text.
+
+    `warn` hears what was skipped or changed, `tally` counts it (see align.Tally)."""
+    tally, sentences = tally if tally is not None else Tally(), []
     for number, line in enumerate(split_lines(text), 1):
         if not line.strip():
             continue

@@ -24,15 +24,15 @@ FROM_NAME, TO_NAME = "label", "text"
 
 
 def parse_labelstudio(text: str, path: str, misaligned: str = "error",
-                      warn: Callable[[str], None] | None = None) -> list[Sentence]:
-    """The sentences of a Label Studio export's text; `warn` hears what was skipped or changed."""
+                      warn: Callable[[str], None] | None = None, tally: Tally | None = None) -> list[Sentence]:
+    """The sentences of a Label Studio export's text; `warn` hears what was skipped or changed, `tally` counts it."""
     try:
         tasks = json.loads(text)
     except ValueError as err:
         raise InputError(f"{path}:{getattr(err, 'lineno', 1)}: not valid JSON ({getattr(err, 'msg', err)})") from None
     if not isinstance(tasks, list):
         raise InputError(f"{path}: expected a list of tasks (a Label Studio JSON or JSON-MIN export)")
-    tally, sentences = Tally(), []
+    tally, sentences = tally if tally is not None else Tally(), []
     for index, task in enumerate(tasks):
         task_id = task.get("id", index + 1) if isinstance(task, dict) else index + 1
         where = f"{path}: task {task_id}"
