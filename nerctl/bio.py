@@ -101,11 +101,12 @@ def parse_bio(text: str, path: str, fmt: str = "auto", warn: Warn | None = None,
             raise InputError(str(err)) from None
     sentences, repaired, first_repaired = [], 0, 0
     for words, tags, numbers in raw:
+        repairing = lenient and scheme == "iob2"
         try:
-            valid = repair_bio(tags) if lenient and scheme == "iob2" else to_iob2(tags, scheme)
+            valid = repair_bio(tags) if repairing else to_iob2(tags, scheme)
         except SchemeError as err:
             raise InputError(f"{path}:{numbers[err.index]}: {err}") from None
-        fixed = sum(a != b for a, b in zip(tags, valid))
+        fixed = sum(a != b for a, b in zip(tags, valid)) if repairing else 0
         if fixed and not repaired:
             first_repaired = numbers[0]
         repaired += fixed
