@@ -48,11 +48,12 @@ class Tally:
         parts = [f"skipped {self.empty} text(s) without a word"] if self.empty else []
         if self.unannotated:
             parts.append(f"skipped {self.unannotated} task(s) without a non-cancelled annotation")
-        if self.widened:
-            parts.append(f"--misaligned {policy}: widened {self.widened} span(s) to word boundaries")
+        changes = [f"widened {self.widened} span(s) to word boundaries"] if self.widened else []
         if self.dropped:
             reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.dropped.items()))
-            parts.append(f"--misaligned {policy}: dropped {sum(self.dropped.values())} span(s) ({reasons})")
+            changes.append(f"dropped {sum(self.dropped.values())} span(s) ({reasons})")
+        if changes:
+            parts.append(f"--misaligned {policy}: {', '.join(changes)}")
         return f"{source}: {'; '.join(parts)}" if parts else None
 
 
@@ -87,8 +88,8 @@ def spans_to_tags(text: str, words: Sequence[Word], spans: Sequence[CharSpan], w
     taken: dict[int, CharSpan] = {}  # word index -> the kept span that covers it
     for span in sorted(spans, key=lambda s: (s.start, -s.end)):
         reason, detail, first, last = _fit(text, words, span)
-        if reason == "cut a word" and policy == "expand":
-            tally.widened += 1
+        widened = reason == "cut a word" and policy == "expand"
+        if widened:
             reason = None
         clash = next((taken[i] for i in range(first, last) if i in taken), None) if not reason else None
         if clash is not None:
@@ -96,6 +97,7 @@ def spans_to_tags(text: str, words: Sequence[Word], spans: Sequence[CharSpan], w
         if reason is None:
             tags[first:last] = ["B-" + span.label] + ["I-" + span.label] * (last - first - 1)
             taken.update({i: span for i in range(first, last)})
+            tally.widened += widened
         elif policy == "error":
             raise InputError(f"{where}: {span.describe()} {text[span.start:span.end]!r} {detail}; "
                              "choose --misaligned expand or drop to read it anyway")
