@@ -15,6 +15,7 @@ from .config import TrainConfig
 from .data import dataset_split
 from .errors import InputError
 from .formats import read_corpus
+from .sources import is_regular_file
 
 
 @dataclass
@@ -64,4 +65,7 @@ def load_data(config: TrainConfig, mirror: str | None = None, warn=None) -> Trai
 
 
 def _absolute(path: str | None) -> str | None:
-    return str(Path(path).resolve()) if path else None
+    if not path:
+        return None
+    # A pipe (<(cat train.bio) is /dev/fd/63) resolves to a 'pipe:[N]' name that cannot be opened: keep its path.
+    return str(Path(path).resolve() if is_regular_file(path) else Path(path).absolute())

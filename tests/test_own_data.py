@@ -155,3 +155,14 @@ def test_pipes_process_substitution_and_stdin_are_files(trained_run, bio_files, 
     scored = nerctl("evaluate", run, "--file", "/dev/stdin", "--json", input=bio_files["test"].read_text())
     assert scored.returncode == 0, scored.stderr
     assert json.loads(scored.stdout)["sentences"] == len(read_corpus(bio_files["test"]))
+
+
+def test_training_reads_its_file_from_a_pipe(trained_run, tiny_model, bio_files, tmp_path):
+    args = " ".join(shlex.quote(str(a)) for a in ["-c", SMOKE, "--model", tiny_model, "--eval-file", bio_files["dev"],
+                                                  "--test-file", bio_files["test"], "--run-dir", tmp_path / "run"])
+    script = (f"{shlex.quote(sys.executable)} -m nerctl train {args} "
+              f"--train-file <(cat {shlex.quote(str(bio_files['train']))})")
+    trained = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "NO_COLOR": "1"})
+    assert trained.returncode == 0, trained.stderr
+    assert metrics(tmp_path / "run") == metrics(trained_run)
