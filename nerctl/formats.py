@@ -10,19 +10,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 from .align import Tally
 from .atomic import atomic_write_text
-from .bio import Sentence, detect_columns, parse_bio, warn_on_stderr
+from .bio import Sentence, Warn, detect_columns, parse_bio, warn_on_stderr
 from .choices import CONVERT_FORMATS, DATA_FORMATS, MISALIGNED, OUTPUT_SCHEMES, SCHEMES
 from .errors import InputError
 from .jsonl import jsonl_record, parse_jsonl
 from .labelstudio import parse_labelstudio, task
 from .schemes import from_iob2
 from .sources import read_text, split_lines
-
-Warn = Callable[[str], None]
 
 
 def detect_format(text: str) -> str:

@@ -10,10 +10,10 @@ file and the record's line.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .align import CharSpan, Tally, aligned_sentence, char_spans, sentence_words, tokens_field
-from .bio import Sentence
+from .bio import Sentence, Warn
 from .errors import InputError
 from .sources import split_lines
 from .tags import TYPE_RULE, is_entity_type
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def parse_jsonl(text: str, path: str, misaligned: str = "error",
-                warn: Callable[[str], None] | None = None, tally: Tally | None = None) -> list[Sentence]:
+                warn: Warn | None = None, tally: Tally | None = None) -> list[Sentence]:
     """The sentences of a JSONL file's text.
 
     `warn` hears what was skipped or changed, `tally` counts it (see align.Tally)."""

@@ -9,10 +9,10 @@ name the file and the task id.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .align import CharSpan, Tally, aligned_sentence, char_spans, sentence_words, tokens_field
-from .bio import Sentence
+from .bio import Sentence, Warn
 from .errors import InputError
 from .tags import TYPE_RULE, is_entity_type
 
@@ -24,7 +24,7 @@ FROM_NAME, TO_NAME = "label", "text"
 
 
 def parse_labelstudio(text: str, path: str, misaligned: str = "error",
-                      warn: Callable[[str], None] | None = None, tally: Tally | None = None) -> list[Sentence]:
+                      warn: Warn | None = None, tally: Tally | None = None) -> list[Sentence]:
     """The sentences of a Label Studio export's text; `warn` hears what was skipped or changed, `tally` counts it."""
     try:
         tasks = json.loads(text)

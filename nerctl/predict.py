@@ -65,7 +65,7 @@ def plan_predict(texts: Sequence[str] = (), file: str | Path | None = None, fmt:
         raise InputError(f"unknown output format {fmt!r}: choose one of {', '.join(OUTPUT_FORMATS)}")
     output = Path(output) if output is not None else None
     if output is not None and fmt not in STREAM_FORMATS:
-        raise InputError(f"--output writes {' or '.join(STREAM_FORMATS)}, not {fmt}")
+        raise InputError(f"--output writes {', '.join(STREAM_FORMATS[:-1])} or {STREAM_FORMATS[-1]}, not {fmt}")
     if output is not None and source not in (None, "-") and output.resolve() == Path(source).resolve():
         raise InputError(f"--output {output} is the input file")
     if resume and (output is None or fmt not in RESUME_FORMATS or tagged):
