@@ -355,10 +355,12 @@ def check(
 
 def main() -> None:
     """Console entry point: usage errors become one line and exit code 2."""
+    # The exceptions typer raises: its own vendored copy of click (typer >= 0.22), even where a
+    # separate click is installed too (uvicorn brings one), else click's.
     try:
-        from click import exceptions as click
-    except ImportError:  # typer >= 0.22 vendors its own copy of click
         from typer._click import exceptions as click
+    except ImportError:
+        from click import exceptions as click
 
     command = typer.main.get_command(app)
     try:
