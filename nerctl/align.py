@@ -42,12 +42,15 @@ class Tally:
     dropped: collections.Counter = field(default_factory=collections.Counter)
     empty: int = 0  # texts without a word: not sentences, skipped
     unannotated: int = 0  # Label Studio tasks with no annotation left (none, or all cancelled): skipped
+    rejected: int = 0  # Prodigy records answered "reject" or "ignore": not annotations, skipped
 
     def message(self, source: str, policy: str) -> str | None:
         """The stderr line for a file, or None when nothing was skipped or changed."""
         parts = [f"skipped {self.empty} text(s) without a word"] if self.empty else []
         if self.unannotated:
             parts.append(f"skipped {self.unannotated} task(s) without a non-cancelled annotation")
+        if self.rejected:
+            parts.append(f"skipped {self.rejected} record(s) answered reject or ignore")
         changes = [f"widened {self.widened} span(s) to word boundaries"] if self.widened else []
         if self.dropped:
             reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(self.dropped.items()))

@@ -35,7 +35,7 @@ class FileReport:
     longer_than_window: int = 0  # sentences split into windows of the model's max_len pieces
     widened_spans: int = 0
     dropped_spans: dict[str, int] = field(default_factory=dict)  # reason -> count
-    skipped_texts: int = 0  # texts without a word, tasks without an annotation
+    skipped_texts: int = 0  # texts without a word, tasks without an annotation, rejected records
     duplicates: int = 0  # sentences that repeat an earlier one of the file (words and tags)
     conflicting_duplicates: int = 0  # ... with the same words but other tags
     unseen_labels: list[str] = field(default_factory=list)  # held-out: types train never has
@@ -61,7 +61,7 @@ def file_report(path: str, role: str, fmt: str, sentences: Sequence[Sentence], t
         dict(sorted(collections.Counter(kind for kind, _ in spans).items())),
         {"min": min(lengths), "mean": round(statistics.fmean(lengths), 2), "max": max(lengths)} if lengths else {},
         sum(n > budget for n in pieces([s.words for s in sentences])),
-        tally.widened, dict(sorted(tally.dropped.items())), tally.empty + tally.unannotated, duplicates, conflicts)
+        tally.widened, dict(sorted(tally.dropped.items())), tally.empty + tally.unannotated + tally.rejected, duplicates, conflicts)
 
 
 def compare_to_train(report: FileReport, sentences: Sequence[Sentence], train: Sequence[Sentence]) -> None:
@@ -139,7 +139,7 @@ def render_check(result: dict[str, Any], max_len: int) -> str:
                      ("duplicates", f"{r['duplicates']} with the same tags, {r['conflicting_duplicates']} with other tags"),
                      ("spans changed", f"{r['widened_spans']} widened, {sum(dropped.values())} dropped"
                       + "".join(f", {n} {k}" for k, n in dropped.items())),
-                     ("skipped", f"{r['skipped_texts']} texts without words or annotation")]
+                     ("skipped", f"{r['skipped_texts']} texts (no word, no annotation, or rejected)")]
             if r["role"] == "held-out":
                 rows += [("shared with train", f"{r['shared_with_train']} sentences (leakage)"),
                          ("labels not in train", ", ".join(r["unseen_labels"]) or "-")]

@@ -4,7 +4,8 @@ doccano:  {"text": "...", "label": [[start, end, "TYPE"], ...]}
 Prodigy:  {"text": "...", "spans": [{"start": s, "end": e, "label": "TYPE"}], "tokens": [{"text", "start", "end"}]}
 
 Offsets are characters into "text". Tokens with offsets are the words;
-without them the text is split as predict splits raw text. Errors name the
+without them the text is split as predict splits raw text. Prodigy records
+answered "reject" or "ignore" are skipped (and counted). Errors name the
 file and the record's line.
 """
 from __future__ import annotations
@@ -38,6 +39,9 @@ def parse_jsonl(text: str, path: str, misaligned: str = "error",
             raise InputError(f"{where}: not valid JSON ({getattr(err, 'msg', err)})") from None
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise InputError(f'{where}: expected a JSON object with a "text" string')
+        if record.get("answer") in ("reject", "ignore"):  # Prodigy: the annotator turned the example down
+            tally.rejected += 1
+            continue
         sentence = aligned_sentence(record["text"], record.get("tokens"), record_spans(record, where), path,
                                     number, where, misaligned, tally)
         if sentence is not None:

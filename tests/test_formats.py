@@ -81,7 +81,10 @@ def test_doccano_and_prodigy_records(tmp_path):
         "",
         json.dumps({"text": "U.S. films", "spans": [{"start": 0, "end": 4, "label": "LOC"}], "tokens": tokens}),
     ]) + "\n", "d.jsonl")
-    fmt, (first, second) = read_with_format(path)
+    path.write_text(path.read_text() + json.dumps({"text": "no", "label": [[0, 2, "X"]], "answer": "reject"}) + "\n")
+    warnings = []
+    fmt, (first, second) = read_with_format(path, warn=warnings.append)
+    assert warnings == [f"{path}: skipped 1 record(s) answered reject or ignore"]
     assert fmt == "jsonl"
     assert first.words == ("have", "you", "seen", "jaws", "?") and first.tags == ("O", "O", "O", "B-TITLE", "O")
     assert second.words == ("U.S.", "films") and second.tags == ("B-LOC", "O")  # tokens are the words

@@ -141,6 +141,15 @@ def test_check_exits_2_when_training_would_fail(tiny_model, bio_files, tmp_path)
     assert result.exit_code == 2
     assert "labels not in train SONG" in result.stdout
     assert result.stderr.count("\n") == 1 and "test.jsonl: label(s) SONG never occur in" in result.stderr
+    test.write_text(json.dumps({"text": "play yesterday", "label": [[5, 14, "TITLE"], [0, 2, "TITLE"]]}) + "\n")
+    result = runner.invoke(app, ["check", str(bio_files["train"]), str(test), "--model", str(tiny_model), "--json"])
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["files"][1]["dropped_spans"] == {"cut a word": 1}  # measured as if dropped
+    assert result.stderr.count("\n") == 1 and "test.jsonl:1: span [0, 2) TITLE 'pl' has a boundary" in result.stderr
+    expanded = runner.invoke(app, ["check", str(bio_files["train"]), str(test), "--model", str(tiny_model),
+                                   "--misaligned", "expand", "--json"])
+    assert expanded.exit_code == 0, expanded.output
+    assert json.loads(expanded.stdout)["files"][1]["widened_spans"] == 1
 
 
 def test_pipes_process_substitution_and_stdin_are_files(trained_run, bio_files, tmp_path):
