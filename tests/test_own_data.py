@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from nerctl.cli import app
 from nerctl.formats import read_corpus
-from conftest import REPO, SHARED_DATA
+from nerctl.tags import entity_spans
+from conftest import SHARED_DATA
 from test_cli import SMOKE, nerctl
 
 runner = CliRunner()
@@ -78,7 +79,7 @@ def test_predict_spans_and_labelstudio_reimport(trained_run, tmp_path):
     (tmp_path / "pred.jsonl").write_text(spans.stdout)
     back = read_corpus(tmp_path / "pred.jsonl")
     found = [[(e["start"], e["end"], e["type"]) for e in r["entities"]] for r in records if r["words"]]
-    assert [[(s.offsets[a][0], s.offsets[b - 1][1], kind) for kind, a, b in _spans(s.tags)] for s in back] == found
+    assert [[(s.offsets[a][0], s.offsets[b - 1][1], kind) for kind, a, b in entity_spans(s.tags)] for s in back] == found
 
     ls = runner.invoke(app, ["predict", "--run", str(trained_run), "--file", str(texts), "--format", "labelstudio"])
     assert ls.exit_code == 0, ls.output
@@ -92,12 +93,6 @@ def test_predict_spans_and_labelstudio_reimport(trained_run, tmp_path):
         assert values == [(e["start"], e["end"], e["type"], e["score"]) for e in record["entities"]]
         assert all(r["value"]["text"] == record["text"][r["value"]["start"]:r["value"]["end"]]
                    for r in prediction["result"])
-
-
-def _spans(tags):
-    from nerctl.tags import entity_spans
-
-    return entity_spans(tags)
 
 
 def test_label_studio_round_trip_export_predict_and_tagged_input(trained_run, bio_files, tmp_path):
