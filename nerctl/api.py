@@ -128,18 +128,24 @@ def resume(run: "str | Path | Run | RunDir | None" = None, *, mirror: str | None
 
 
 def evaluate(run: "str | Path | Run | RunDir | Tagger | None", file: str | Path, *, format: str = "auto",
-             backend: str = "auto", precision: str = "auto", batch_size: int | None = None, worst: int = 0,
-             progress: bool = False) -> Scores:
-    """Score a run (or a loaded Tagger) on a BIO file, as `nerctl evaluate --json` does."""
+             scheme: str = "auto", misaligned: str = "error", backend: str = "auto", precision: str = "auto",
+             batch_size: int | None = None, worst: int = 0, progress: bool = False) -> Scores:
+    """Score a run (or a loaded Tagger) on a tagged file of any format, as `nerctl evaluate --json` does."""
     from .scoring import evaluate_file
 
     tagger = run if isinstance(run, Tagger) else load(run, backend, precision, batch_size)
     with Reporter(quiet=not progress).counter("scoring") as counter:
-        return Scores(**evaluate_file(tagger, file, format, counter, worst=worst))
+        return Scores(**evaluate_file(tagger, file, format, counter, worst, scheme, misaligned))
 
 
-def read_corpus(path: str | Path, format: str = "auto") -> list[Sentence]:
-    """Read a tagged file into sentences (words, IOB2 tags, source line), as every command does."""
-    from .bio import read_bio
+def read_corpus(path: str | Path, format: str = "auto", scheme: str = "auto", misaligned: str = "error"
+                ) -> list[Sentence]:
+    """Read a tagged file of any format into sentences (words, IOB2 tags, source and line, and the text
+    and word offsets where the format has them), as every command does.
 
-    return read_bio(path, format)
+    `format`, `scheme` and `misaligned` are the options of the same names
+    (see `nerctl train --help`); what was repaired, skipped or changed is
+    said on stderr."""
+    from .formats import read_corpus as read
+
+    return read(path, format, scheme, misaligned)

@@ -1,6 +1,8 @@
-"""Reading BIO-tagged files: MIT Movie's `TAG<TAB>word` and CoNLL's `word ... TAG`.
+"""Reading BIO-tagged files: MIT Movie's `TAG<TAB>word` and CoNLL's `word ... TAG` (CoNLL-2003 too).
 
-Every error names the file and the 1-based line, so a user can jump straight to it.
+Tags may be in any scheme of schemes.py (detected per file, or chosen) and
+are IOB2 once read. Every error names the file and the 1-based line, so a user
+can jump straight to it.
 """
 from __future__ import annotations
 
@@ -9,46 +11,40 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .choices import BIO_FORMATS
+from .choices import SCHEMES
 from .errors import InputError
+from .schemes import SchemeError, detect_scheme, to_iob2
+from .sources import read_text, split_lines
 from .tags import is_tag, repair_bio
 
 # How many non-blank lines `auto` inspects to pick a format.
 _DETECT_LINES = 200
+BIO_COLUMNS = ("mit", "conll")  # the formats this module reads (see choices.DATA_FORMATS)
+
+Warn = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class Sentence:
-    """One tagged sentence and where it came from (for error messages)."""
+    """One tagged sentence and where it came from (for error messages).
+
+    `text` and `offsets` (each word's start and end in it) are kept where the
+    format has them (JSONL, Label Studio), so that output and `convert` can
+    give spans into the original text; BIO files have words only (None).
+    """
 
     words: tuple[str, ...]
     tags: tuple[str, ...]
     source: str = ""
-    line: int = 0  # line of the first word
+    line: int = 0  # line of the first word (JSONL: the record's line; Label Studio: the task id)
+    text: str | None = None
+    offsets: tuple[tuple[int, int], ...] | None = None
 
     def __len__(self) -> int:
         return len(self.words)
 
 
-def _decode(path: Path) -> str:
-    data = path.read_bytes()
-    if b"\x00" in data:
-        line = data[: data.index(b"\x00")].count(b"\n") + 1
-        raise InputError(f"{path}:{line}: NUL byte: this looks like a binary file, not a BIO text file")
-    try:
-        return data.decode("utf-8-sig")  # tolerates a BOM
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise InputError(f"{path}:{line}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
-
-
-def _lines(text: str) -> list[str]:
-    # split("\n") rather than splitlines(): the latter also breaks on \x0b, \x1c,
-    # U+2028 ..., which would shift every line number after them.
-    return [line.rstrip("\r") for line in text.split("\n")]
-
-
-def _detect_format(lines: list[str], path: Path) -> str:
+def detect_columns(lines: list[str], path: str) -> str:
     """MIT if the first column holds the tags, CoNLL if the last one does.
 
     A vote over the first lines, so that one bad line does not hide the format:
@@ -76,43 +72,60 @@ def _detect_format(lines: list[str], path: Path) -> str:
     )
 
 
-def read_bio(path: str | Path, fmt: str = "auto", warn: Callable[[str], None] | None = None) -> list[Sentence]:
-    """Read a BIO file into sentences. Blank lines separate sentences.
+def read_bio(path: str | Path, fmt: str = "auto", warn: Warn | None = None, scheme: str = "auto") -> list[Sentence]:
+    """Read a BIO file (see `parse_bio`)."""
+    return parse_bio(read_text(path), str(path), fmt, warn, scheme)
 
-    An I-X that does not continue an X span is read as B-X; `warn` (default:
-    a line on stderr) hears how many such tags a file had.
+
+def parse_bio(text: str, path: str, fmt: str = "auto", warn: Warn | None = None,
+              scheme: str = "auto") -> list[Sentence]:
+    """Sentences of BIO text read from `path`. Blank lines separate sentences, -DOCSTART- lines are skipped.
+
+    `scheme` auto detects it from the tag prefixes; B-/I- tags then read as
+    IOB2 with any I-X that does not continue an X span read as B-X (IOB1 or
+    hand-edited files), and `warn` (default: a line on stderr) hears how many.
     """
-    path = Path(path)
-    if fmt not in BIO_FORMATS:
-        raise InputError(f"unknown format {fmt!r}: choose one of {', '.join(BIO_FORMATS)}")
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, expected a BIO file")
-    lines = _lines(_decode(path))
-    if fmt == "auto":
-        fmt = _detect_format(lines, path)
-
-    sentences: list[Sentence] = []
-    words: list[str] = []
-    tags: list[str] = []
-    start = repaired = first_repaired = 0
-
-    def end_sentence() -> None:
-        nonlocal repaired, first_repaired
-        valid = repair_bio(tags)
-        fixed = sum(a != b for a, b in zip(tags, valid))
+    if fmt not in ("auto",) + BIO_COLUMNS:
+        raise InputError(f"{path}: format {fmt!r} is not a BIO format: choose one of auto, {', '.join(BIO_COLUMNS)}")
+    if scheme not in SCHEMES:
+        raise InputError(f"unknown scheme {scheme!r}: choose one of {', '.join(SCHEMES)}")
+    lines = split_lines(text)
+    raw = _raw_sentences(lines, path, detect_columns(lines, path) if fmt == "auto" else fmt)
+    if not raw:
+        raise InputError(f"{path}: no sentences found (the file is empty or blank)")
+    lenient = scheme == "auto"
+    if lenient:
+        try:
+            scheme = detect_scheme({tag[0] for _, tags, _ in raw for tag in tags if tag != "O"}, path)
+        except SchemeError as err:
+            raise InputError(str(err)) from None
+    sentences, repaired, first_repaired = [], 0, 0
+    for words, tags, numbers in raw:
+        repairing = lenient and scheme == "iob2"
+        try:
+            valid = repair_bio(tags) if repairing else to_iob2(tags, scheme)
+        except SchemeError as err:
+            raise InputError(f"{path}:{numbers[err.index]}: {err}") from None
+        fixed = sum(a != b for a, b in zip(tags, valid)) if repairing else 0
         if fixed and not repaired:
-            first_repaired = start
+            first_repaired = numbers[0]
         repaired += fixed
-        sentences.append(Sentence(tuple(words), tuple(valid), str(path), start))
+        sentences.append(Sentence(tuple(words), tuple(valid), path, numbers[0]))
+    if repaired:
+        message = (f"{path}: read {repaired} I- tag(s) that start a span as B- "
+                   f"(IOB2; the first in the sentence at line {first_repaired})")
+        (warn or warn_on_stderr)(message)
+    return sentences
 
+
+def _raw_sentences(lines: list[str], path: str, fmt: str) -> list[tuple[list[str], list[str], list[int]]]:
+    """(words, tags as written, line numbers) per sentence; tags are checked for shape only."""
+    out: list[tuple[list[str], list[str], list[int]]] = []
     for number, line in enumerate(lines, start=1):
         fields = line.split()
         if not fields or fields[0] == "-DOCSTART-":
-            if words:
-                end_sentence()
-                words, tags = [], []
+            if out and out[-1][0]:
+                out.append(([], [], []))
             continue
         if len(fields) < 2:
             raise InputError(f"{path}:{number}: expected a word and a tag, found one field {line.strip()!r}")
@@ -125,21 +138,11 @@ def read_bio(path: str | Path, fmt: str = "auto", warn: Callable[[str], None] | 
         if not is_tag(tag):
             hint = f"; tags are upper-case: {tag.upper()}" if is_tag(tag.upper()) else ""
             raise InputError(f"{path}:{number}: {tag!r} is not a tag (expected O, B-TYPE or I-TYPE{hint})")
-        if not words:
-            start = number
-        words.append(word)
-        tags.append(tag)
-    if words:
-        end_sentence()
-    if not sentences:
-        raise InputError(f"{path}: no sentences found (the file is empty or blank)")
-    if repaired:
-        message = (f"{path}: read {repaired} I- tag(s) that start a span as B- "
-                   f"(IOB2; the first in the sentence at line {first_repaired})")
-        (warn or _warn_on_stderr)(message)
-    return sentences
+        if not out:
+            out.append(([], [], []))
+        out[-1][0].append(word), out[-1][1].append(tag), out[-1][2].append(number)
+    return [s for s in out if s[0]]
 
 
-def _warn_on_stderr(message: str) -> None:
+def warn_on_stderr(message: str) -> None:
     print(f"nerctl: warning: {message}", file=sys.stderr)
-

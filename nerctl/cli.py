@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -15,8 +16,9 @@ from typing import List, Optional
 import typer
 
 from ._util import PROG, fail, handle_errors, print_json, print_metrics, write_stdout
-from .choices import BACKENDS, BIO_FORMATS, EXPORT_FORMATS, INPUT_FORMATS, OUTPUT_FORMATS, PRECISIONS
-from .config import TrainConfig, field_type, option_help
+from .choices import (BACKENDS, CONVERT_FORMATS, DATA_FORMATS, EXPORT_FORMATS, INPUT_FORMATS, MISALIGNED,
+                      OUTPUT_FORMATS, OUTPUT_SCHEMES, PRECISIONS, SCHEMES)
+from .config import FORMAT_HELP, MISALIGNED_HELP, SCHEME_HELP, TrainConfig, field_type, option_help
 
 app = typer.Typer(
     name=PROG,
@@ -41,12 +43,21 @@ def choice_enum(name: str, values: tuple[str, ...]) -> type[Enum]:
     return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
 
 
-BioFormat = choice_enum("BioFormat", BIO_FORMATS)
+DataFormat = choice_enum("DataFormat", DATA_FORMATS)
+ConvertFormat = choice_enum("ConvertFormat", CONVERT_FORMATS)
+Scheme = choice_enum("Scheme", SCHEMES)
+OutputScheme = choice_enum("OutputScheme", OUTPUT_SCHEMES)
+Misaligned = choice_enum("Misaligned", MISALIGNED)
 Precision = choice_enum("Precision", PRECISIONS)
 Backend = choice_enum("Backend", BACKENDS)
 OutputFormat = choice_enum("OutputFormat", OUTPUT_FORMATS)
 InputFormat = choice_enum("InputFormat", INPUT_FORMATS)
 ExportFormat = choice_enum("ExportFormat", EXPORT_FORMATS)
+
+
+def _default(name: str):
+    """A TrainConfig field's default, for the commands that share it."""
+    return next(f.default for f in dataclasses.fields(TrainConfig) if f.name == name)
 
 
 def _version(value: bool) -> None:
@@ -159,10 +170,12 @@ def _tagger(run: Optional[str], batch_size: Optional[int], precision: Enum, back
 @handle_errors
 def evaluate(
     run: Optional[str] = typer.Argument(None, help="Run directory or name [default: runs/latest]."),
-    file: Optional[Path] = typer.Option(None, "--file", "-f", help="BIO file to score."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Tagged file to score (any --format; a pipe too)."),
     dataset: str = typer.Option("mitmovie", help="Dataset to score when no --file is given."),
     split: str = typer.Option("test", help="Split of the dataset."),
-    format: BioFormat = typer.Option(BioFormat.auto, "--format", help="BIO format of the file."),
+    format: DataFormat = typer.Option(DataFormat.auto, "--format", help=FORMAT_HELP),
+    scheme: Scheme = typer.Option(Scheme.auto, "--scheme", help=SCHEME_HELP),
+    misaligned: Misaligned = typer.Option(Misaligned.error, "--misaligned", help=MISALIGNED_HELP),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Sentences per batch [default: the run's]."),
     backend: Backend = typer.Option(Backend.auto, help=BACKEND_HELP),
     precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP),
@@ -180,7 +193,8 @@ def evaluate(
 
     tagger = _tagger(run, batch_size, precision, backend)
     path = file or dataset_split(dataset, split, mirror=mirror)
-    metrics = score(tagger, path, format=format.value, worst=errors, progress=True).to_dict()
+    metrics = score(tagger, path, format=format.value, scheme=scheme.value, misaligned=misaligned.value,
+                    worst=errors, progress=True).to_dict()
     if json_output:
         print_json(metrics)
         return
@@ -195,32 +209,38 @@ def evaluate(
 @handle_errors
 def predict(
     texts: Optional[List[str]] = typer.Argument(None, help="Texts to tag; '-' reads one text per line from stdin."),
-    file: Optional[Path] = typer.Option(None, "--file", "-f", help="File with one text per line ('-' for stdin), or a BIO file."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="File with one text per line ('-' for stdin; "
+                                        "a pipe too: <(cut -f2 data.tsv)), or a tagged file (see --input-format)."),
     run: Optional[str] = typer.Option(None, "--run", help="Run directory or name [default: runs/latest]."),
     output: Optional[OutputFormat] = typer.Option(
         None, "--format", help="Output: table on a terminal, jsonl when piped or with --output [default: by terminal]. "
-        "jsonl and conll stream (memory stays bounded); table and json tag everything first."),
+        "spans: doccano/Prodigy JSONL records, labelstudio: a list of Label Studio tasks with predictions "
+        "(model_version: the run's name), both for import into the annotation tool. "
+        "jsonl, conll, spans and labelstudio stream (memory stays bounded); table and json tag everything first."),
     output_file: Optional[Path] = typer.Option(
         None, "--output", "-o", help="Write jsonl or conll here, chunk by chunk, instead of stdout (an existing file is replaced)."),
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted --output jsonl: keep its complete lines and tag only the rest of the input."),
     input_format: InputFormat = typer.Option(
-        InputFormat.auto, help="'bio' tags the words of a BIO file in memory (conll output then shows gold and predicted); "
-        "auto: bio for .bio/.conll/.iob files."),
+        InputFormat.auto, help="bio, jsonl, labelstudio: tag the words of a tagged file in memory (conll output then "
+        "shows gold and predicted; offsets index the file's texts); auto: bio for .bio/.conll/.iob, jsonl for "
+        ".jsonl, labelstudio for .json, else text."),
+    scheme: Scheme = typer.Option(Scheme.auto, "--scheme", help=SCHEME_HELP),
+    misaligned: Misaligned = typer.Option(Misaligned.error, "--misaligned", help=MISALIGNED_HELP),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Texts per batch [default: the run's]."),
     backend: Backend = typer.Option(Backend.auto, help=BACKEND_HELP),
     precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP),
 ) -> None:
     """Tag texts: words with tags, and entity spans with character offsets into the input.
 
-    jsonl and conll are streamed: texts are read, tagged and written a chunk of
-    2,048 at a time, so memory stays bounded and output line i answers input
-    line i. table, json and BIO input are tagged in memory.
+    jsonl, conll, spans and labelstudio are streamed: texts are read, tagged and
+    written a chunk of 2,048 at a time, so memory stays bounded and output
+    record i answers input line i. table, json and tagged input are tagged in memory.
     """
     from .predict import plan_predict, run_predict
 
     job = plan_predict(texts or [], file, output.value if output else None, output_file, resume,
-                       input_format.value, stdout_is_terminal=sys.stdout.isatty())
+                       input_format.value, sys.stdout.isatty(), scheme.value, misaligned.value)
     results = run_predict(_tagger(run, batch_size, precision, backend), job)
     if results is not None:
         from ._util import print_predictions_table
@@ -318,6 +338,55 @@ def serve(
                              max_texts, max_body_bytes, max_words, backend.value, precision.value,
                              list(cors_origin or []), read_api_key(api_key_file)).check()
     run_service(settings)
+
+
+@app.command()
+@handle_errors
+def convert(
+    source: Path = typer.Argument(..., help="Tagged file to read (any format; a pipe or /dev/stdin too)."),
+    target: Path = typer.Argument(..., help="File to write ('-': stdout); an existing file is replaced."),
+    from_format: DataFormat = typer.Option(DataFormat.auto, "--from", help=FORMAT_HELP),
+    to_format: Optional[ConvertFormat] = typer.Option(
+        None, "--to", help="bio (TAG<TAB>word), conll (word TAG), jsonl (doccano records; Prodigy tokens added "
+        "where splitting the text would give other words), labelstudio (a JSON export: tasks with annotations) "
+        "[default: by TARGET's suffix: .jsonl, .json, .conll, else bio]."),
+    scheme: Scheme = typer.Option(Scheme.auto, "--scheme", help=SCHEME_HELP),
+    to_scheme: OutputScheme = typer.Option(OutputScheme.iob2, "--to-scheme", help="Tag scheme of bio and conll output."),
+    misaligned: Misaligned = typer.Option(Misaligned.error, "--misaligned", help=MISALIGNED_HELP),
+) -> None:
+    """Convert a tagged corpus between formats: words and tags come back unchanged on the round trip."""
+    from .formats import convert as run_convert
+    from .progress import Reporter
+
+    read, wrote, count = run_convert(source, target, from_format.value, to_format.value if to_format else None,
+                                     scheme.value, to_scheme.value, misaligned.value)
+    Reporter().log(f"{source} ({read}) -> {target} ({wrote}): {count} sentences")
+
+
+@app.command()
+@handle_errors
+def check(
+    files: List[Path] = typer.Argument(..., help="The training file, then any dev and test files."),
+    format: DataFormat = typer.Option(DataFormat.auto, "--format", help=FORMAT_HELP),
+    scheme: Scheme = typer.Option(Scheme.auto, "--scheme", help=SCHEME_HELP),
+    misaligned: Misaligned = typer.Option(Misaligned.error, "--misaligned", help=MISALIGNED_HELP),
+    model: str = typer.Option(_default("model"), "--model", help="Model whose tokenizer counts word pieces."),
+    max_len: int = typer.Option(_default("max_len"), "--max-len", min=8, help="Word pieces per window."),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Check a corpus before training: formats, sizes, entities per type, span lengths, long sentences,
+    misaligned spans, duplicates, labels missing from train, train/test overlap.
+
+    Exit 0 when training on it would work, 2 (the first reason on stderr) when it would fail."""
+    from .check import check_files, piece_counter, render_check
+
+    result = check_files(files, format.value, scheme.value, misaligned.value, piece_counter(model, max_len),
+                         max_len - 2)
+    write_stdout(json.dumps(result, indent=2, ensure_ascii=False) + "\n" if json_output
+                 else render_check(result, max_len))
+    if result["fatal"]:
+        more = f" (and {len(result['fatal']) - 1} more)" if len(result["fatal"]) > 1 else ""
+        raise fail(result["fatal"][0] + more, 2)
 
 
 def main() -> None:

@@ -14,10 +14,19 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from .choices import BIO_FORMATS, PRECISIONS, STRATEGIES
+from .choices import DATA_FORMATS, MISALIGNED, PRECISIONS, SCHEMES, STRATEGIES
 from .errors import InputError
 
 ENV_PREFIX = "NERCTL_"
+
+# The data options' help, shared by train (a field each) and evaluate/predict/convert/check (cli.py).
+FORMAT_HELP = ("Format of the data files: auto (from the content), mit (TAG<TAB>word), conll (word ... TAG, "
+               "CoNLL-2003 too), jsonl (doccano or Prodigy spans), labelstudio (a Label Studio JSON or JSON-MIN export).")
+SCHEME_HELP = ("Tag scheme of BIO files, read as IOB2: auto (from the prefixes: E-/S- IOBES, L-/U- BILOU, "
+               "else IOB2 reading an I- that starts a span as B-), iob1, iob2, iobes (BIOES), bilou.")
+MISALIGNED_HELP = ("Spans that do not fit the words (a boundary inside a word, overlapping, empty, past the "
+                   "text, text differing): error, expand (widen to whole words; drop what cannot be), drop. "
+                   "What was changed is counted on stderr.")
 
 
 def option(default: Any, help: str, *, ge: float | None = None, gt: float | None = None, lt: float | None = None,
@@ -43,14 +52,15 @@ class TrainConfig:
     model: str = option("minilm", "'minilm' (the embedded MiniLM), a local Hugging Face model folder, or a hub id.")
     # Data: a named dataset, or explicit files (which win over the dataset's).
     dataset: str | None = option("mitmovie", "Named dataset to train on (see `nerctl download`).", per_worker=True)
-    train_file: str | None = option(None, "Training BIO file; when given, the dataset is not used at all.",
+    train_file: str | None = option(None, "Training file (any --format); when given, the dataset is not used at all.",
                                     path=True, per_worker=True)
-    eval_file: str | None = option(None, "Dev BIO file for choosing the best epoch [default: carved from train].",
+    eval_file: str | None = option(None, "Dev file for choosing the best epoch [default: carved from train].",
                                    path=True, per_worker=True)
-    test_file: str | None = option(None, "Test BIO file, scored once at the end with the best model "
+    test_file: str | None = option(None, "Test file, scored once at the end with the best model "
                                    "[default: the dataset's test split].", path=True, per_worker=True)
-    format: str = option("auto", "BIO format of the files: mit is TAG<TAB>word, conll is word ... TAG.",
-                         choices=BIO_FORMATS, per_worker=True)
+    format: str = option("auto", FORMAT_HELP, choices=DATA_FORMATS, per_worker=True)
+    scheme: str = option("auto", SCHEME_HELP, choices=SCHEMES, per_worker=True)
+    misaligned: str = option("error", MISALIGNED_HELP, choices=MISALIGNED, per_worker=True)
     dev_fraction: float = option(0.1, "Share of train held out as dev when no --eval-file is given.", gt=0, lt=1)
     # Optimisation.
     epochs: int = option(6, "Training epochs.", ge=1)

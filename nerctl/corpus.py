@@ -10,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .bio import Sentence, read_bio
+from .bio import Sentence
 from .config import TrainConfig
 from .data import dataset_split
 from .errors import InputError
+from .formats import read_corpus
+from .sources import is_regular_file
 
 
 @dataclass
@@ -38,26 +40,32 @@ def split_dev(sentences: list[Sentence], fraction: float, seed: int) -> tuple[li
 def load_data(config: TrainConfig, mirror: str | None = None, warn=None) -> TrainData:
     """Read train/dev/test as the config says (explicit files win over the dataset).
 
-    `warn` hears about repaired tags (see `read_bio`)."""
+    `warn` hears about repaired tags and changed spans (see `formats.read_corpus`)."""
     # Sources are kept as absolute paths: `report` and the model card read them from anywhere.
     if config.train_file:
         train_path, test_path = _absolute(config.train_file), _absolute(config.test_file)
     else:
         train_path = str(dataset_split(config.dataset, "train", mirror=mirror))
         test_path = _absolute(config.test_file) or str(dataset_split(config.dataset, "test", mirror=mirror))
-    train = read_bio(train_path, config.format, warn)
+    def read(path: str) -> list[Sentence]:
+        return read_corpus(path, config.format, config.scheme, config.misaligned, warn)
+
+    train = read(train_path)
     sources = {"train": train_path}
     if config.eval_file:
         sources["dev"] = _absolute(config.eval_file)
-        dev = read_bio(sources["dev"], config.format, warn)
+        dev = read(sources["dev"])
     else:
         train, dev = split_dev(train, config.dev_fraction, config.seed)
         sources["dev"] = f"{config.dev_fraction:g} of {train_path} (seed {config.seed})"
-    test = read_bio(test_path, config.format, warn) if test_path else None
+    test = read(test_path) if test_path else None
     if test_path:
         sources["test"] = test_path
     return TrainData(train, dev, test, sources)
 
 
 def _absolute(path: str | None) -> str | None:
-    return str(Path(path).resolve()) if path else None
+    if not path:
+        return None
+    # A pipe (<(cat train.bio) is /dev/fd/63) resolves to a 'pipe:[N]' name that cannot be opened: keep its path.
+    return str(Path(path).resolve() if is_regular_file(path) else Path(path).absolute())

@@ -3,7 +3,9 @@
 A record is `Doc.to_dict()`: the text, its entities (type, text,
 character offsets, score) and its words (offsets, tag, score). jsonl writes
 one record a line; conll one word a line (gold tag before the predicted one
-when the input was tagged); json one array. Streaming keeps memory bounded by
+when the input was tagged); json one array; spans one doccano/Prodigy record
+a line (jsonl.spans_record) and labelstudio a list of pre-annotated tasks
+(labelstudio.prediction_task), both re-importable into the annotation tool. Streaming keeps memory bounded by
 a chunk of texts, and a resumed jsonl output ends byte for byte as an
 uninterrupted one.
 """
@@ -19,14 +21,22 @@ from typing import Callable, ContextManager, Iterable, Iterator, TextIO
 
 from .choices import STREAM_FORMATS
 from .errors import InputError
+from .jsonl import spans_record
+from .labelstudio import prediction_task
 from .tagger import CHUNK_TEXTS, Doc, Tagger
 
 
-def render(results: Iterable[Doc], fmt: str) -> str:
-    """Text for stdout in one of OUTPUT_FORMATS ('table' is rendered by the CLI)."""
+def render(results: Iterable[Doc], fmt: str, model_version: str | None = None) -> str:
+    """Text for stdout in one of OUTPUT_FORMATS ('table' is rendered by the CLI).
+
+    `model_version` names the model in Label Studio's predictions (the run's name)."""
     results = list(results)
     if fmt == "jsonl":
         return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results)
+    if fmt == "spans":
+        return "".join(json.dumps(spans_record(r), ensure_ascii=False) + "\n" for r in results)
+    if fmt == "labelstudio":
+        return "[\n" + _task_lines(results, model_version) + ("\n" if results else "") + "]\n"
     if fmt == "json":
         return json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2) + "\n"
     if fmt == "conll":
@@ -39,6 +49,11 @@ def render(results: Iterable[Doc], fmt: str) -> str:
     raise ValueError(f"unknown format {fmt}")
 
 
+def _task_lines(results: list[Doc], model_version: str | None) -> str:
+    """Label Studio tasks, one a line, separated by commas (the inside of a JSON list)."""
+    return ",\n".join(json.dumps(prediction_task(r, model_version), ensure_ascii=False) for r in results)
+
+
 def write_stream(tagger: Tagger, texts: Iterable[str], sink: TextIO, fmt: str = "jsonl",
                  chunk_size: int = CHUNK_TEXTS, progress: Callable[[int], None] | None = None, done: int = 0) -> int:
     """Tag `texts` and write them to `sink` in `fmt`, one flushed chunk at a time; return how many were written.
@@ -46,17 +61,24 @@ def write_stream(tagger: Tagger, texts: Iterable[str], sink: TextIO, fmt: str = 
     A killed job leaves every finished chunk in `sink` and at most a partial
     last record. `progress(n)` is called with the records of each chunk written.
     `done`, with the texts from `resume_output`: records already in `sink`.
+    labelstudio writes one JSON list: "[" first, tasks a line, "]" once the input ends.
     """
     if fmt not in STREAM_FORMATS:
         raise InputError(f"format {fmt} cannot be streamed: choose one of {', '.join(STREAM_FORMATS)}")
+    listed = fmt == "labelstudio"
+    sink.write("[\n" if listed else "")
     written, drop = 0, done % chunk_size  # the already written head of a resumed chunk
     for results in tagger.tag_chunks(texts, chunk_size):
         results, drop = results[drop:], 0
-        sink.write(render(results, fmt))
+        if listed:
+            sink.write((",\n" if written and results else "") + _task_lines(results, tagger.name))
+        else:
+            sink.write(render(results, fmt))
         sink.flush()
         written += len(results)
         if progress:
             progress(len(results))
+    sink.write(("\n" if written else "") + "]\n" if listed else "")
     return written
 
 

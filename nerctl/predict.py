@@ -14,10 +14,12 @@ from typing import IO, Iterator, Sequence
 from .choices import INPUT_FORMATS, OUTPUT_FORMATS, RESUME_FORMATS, STREAM_FORMATS
 from .errors import InputError
 from .output import open_output, render, stream_to
-from .tagger import CHUNK_TEXTS, Doc, Tagger, words_from_tokens
+from .sources import is_regular_file
+from .tagger import CHUNK_TEXTS, Doc, Tagger
 from .texts import count_lines, iter_texts
 
-BIO_SUFFIXES = (".bio", ".conll", ".iob")  # input_format auto reads these as tagged files
+# input_format auto reads files with these suffixes as tagged files of that format.
+TAGGED_SUFFIXES = {".bio": "bio", ".conll": "bio", ".iob": "bio", ".jsonl": "jsonl", ".json": "labelstudio"}
 
 
 @dataclass(frozen=True)
@@ -29,17 +31,20 @@ class PredictJob:
     fmt: str  # one of OUTPUT_FORMATS
     output: Path | None  # None: stdout
     resume: bool
-    tagged_input: bool  # `source` is a BIO file: tag its words, keep its gold tags
+    tagged_input: bool  # `source` is a tagged file: tag its words, keep its gold tags
+    data_format: str = "auto"  # a tagged file's format (formats.read_corpus), its scheme and misaligned policy
+    scheme: str = "auto"
+    misaligned: str = "error"
 
     @property
     def in_memory(self) -> bool:
-        """table, json and BIO input are tagged whole; jsonl and conll text streams chunk by chunk."""
+        """table, json and tagged input are tagged whole; the stream formats of text go chunk by chunk."""
         return self.tagged_input or self.fmt not in STREAM_FORMATS
 
 
 def plan_predict(texts: Sequence[str] = (), file: str | Path | None = None, fmt: str | None = None,
                  output: str | Path | None = None, resume: bool = False, input_format: str = "auto",
-                 stdout_is_terminal: bool = False) -> PredictJob:
+                 stdout_is_terminal: bool = False, scheme: str = "auto", misaligned: str = "error") -> PredictJob:
     """Check the request and settle its defaults; every refusal is an InputError.
 
     `texts == ["-"]` reads stdin. `fmt` None is table on a terminal, else jsonl.
@@ -52,27 +57,35 @@ def plan_predict(texts: Sequence[str] = (), file: str | Path | None = None, fmt:
     source = str(file) if file is not None else ("-" if texts == ["-"] else None)
     if source is None and not texts:
         raise InputError("nothing to tag: give texts, --file FILE, or '-' for stdin")
-    tagged = source not in (None, "-") and (
-        input_format == "bio" or (input_format == "auto" and Path(source).suffix.lower() in BIO_SUFFIXES))
+    if input_format == "auto" and source not in (None, "-"):
+        input_format = TAGGED_SUFFIXES.get(Path(source).suffix.lower(), "text")
+    tagged = source not in (None, "-") and input_format not in ("auto", "text")
     fmt = fmt or ("table" if output is None and stdout_is_terminal else "jsonl")
     if fmt not in OUTPUT_FORMATS:
         raise InputError(f"unknown output format {fmt!r}: choose one of {', '.join(OUTPUT_FORMATS)}")
     output = Path(output) if output is not None else None
     if output is not None and fmt not in STREAM_FORMATS:
-        raise InputError(f"--output writes {' or '.join(STREAM_FORMATS)}, not {fmt}")
+        raise InputError(f"--output writes {', '.join(STREAM_FORMATS[:-1])} or {STREAM_FORMATS[-1]}, not {fmt}")
     if output is not None and source not in (None, "-") and output.resolve() == Path(source).resolve():
         raise InputError(f"--output {output} is the input file")
     if resume and (output is None or fmt not in RESUME_FORMATS or tagged):
         raise InputError(f"--resume needs --output FILE, --format {' or '.join(RESUME_FORMATS)} and text input")
-    return PredictJob(tuple(texts) if source is None else (), source, fmt, output, resume, tagged)
+    # "bio" reads whatever tagged format the content is (mit or conll, or JSON that is named .bio).
+    data_format = "auto" if input_format == "bio" else input_format
+    return PredictJob(tuple(texts) if source is None else (), source, fmt, output, resume, tagged,
+                      data_format, scheme, misaligned)
 
 
-def tag_bio_file(tagger: Tagger, path: str | Path, progress=None) -> list[Doc]:
-    """Tag the words of a BIO file, its gold tags kept beside the predicted ones."""
-    from .bio import read_bio
+def tag_corpus_file(tagger: Tagger, job: PredictJob, progress=None) -> list[Doc]:
+    """Tag the words of a tagged file, its gold tags kept beside the predicted ones.
 
-    sentences = read_bio(path)
-    joined = [words_from_tokens(s.words) for s in sentences]
+    Offsets index the file's own text where it has one (JSONL, Label Studio),
+    else the words joined by spaces."""
+    from .align import sentence_words
+    from .formats import read_corpus
+
+    sentences = read_corpus(job.source, job.data_format, job.scheme, job.misaligned)
+    joined = [sentence_words(s) for s in sentences]
     return tagger.tag_words([t for t, _ in joined], [w for _, w in joined], gold=[s.tags for s in sentences],
                             progress=progress)
 
@@ -85,7 +98,8 @@ def run_predict(tagger: Tagger, job: PredictJob, reporter=None, stdin: IO | None
     stdin = stdin if stdin is not None else sys.stdin
     lines: Iterator[str] = iter_texts(job.source, stdin) if job.source is not None else iter(job.texts)
     if not job.in_memory:
-        total = None if job.source == "-" else count_lines(job.source) if job.source else len(job.texts)
+        # A pipe can be read once only: it is not counted first.
+        total = len(job.texts) if not job.source else count_lines(job.source) if is_regular_file(job.source) else None
         # Someone typing lines wants each answered at once, not after 2,048 of them.
         chunk = 1 if job.source == "-" and stdin.isatty() else CHUNK_TEXTS
         stream_to(tagger, lines, job.output, job.fmt, resume=job.resume, chunk_size=chunk, total=total,
@@ -93,12 +107,12 @@ def run_predict(tagger: Tagger, job: PredictJob, reporter=None, stdin: IO | None
         return None
     with reporter.counter("tagging") as progress:
         if job.tagged_input:
-            results = tag_bio_file(tagger, job.source, progress)
+            results = tag_corpus_file(tagger, job, progress)
         else:
             results = tagger.tag_texts(list(lines), progress)
     if job.fmt == "table":
         return results
     with open_output(job.output) as out:
-        out.write(render(results, job.fmt))
+        out.write(render(results, job.fmt, tagger.name))
         out.flush()  # here, where the CLI's error handling sees a closed pipe
     return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .bio import Sentence, read_bio
+from .bio import Sentence
 from .tagger import Progress, Tagger
 
 
@@ -45,24 +45,27 @@ def evaluate_sentences(tagger: Tagger, sentences: Sequence[Sentence], progress: 
     return score([s.tags for s in sentences], pred), pred
 
 
-def tag_and_score_file(tagger: Tagger, path: str | Path, fmt: str = "auto", progress: Progress | None = None
-                       ) -> tuple[list[Sentence], list[list[str]], dict]:
-    """Read a BIO file, check its tags against the run's label map, tag and score it.
+def tag_and_score_file(tagger: Tagger, path: str | Path, fmt: str = "auto", progress: Progress | None = None,
+                       scheme: str = "auto", misaligned: str = "error") -> tuple[list[Sentence], list[list[str]], dict]:
+    """Read a tagged file (any format, see `formats.read_corpus`), check its tags against the run's
+    label map, tag and score it.
 
     Returns the gold sentences, the predicted tags and the metrics."""
-    sentences = read_bio(path, fmt)
+    from .formats import read_corpus
+
+    sentences = read_corpus(path, fmt, scheme, misaligned)
     tagger.label_map.check(sentences, path)
     metrics, pred = evaluate_sentences(tagger, sentences, progress)
     return sentences, pred, metrics
 
 
 def evaluate_file(tagger: Tagger, path: str | Path, fmt: str = "auto", progress: Progress | None = None,
-                  worst: int = 0) -> dict:
-    """Score a BIO file (see `tag_and_score_file`).
+                  worst: int = 0, scheme: str = "auto", misaligned: str = "error") -> dict:
+    """Score a tagged file (see `tag_and_score_file`).
 
     With `worst` > 0, "worst" lists that many sentences with the most span errors
     (see `analysis.SentenceErrors.to_dict`)."""
-    sentences, pred, metrics = tag_and_score_file(tagger, path, fmt, progress)
+    sentences, pred, metrics = tag_and_score_file(tagger, path, fmt, progress, scheme, misaligned)
     out = {"file": str(path), **metrics}
     if tagger.engine is not None:  # which engine produced these scores (see Tagger.from_run)
         out["engine"] = tagger.engine.to_dict()

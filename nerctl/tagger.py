@@ -76,15 +76,6 @@ class Doc:
         return out
 
 
-def words_from_tokens(tokens: Sequence[str]) -> tuple[str, list[Word]]:
-    """Join pre-split words with spaces, keeping each word's offsets in the result."""
-    words, pos = [], 0
-    for token in tokens:
-        words.append(Word(token, pos, pos + len(token)))
-        pos += len(token) + 1
-    return " ".join(tokens), words
-
-
 class Tagger:
     """A network with its tokenizer and label map, ready to tag.
 
@@ -101,6 +92,7 @@ class Tagger:
             raise InputError(f"the model has {forward.num_labels} labels, the label map {len(label_map.labels)}")
         self.decoder = decoder
         self.engine = None  # set by from_run: the engines.Engine that runs `forward`
+        self.name: str | None = None  # set by from_run: the run's name (Label Studio's model_version)
         self.forward = forward
         self.label_map = label_map
         self.encoder = Encoder(tokenizer, max_len, label_map)
@@ -129,7 +121,7 @@ class Tagger:
         config = run.read_config().config
         tagger = cls(forward, PieceTokenizer.from_folder(run.tokenizer), label_map, config.max_len,
                      batch_size or config.eval_batch_size)
-        tagger.engine = engine
+        tagger.engine, tagger.name = engine, run.path.name
         return tagger
 
     def word_probabilities(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None

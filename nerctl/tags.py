@@ -22,13 +22,21 @@ if TYPE_CHECKING:
     from .bio import Sentence
 
 OUTSIDE = "O"
-# Tags as the corpus writes them: O, or B-/I- and an entity type.
-TAG_PATTERN = re.compile(r"^(O|[BI]-[A-Za-z0-9_.$&-]+)$")
+# Tags as corpora write them: O, or a scheme prefix (B I E S L U, see schemes.py) and an entity type.
+TAG_PATTERN = re.compile(r"^(O|[BIESLU]-[A-Za-z0-9_.$&-]+)$")
 Span = tuple[str, int, int]  # (type, first word, last word + 1)
+
+
+TYPE_RULE = "of letters, digits, _ . $ & - (no spaces)"  # what TAG_PATTERN allows after the prefix
 
 
 def is_tag(field: str) -> bool:
     return TAG_PATTERN.match(field) is not None
+
+
+def is_entity_type(value: object) -> bool:
+    """A span label nerctl can tag as B-TYPE / I-TYPE."""
+    return isinstance(value, str) and is_tag("B-" + value)
 
 
 def entity_type(tag: str) -> str:

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from .errors import InputError
+from .sources import check_readable
 
 
 def iter_texts(path: str | Path, stream: IO | None = None) -> Iterator[str]:
@@ -18,10 +19,7 @@ def iter_texts(path: str | Path, stream: IO | None = None) -> Iterator[str]:
     if str(path) == "-":
         # The binary stream under a text one: the rules above, whatever the locale's encoding.
         return _decoded("<stdin>", getattr(stream, "buffer", stream))
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{path}: {'is a directory' if p.is_dir() else 'no such file'}")
-    return _decoded(str(path), _binary_lines(p))
+    return _decoded(str(path), _binary_lines(check_readable(path)))  # a pipe too: <(cut -f2 data.tsv)
 
 
 def _binary_lines(path: Path) -> Iterator[bytes]:

@@ -241,3 +241,116 @@ def test_the_package_never_trusts_remote_code_nor_unpickles():
     source = "\n".join(p.read_text() for p in Path(nerctl.__file__).parent.glob("*.py"))
     assert "trust_remote_code=True" not in source and "import pickle" not in source
     assert "from_pt" not in source and "np.load(" not in source
+
+
+def _jsonl(*records) -> bytes:
+    return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records).encode()
+
+
+def _task(task_id, text, *values) -> dict:
+    return {"id": task_id, "data": {"text": text}, "annotations": [{"was_cancelled": False, "result": [
+        {"type": "labels", "from_name": "label", "to_name": "text", "value": v} for v in values]}]}
+
+
+OK = {"text": "who directed jaws", "label": [[13, 17, "TITLE"]]}
+# name -> (file name, content, what the one-line error must say): every malformed span file names file and
+# line (JSONL) or task id (Label Studio), and the span.
+BAD_SPANS = {
+    "boundary inside a word": ("bad.jsonl", _jsonl(OK, {"text": "bruce willis", "label": [[1, 12, "ACTOR"]]}),
+                               "bad.jsonl:2: span [1, 12) ACTOR 'ruce willis' has a boundary inside the word 'bruce'"),
+    "overlapping spans": ("bad.jsonl", _jsonl({"text": "bruce willis", "label": [[0, 5, "A"], [0, 12, "B"]]}),
+                          "bad.jsonl:1: span [0, 5) A 'bruce' overlaps span [0, 12) B"),
+    "nested spans": ("bad.jsonl", _jsonl({"text": "bruce willis", "label": [[0, 12, "A"], [6, 12, "B"]]}),
+                     "bad.jsonl:1: span [6, 12) B 'willis' overlaps span [0, 12) A"),
+    "empty span": ("bad.jsonl", _jsonl({"text": "bruce willis", "label": [[3, 3, "A"]]}),
+                   "bad.jsonl:1: span [3, 3) A '' is empty or inverted"),
+    "inverted span": ("bad.jsonl", _jsonl({"text": "bruce willis", "label": [[5, 0, "A"]]}),
+                      "bad.jsonl:1: span [5, 0) A '' is empty or inverted"),
+    "offset past the text": ("bad.jsonl", _jsonl(OK, OK, {"text": "jaws", "label": [[0, 9, "TITLE"]]}),
+                             "bad.jsonl:3: span [0, 9) TITLE 'jaws' is past the text (0 to 4 characters)"),
+    "span text differs": ("bad.jsonl", _jsonl({"text": "bruce willis", "spans": [
+        {"start": 0, "end": 5, "label": "ACTOR", "text": "bruno"}]}),
+        "bad.jsonl:1: span [0, 5) ACTOR 'bruce' states the text 'bruno', which is not the text's"),
+    "span over blanks only": ("bad.jsonl", _jsonl({"text": "a   b", "label": [[1, 3, "A"]]}),
+                              "bad.jsonl:1: span [1, 3) A '  ' covers no word"),
+    "not JSON": ("bad.jsonl", _jsonl(OK, "{\"text\": oops}"), "bad.jsonl:2: not valid JSON"),
+    "no text": ("bad.jsonl", _jsonl({"label": []}), 'bad.jsonl:1: expected a JSON object with a "text" string'),
+    "label not a triple": ("bad.jsonl", _jsonl({"text": "jaws", "label": [[0, 4]]}),
+                           'bad.jsonl:1: label [0, 4] is not [start, end, "TYPE"]'),
+    "label with a space": ("bad.jsonl", _jsonl({"text": "jaws", "label": [[0, 4, "MOVIE TITLE"]]}),
+                           'bad.jsonl:1: label [0, 4, "MOVIE TITLE"] is not [start, end, "TYPE"]'),
+    "label and spans disagree": ("bad.jsonl", _jsonl({"text": "jaws", "label": [[0, 4, "TITLE"]], "spans": []}),
+                                 'bad.jsonl:1: "label" and "spans" state different spans'),
+    "token past the text": ("bad.jsonl", _jsonl({"text": "jaws", "tokens": [{"text": "jaws", "start": 0, "end": 9}]}),
+                            "bad.jsonl:1: token [0, 9) is not a word of the text"),
+    "Label Studio boundary inside a word": (
+        "bad.json", json.dumps([_task(41, "who directed jaws", {"start": 13, "end": 17, "labels": ["TITLE"]}),
+                                _task(42, "bruce willis", {"start": 1, "end": 12, "labels": ["ACTOR"]})]).encode(),
+        "bad.json: task 42: span [1, 12) ACTOR 'ruce willis' has a boundary inside the word 'bruce'"),
+    "Label Studio span text differs": (
+        "bad.json", json.dumps([_task(7, "bruce willis", {"start": 0, "end": 5, "text": "bruno", "labels": ["A"]})]).encode(),
+        "bad.json: task 7: span [0, 5) A 'bruce' states the text 'bruno'"),
+    "Label Studio overlapping results": (
+        "bad.json", json.dumps([_task(8, "bruce willis", {"start": 0, "end": 12, "labels": ["A", "B"]})]).encode(),
+        "bad.json: task 8: span [0, 12) B 'bruce willis' overlaps span [0, 12) A"),
+    "Label Studio result without labels": (
+        "bad.json", json.dumps([_task(9, "jaws", {"start": 0, "end": 4})]).encode(),
+        "bad.json: task 9: result {\"start\": 0, \"end\": 4} needs integer start and end and labels"),
+    "Label Studio task without text": (
+        "bad.json", json.dumps([{"id": 3, "data": {"body": "jaws"}, "annotations": [{"result": []}]}]).encode(),
+        'bad.json: task 3: no "text" field'),
+    "Label Studio not a list": ("bad.json", b'[{"id": 1, "data": 5}]', 'bad.json: task 1: "data" must be an object'),
+    "Label Studio broken JSON": ("bad.json", b'[\n{"id": 1,\n "data": }\n]', "bad.json:3: not valid JSON"),
+    "IOBES span never closed": ("bad.bio", b"S-A\twho\n\nB-ACTOR\tbruce\nO\twillis\n",
+                                "bad.bio:4: 'O' comes inside an unfinished ACTOR span (expected I-ACTOR or E-ACTOR)"),
+    "IOBES end without a beginning": ("bad.bio", b"S-A\twho\nE-B\tbruce\n",
+                                      "bad.bio:2: 'E-B' does not continue a B span"),
+    "IOBES mixed with BILOU": ("bad.bio", b"S-A\twho\nU-B\tbruce\n", "bad.bio: mixes IOBES (E-, S-) and BILOU"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_SPANS)
+def test_malformed_span_and_scheme_files_are_one_line_errors_naming_the_place(tmp_path, name):
+    file_name, content, message = BAD_SPANS[name]
+    path = tmp_path / file_name
+    path.write_bytes(content)
+    result = runner.invoke(app, ["convert", str(path), str(tmp_path / "out.bio")])
+    assert message in one_line_error(result)
+    assert not (tmp_path / "out.bio").exists()  # nothing written
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scheme", "iob2"], "bad.bio:2: 'I-A' does not continue a A span"),
+    (["--scheme", "bilou"], "bad.bio:1: 'O' is not a tag of the BILOU scheme|bad.bio:2: 'I-A' does not continue"),
+])
+def test_a_chosen_scheme_is_held_to_its_rules(tmp_path, args, message):
+    path = tmp_path / "bad.bio"
+    path.write_bytes(b"O\twho\nI-A\tbruce\n")
+    import re
+
+    assert re.search(message, one_line_error(runner.invoke(app, ["convert", str(path), "-", *args])))
+
+
+@pytest.mark.parametrize("policy, tags, counted", [
+    ("expand", ["B-ACTOR", "I-ACTOR", "O", "B-TITLE"],
+     "spans.jsonl: --misaligned expand: widened 1 span(s) to word boundaries, dropped 1 span(s) (1 overlapping)"),
+    ("drop", ["O", "O", "O", "B-TITLE"], "spans.jsonl: --misaligned drop: dropped 2 span(s) (2 cut a word)"),
+])
+def test_misaligned_policies_mend_or_drop_and_say_how_many(tmp_path, policy, tags, counted):
+    path = tmp_path / "spans.jsonl"
+    path.write_bytes(_jsonl({"text": "bruce willis in jaws", "label": [[1, 12, "ACTOR"], [16, 20, "TITLE"],
+                                                                       [16, 18, "TITLE"]]}))
+    result = runner.invoke(app, ["convert", str(path), "-", "--to", "bio", "--misaligned", policy])
+    assert result.exit_code == 0, result.output
+    assert [line.split("\t")[0] for line in result.stdout.splitlines() if line] == tags
+    assert counted in result.stderr
+
+
+def test_a_bad_span_file_stops_training_before_any_model_is_built(tiny_model, tmp_path):
+    name, content, message = BAD_SPANS["Label Studio boundary inside a word"]
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = runner.invoke(app, ["train", "--model", str(tiny_model), "--train-file", str(path)],
+                           env={"NERCTL_RUNS_ROOT": str(tmp_path / "runs")})
+    assert message in one_line_error(result)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("config.json"))
