@@ -16,7 +16,7 @@ import numpy as np
 from .choices import DECODERS
 from .decode import viterbi_iob2
 from .errors import InputError
-from .preprocess import Encoder, PieceTokenizer, Word, batch_plan, collate, merge_windows, split_words
+from .preprocess import Encoder, PieceTokenizer, Word, collate, merge_windows, split_words, tagging_plan
 from .rundir import RunDir
 from .tags import LabelMap, entity_spans, repair_bio
 
@@ -133,11 +133,11 @@ class Tagger:
         number of sentences.
         """
         windows = self.encoder.encode(sentences)
-        plan = batch_plan(windows, self.batch_size)
+        plan = tagging_plan(windows, self.batch_size)
         outputs: list[np.ndarray | None] = [None] * len(windows)
         windows_left = collections.Counter(w.sentence for w in windows)
-        for indices in plan:
-            batch = collate(windows, indices, self.encoder.pad_id)
+        for length, indices in plan:
+            batch = collate(windows, indices, self.encoder.pad_id, length)
             probs = self.forward(batch.input_ids, batch.attention_mask, len(plan))
             finished = 0
             for row, k in enumerate(batch.windows):

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nerctl.output import render
+from nerctl.preprocess import padded_length
 from nerctl.tagger import Tagger
 from nerctl.tags import entity_spans, repair_bio
 from nerctl.texts import read_texts
@@ -217,3 +218,21 @@ def test_progress_counts_sentences_even_when_one_spans_several_windows(trained_r
     assert len(tagger.encoder.encode([[w.text for w in r.words] for r in results])) > len(texts)  # windowed
     assert len(calls) > 1 and {total for _, total in calls} == {len(texts)}
     assert sum(done for done, _ in calls) == len(texts)
+
+
+def test_a_text_is_tagged_at_its_own_padded_length_alone_or_batched_with_longer_ones(trained_run):
+    """A server batches whatever requests arrive together: a text's work and result must not depend on them."""
+    tagger = Tagger.from_run(RunDir(trained_run))
+    widths = []
+    forward = tagger.forward
+    tagger.forward = lambda ids, mask, *rest: (widths.append(ids.shape[1]), forward(ids, mask, *rest))[1]
+    text = "have you seen the dark knight"
+    others = ["who directed " + " ".join(["jaws"] * n) for n in (1, 7, 20, 45)]
+    alone = tagger.tag_texts([text])[0]
+    (width,) = widths
+    assert width == padded_length(width) and width < 4 + len(tagger.encoder.encode([text.split()])[0].input_ids)
+    widths.clear()
+    batched = tagger.tag_texts(others[:2] + [text] + others[2:])[2]
+    assert width in widths and len(widths) == len(set(widths))  # one call per padded length, the text's among them
+    assert [w.tag for w in batched.words] == [w.tag for w in alone.words]
+    assert [w.score for w in batched.words] == [w.score for w in alone.words]

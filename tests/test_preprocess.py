@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 
 from nerctl.bio import Sentence
 from nerctl.errors import InputError
-from nerctl.preprocess import (IGNORE_INDEX, Encoder, PieceTokenizer, batch_plan, collate, merge_windows, plan_windows,
-                               split_words)
+from nerctl.preprocess import (IGNORE_INDEX, Encoder, PieceTokenizer, batch_plan, collate, merge_windows, padded_length,
+                               plan_windows, split_words, tagging_plan)
 from nerctl.tags import LabelMap
 
 
@@ -152,3 +152,21 @@ def test_batches_keep_every_window_once_and_group_lengths(tokenizer):
         assert padded / sum(len(w.input_ids) for w in windows) < 0.05
     assert batch_plan(windows, 16, np.random.default_rng(1)) == batch_plan(windows, 16, np.random.default_rng(1))
     assert batch_plan(windows, 16, np.random.default_rng(1)) != batch_plan(windows, 16, np.random.default_rng(2))
+
+
+def test_tagging_plan_pads_each_window_to_its_own_rounded_length(tokenizer):
+    encoder = Encoder(tokenizer, 64)
+    rng = np.random.default_rng(0)
+    windows = encoder.encode([["what"] * int(n) for n in rng.integers(1, 40, size=300)])
+    plan = tagging_plan(windows, 16, multiple=4)
+    assert sorted(i for _, batch in plan for i in batch) == list(range(len(windows)))
+    assert [padded_length(n, 4) for n in (1, 4, 5, 8, 9)] == [4, 4, 8, 8, 12]
+    for length, indices in plan:
+        assert 0 < len(indices) <= 16
+        assert {padded_length(len(windows[i].input_ids), 4) for i in indices} == {length}
+        batch = collate(windows, indices, encoder.pad_id, length)
+        assert batch.input_ids.shape == (len(indices), length)
+        assert batch.attention_mask.sum() == sum(len(windows[i].input_ids) for i in indices)
+    # the same window gets the same padded length in any company
+    alone = tagging_plan(windows[:1], 16, multiple=4)
+    assert alone[0][0] == next(length for length, batch in plan if 0 in batch)
