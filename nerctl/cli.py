@@ -32,10 +32,12 @@ app = typer.Typer(
 )
 
 MIRROR_HELP = "Fetch from this URL base or local folder instead of the corpus' home [env: NERCTL_MIRROR]."
-PRECISION_HELP = ("Compute precision; auto: the backend's fastest here (LiteRT: fp32; Keras: bf16 where the CPU "
-                  "has AVX-512 BF16 or AMX, else fp32).")
-BACKEND_HELP = ("Inference engine: litert (the run's model.tflite, fp32, no TensorFlow), keras (best/ in "
-                "TensorFlow, fp32 or bf16), auto (litert unless bf16 is asked for; the choice is said on a terminal's stderr and in evaluate's scores).")
+PRECISION_HELP = ("Compute precision: fp32, bf16 (keras), int8 (onnx); auto: the fastest the run and CPU allow "
+                  "(see --backend).")
+BACKEND_HELP = ("Inference engine: onnx (the run's int8 model.int8.onnx on ONNX Runtime, kept at training only if "
+                "its dev F1 held), litert (model.tflite, fp32), keras (best/ in TensorFlow, fp32 or bf16); auto: onnx "
+                "where the run has it, else litert, bf16 means keras. The choice is said on a terminal's stderr and "
+                "in evaluate's scores.")
 
 
 def choice_enum(name: str, values: tuple[str, ...]) -> type[Enum]:
@@ -160,7 +162,7 @@ def _tagger(run: Optional[str], batch_size: Optional[int], precision: Enum, back
     from .engines import choose_engine
     from .progress import Reporter
 
-    choose_engine(backend.value, precision.value)  # a usage error is told before the run is looked for
+    choose_engine(backend.value, precision.value, True, True)  # a usage error is told before the run is looked for
     tagger = load(run, backend.value, precision.value, batch_size)
     Reporter().note(tagger.engine.describe())
     return tagger
@@ -333,7 +335,7 @@ def serve(
     from .rundir import resolve_run
     from .serve import ServeSettings, read_api_key, serve as run_service
 
-    choose_engine(backend.value, precision.value)
+    choose_engine(backend.value, precision.value, True, True)  # usage errors first
     settings = ServeSettings(str(resolve_run(run).path), host, port, workers, max_batch, max_wait_ms, max_queue,
                              max_texts, max_body_bytes, max_words, backend.value, precision.value,
                              list(cors_origin or []), read_api_key(api_key_file)).check()

@@ -7,7 +7,9 @@
       tokenizer/       the tokenizer, saved with save_pretrained
       best/            the best-dev-F1 model (Hugging Face format, loads with from_pretrained)
       saved_model/     the same model as a TensorFlow SavedModel (TF Serving)
-      model.tflite     the same model for LiteRT: what predict and evaluate run
+      model.tflite     the same model for LiteRT (fp32)
+      model.int8.onnx  the same model with int8 weights for ONNX Runtime, kept only if its
+                       dev F1 is within 0.2 points of fp32's (summary.json "int8" says)
       checkpoints/     last epoch: weights + optimizer state, for --resume
       metrics.jsonl    one JSON line per epoch
       logs/            TensorBoard event files: loss and lr per step, dev P/R/F1 per epoch
@@ -73,6 +75,10 @@ class RunDir:
     @property
     def tflite(self) -> Path:
         return self.path / "model.tflite"
+
+    @property
+    def int8_onnx(self) -> Path:
+        return self.path / "model.int8.onnx"
 
     @property
     def checkpoints(self) -> Path:

@@ -104,11 +104,15 @@ class Tagger:
         """A finished run's model on the engine `engines.choose_engine` picks (see `self.engine`)."""
         from .engines import choose_engine
 
-        engine = choose_engine(backend, precision, run.tflite.is_file())
+        engine = choose_engine(backend, precision, run.tflite.is_file(), run.int8_onnx.is_file())
         if engine.backend == "litert":
             from .engines import LiteForward
 
             forward, source = LiteForward(run.tflite), run.tflite.name
+        elif engine.backend == "onnx":
+            from .engines import OnnxForward
+
+            forward, source = OnnxForward(run.int8_onnx), run.int8_onnx.name
         else:
             from .engines import KerasForward
             from .model import load_trained_model

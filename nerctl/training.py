@@ -414,6 +414,11 @@ def finish(session: Session, prep: Prepared, ckpt: Checkpointed, started: float)
 
     session.log(f"exporting the best model (epoch {ckpt.best_epoch}) to {run.saved_model.name}/ and {run.tflite.name}")
     export_best(run)
+    if config.int8:
+        from .quantize import gate_int8
+
+        session.log("making the int8 model (ONNX Runtime) and checking its dev F1")
+        summary["int8"] = gate_int8(run, prep.data.dev, session.log)
     if prep.data.test is not None:
         # The engine and batch size `nerctl evaluate` uses by default: it reproduces these figures.
         best = Tagger.from_run(run)

@@ -115,8 +115,23 @@ def trained_run(tiny_model, bio_files, tmp_path_factory) -> Path:
     config = resolve_config(
         REPO / "configs" / "smoke.toml",
         {"model": str(tiny_model), "train_file": str(bio_files["train"]), "eval_file": str(bio_files["dev"]),
-         "test_file": str(bio_files["test"]), "runs_root": str(runs), "run_name": "tiny"},
+         "test_file": str(bio_files["test"]), "runs_root": str(runs), "run_name": "tiny", "int8": True},
         environ={},
     )
     run_training(config, reporter=Reporter(quiet=True))
     return runs / "tiny"
+
+
+@pytest.fixture(scope="session")
+def int8_run(trained_run, tmp_path_factory) -> Path:
+    """The tiny run with a model.int8.onnx whatever its dev-F1 check decided (engine tests need one)."""
+    import shutil
+
+    from nerctl.quantize import write_int8_model
+    from nerctl.rundir import RunDir
+
+    run = tmp_path_factory.mktemp("int8") / "tiny"
+    shutil.copytree(trained_run, run)
+    if not RunDir(run).int8_onnx.exists():
+        write_int8_model(RunDir(run))
+    return run

@@ -13,32 +13,39 @@ from test_cli import train_args
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("backend, precision, has_tflite, native_bf16, expected", [
-    ("auto", "auto", True, True, ("litert", "fp32")),
-    ("auto", "fp32", True, True, ("litert", "fp32")),
-    ("auto", "bf16", True, False, ("keras", "bf16")),
-    ("auto", "auto", False, False, ("keras", "fp32")),
-    ("keras", "auto", True, True, ("keras", "bf16")),
-    ("keras", "auto", True, False, ("keras", "fp32")),
-    ("keras", "fp32", True, True, ("keras", "fp32")),
-    ("litert", "auto", True, True, ("litert", "fp32")),
+@pytest.mark.parametrize("backend, precision, has_tflite, has_int8, native_bf16, expected", [
+    ("auto", "auto", True, True, True, ("onnx", "int8")),
+    ("auto", "auto", True, False, True, ("litert", "fp32")),
+    ("auto", "fp32", True, True, True, ("litert", "fp32")),
+    ("auto", "int8", True, True, False, ("onnx", "int8")),
+    ("auto", "bf16", True, True, False, ("keras", "bf16")),
+    ("auto", "auto", False, False, False, ("keras", "fp32")),
+    ("keras", "auto", True, True, True, ("keras", "bf16")),
+    ("keras", "auto", True, True, False, ("keras", "fp32")),
+    ("keras", "fp32", True, False, True, ("keras", "fp32")),
+    ("litert", "auto", True, True, True, ("litert", "fp32")),
+    ("onnx", "auto", True, True, True, ("onnx", "int8")),
 ])
-def test_engine_choice(monkeypatch, backend, precision, has_tflite, native_bf16, expected):
+def test_engine_choice(monkeypatch, backend, precision, has_tflite, has_int8, native_bf16, expected):
     monkeypatch.setattr(engines, "cpu_supports_bf16", lambda: native_bf16)
-    engine = choose_engine(backend, precision, has_tflite)
+    engine = choose_engine(backend, precision, has_tflite, has_int8)
     assert (engine.backend, engine.precision) == expected
     assert engine.describe().startswith(f"backend {expected[0]} ({expected[1]}): ")
 
 
-@pytest.mark.parametrize("backend, precision, has_tflite, message", [
-    ("litert", "bf16", True, "runs fp32 only"),
-    ("litert", "auto", False, "has no model.tflite"),
-    ("onnx", "auto", True, "unknown backend 'onnx'"),
-    ("auto", "fp16", True, "unknown precision 'fp16'"),
+@pytest.mark.parametrize("backend, precision, has_tflite, has_int8, message", [
+    ("litert", "bf16", True, True, "runs fp32 only"),
+    ("litert", "int8", True, True, "runs fp32 only"),
+    ("litert", "auto", False, False, "has no model.tflite"),
+    ("onnx", "auto", True, False, "has no model.int8.onnx"),
+    ("onnx", "fp32", True, True, "runs the int8 model only"),
+    ("keras", "int8", True, True, "runs fp32 or bf16"),
+    ("tvm", "auto", True, True, "unknown backend 'tvm'"),
+    ("auto", "fp16", True, True, "unknown precision 'fp16'"),
 ])
-def test_impossible_engine_requests_are_input_errors(backend, precision, has_tflite, message):
+def test_impossible_engine_requests_are_input_errors(backend, precision, has_tflite, has_int8, message):
     with pytest.raises(InputError, match=message):
-        choose_engine(backend, precision, has_tflite)
+        choose_engine(backend, precision, has_tflite, has_int8)
 
 
 def test_each_backend_tags_alike_and_evaluate_names_it(trained_run, bio_files):
@@ -67,3 +74,51 @@ def test_a_bf16_trained_run_summary_is_what_evaluate_reproduces(tiny_model, bio_
     assert scored.exit_code == 0, scored.output
     metrics = json.loads(scored.stdout)
     assert {k: v for k, v in metrics.items() if k != "file"} == {k: v for k, v in test.items() if k != "file"}
+
+
+def test_the_int8_model_tags_like_fp32_and_evaluate_names_it(int8_run, bio_files):
+    """ONNX Runtime on the int8 model: nearly fp32's tags (int8 weights move a few low-margin words)."""
+    tags = {}
+    for backend in ("litert", "onnx"):
+        result = runner.invoke(app, ["predict", "--run", str(int8_run), "--backend", backend, "--format", "jsonl",
+                                     "--file", str(bio_files["test"])])
+        assert result.exit_code == 0, result.output
+        tags[backend] = [w["tag"] for line in result.stdout.splitlines() for w in json.loads(line)["words"]]
+    agreement = sum(a == b for a, b in zip(tags["litert"], tags["onnx"])) / len(tags["litert"])
+    assert len(tags["onnx"]) == len(tags["litert"]) and agreement >= 0.95
+    scored = runner.invoke(app, ["evaluate", str(int8_run), "--file", str(bio_files["test"]), "--precision", "int8",
+                                 "--json"])
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.stdout)["engine"] == {"backend": "onnx", "precision": "int8"}
+
+
+def test_training_keeps_the_int8_model_only_if_its_dev_f1_holds(trained_run):
+    from nerctl.quantize import DEV_F1_TOLERANCE
+
+    summary = json.loads((trained_run / "summary.json").read_text())
+    check = summary["int8"]
+    assert check["kept"] == (check["dev_f1_int8"] >= check["dev_f1_fp32"] - DEV_F1_TOLERANCE)
+    assert (trained_run / "model.int8.onnx").exists() == check["kept"]
+    # test is scored on the engine evaluate picks by default: onnx int8 exactly when the model was kept
+    assert summary["test"]["engine"]["backend"] == ("onnx" if check["kept"] else "litert")
+
+
+def test_an_int8_model_that_loses_dev_f1_is_removed_and_the_reason_kept(int8_run, tmp_path, monkeypatch):
+    import shutil
+
+    from nerctl import quantize, scoring
+    from nerctl.rundir import RunDir
+
+    run = RunDir(tmp_path / "run")
+    shutil.copytree(int8_run, run.path)
+    int8_file = run.int8_onnx.read_bytes()
+    monkeypatch.setattr(quantize, "write_int8_model", lambda r: r.int8_onnx.write_bytes(int8_file))
+    f1 = {"litert": 0.90, "onnx": 0.90 - 2 * quantize.DEV_F1_TOLERANCE}
+    monkeypatch.setattr(scoring, "evaluate_sentences", lambda tagger, dev: ({"f1": f1[tagger.engine.backend]}, []))
+    heard = []
+    record = quantize.gate_int8(run, [], heard.append)
+    assert record["kept"] is False and not run.int8_onnx.exists()
+    assert "points below" in record["reason"] and "not kept" in heard[0]
+    assert choose_engine("auto", "auto", True, run.int8_onnx.exists()).backend == "litert"
+    f1["onnx"] = 0.90 - quantize.DEV_F1_TOLERANCE / 2
+    assert quantize.gate_int8(run, [], heard.append)["kept"] is True and run.int8_onnx.exists()

@@ -30,6 +30,10 @@ def test_minilm_learns_mit_movie_slice(tmp_path, monkeypatch):
     summary = json.loads(result.stdout)
     # 900 training sentences, 3 epochs: well above chance (~0), below the full run (~0.87).
     assert summary["test"]["f1"] > 0.45, summary["test"]  # measured: 0.60
+    # the default --int8: real weights quantized, kept only if dev F1 held, and then the test engine
+    check = summary["int8"]
+    assert check["kept"] == (check["dev_f1_int8"] >= check["dev_f1_fp32"] - check["tolerance"])
+    assert summary["test"]["engine"]["backend"] == ("onnx" if check["kept"] else "litert")
     predicted = CliRunner().invoke(app, ["predict", "--format", "json", "show me films with bruce willis"])
     (row,) = json.loads(predicted.stdout)
     assert [e["type"] for e in row["entities"]] == ["ACTOR"]

@@ -193,10 +193,10 @@ def test_a_run_whose_labels_do_not_match_its_model_is_an_input_error(trained_run
 
 @pytest.mark.parametrize("precision, backend, imported", [
     ("fp32", "auto", "False False False False"), ("bf16", "auto", "True True False False"),
-    ("fp32", "keras", "True True False False")])
-def test_what_predicting_imports(trained_run, precision, backend, imported):
-    """fp32 runs the LiteRT export with the tokenizers library: neither TensorFlow (~4 s) nor
-    transformers (~1 s). The Keras path (bf16, or asked for) needs both, but not the scipy and
+    ("fp32", "keras", "True True False False"), ("int8", "onnx", "False False False False")])
+def test_what_predicting_imports(int8_run, precision, backend, imported):
+    """fp32 runs the LiteRT export with the tokenizers library, int8 the ONNX model: neither
+    TensorFlow (~4 s) nor transformers (~1 s). The Keras path (bf16, or asked for) needs both, but not the scipy and
     sklearn that transformers' TF code would pull in (~1.5 s)."""
     import subprocess
     import sys
@@ -205,7 +205,7 @@ def test_what_predicting_imports(trained_run, precision, backend, imported):
             "Tagger.from_run(RunDir(Path(sys.argv[1])), precision=sys.argv[2], backend=sys.argv[3])"
             ".tag_texts(['who directed jaws']); "
             "print(*(m in sys.modules for m in ('tensorflow', 'transformers', 'scipy.stats', 'sklearn')))")
-    out = subprocess.run([sys.executable, "-c", code, str(trained_run), precision, backend], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", code, str(int8_run), precision, backend], capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.strip() == imported, out.stderr
 
