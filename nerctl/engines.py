@@ -11,7 +11,7 @@ in, float32 tag probabilities [batch, length, labels] out. A `Tagger` takes any.
             same probabilities ~1.2x faster than TensorFlow on a 2-core AVX2 CPU
             (benchmarks/); fp32 only
     onnx    the run's model.int8.onnx on ONNX Runtime: int8 weights, made at the
-            end of training and kept only if dev F1 held (quantize.py); 1.42x
+            end of training and kept only if dev F1 held (quantize.py); 1.32x
             LiteRT fp32's sentences/s on a 2-core AVX2 CPU (benchmarks/engines.py)
     auto    onnx int8 where the run kept one, else litert, else keras (see
             choose_engine)
@@ -180,7 +180,7 @@ def _auto_backend(precision: str, has_tflite: bool, has_int8: bool) -> tuple[str
     if precision == "bf16":
         return "keras", "bf16 asked for, which only keras runs"
     if precision == "auto" and has_int8:
-        return "onnx", "the run's int8 model held its dev F1 (1.42x LiteRT fp32 on a 2-core AVX2 CPU)"
+        return "onnx", "the run's int8 model held its dev F1 (1.32x LiteRT fp32 on a 2-core AVX2 CPU)"
     if has_tflite:
         return "litert", "the fastest fp32 engine measured here, and needs no TensorFlow"
     return "keras", "the run has no model.tflite"

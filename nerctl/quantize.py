@@ -1,9 +1,10 @@
 """The int8 model: the SavedModel converted to ONNX, its weights quantized, kept only if dev F1 holds.
 
 On a 2-core AMD EPYC with AVX2 only (no VNNI, no AVX-512), ONNX Runtime ran
-MiniLM's dynamically quantized int8 model 1.42x faster than LiteRT fp32 on
-all of engtest, forward and decode (benchmarks/engines.py); LiteRT's own int8
-(1.09x) and OpenVINO's (NNCF, 0.65x) were not worth it there. Quantizing can
+MiniLM's dynamically quantized int8 model 1.32x as fast as LiteRT fp32 on all
+of engtest, forward and decode (benchmarks/engines.py; 1.36-1.47x for similar
+recipes in two earlier runs), engtest F1 0.8808 against 0.8819; LiteRT's own
+int8 (0.97-1.09x) and OpenVINO's (NNCF, 0.65-0.77x) were not worth it there. Quantizing can
 cost accuracy, so the model is kept only where its dev F1 is within
 `DEV_F1_TOLERANCE` of the fp32 model's; otherwise the file is removed and the
 reason recorded.
