@@ -112,17 +112,26 @@ def test_bad_requests_get_a_json_error_and_the_server_lives_on(server, raw, stat
 
 
 def test_a_body_without_a_length_is_capped_too(server):
-    def chunks():
-        yield b'{"texts": ["'
-        for _ in range(10):
-            yield b"x" * 1000
-        yield b'"]}'
+    """A chunked body (no Content-Length) over --max-body-bytes is refused with 413.
 
-    request = urllib.request.Request(server.url + "/v1/ner", data=chunks(), method="POST",
-                                     headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
-    with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(request, timeout=30)
-    assert err.value.code == 413
+    The server may answer and close before it has read the whole body: the request
+    goes out in one write (a client streaming it chunk by chunk could meet a broken
+    pipe first, which says nothing about the server) and the answer is read back.
+    """
+    body = b'{"texts": ["' + b"x" * 10_000 + b'"]}'
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(body[i : i + 1000]), body[i : i + 1000])
+                       for i in range(0, len(body), 1000)) + b"0\r\n\r\n"
+    head = (b"POST /v1/ner HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+    answer = b""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head + chunked)
+        with contextlib.suppress(ConnectionResetError):  # a close with the body unread may end in a reset
+            while data := sock.recv(65536):
+                answer += data
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.split()[1] == b"413", answer[:300]
+    assert b'"status":413' in rest.replace(b" ", b"")
 
 
 def test_a_full_queue_answers_503_with_retry_after(server):
