@@ -107,9 +107,10 @@ def nerctl_figures(args, workdir: Path, data: dict[str, Path]) -> dict:
     engines = json.loads(in_process.stdout.splitlines()[-1])
     out["predict"] = {
         "sentences": len(sentences),
-        "in_process_sentences_per_s": engines["litert"],
+        "engine": engines["engine"],
+        "in_process_sentences_per_s": engines["default"],
         "in_process_tensorflow_sentences_per_s": engines["tensorflow"],
-        "litert_and_tensorflow_same_tags": engines["same_tags"],
+        "default_engine_and_tensorflow_same_tags": engines["same_tags"],
         "command_wall_s": predict["wall_s"],
         "command_sentences_per_s": round(len(sentences) / predict["wall_s"], 1),
         "peak_rss_mib": predict["peak_rss_mib"],
@@ -133,19 +134,19 @@ from nerctl.rundir import RunDir
 from nerctl.engines import KerasForward
 run = RunDir(Path(sys.argv[1]))
 texts = read_texts(sys.argv[2])
-lite = Tagger.from_run(run)  # what nerctl predict runs: the exported LiteRT model
-# The same model run by TensorFlow (traced Keras model), for the LiteRT lever's ratio.
+lite = Tagger.from_run(run)  # what nerctl predict runs by default: int8 ONNX where the run kept it, else LiteRT
+# The same model run by TensorFlow (traced Keras model), for the export lever's ratio.
 keras = Tagger(KerasForward(load_trained_model(run.best)), lite.encoder.tokenizer, lite.label_map,
                lite.encoder.max_len, lite.batch_size)
-figures, outputs = {}, {}
-for name, tagger in (("litert", lite), ("tensorflow", keras)):
+figures, outputs = {"engine": lite.engine.to_dict()}, {}
+for name, tagger in (("default", lite), ("tensorflow", keras)):
     render(tagger.tag_texts(texts), "jsonl")  # warm-up
     start = time.perf_counter()
     results = tagger.tag_texts(texts)
     render(results, "jsonl")
     figures[name] = round(len(texts) / (time.perf_counter() - start), 1)
     outputs[name] = [r.tags for r in results]
-figures["same_tags"] = outputs["litert"] == outputs["tensorflow"]
+figures["same_tags"] = outputs["default"] == outputs["tensorflow"]
 print(json.dumps(figures))
 """
 
