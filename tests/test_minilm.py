@@ -25,12 +25,12 @@ def test_minilm_learns_mit_movie_slice(tmp_path, monkeypatch):
     test = head_sentences(SHARED_DATA / "engtest.bio", tmp_path / "test.bio", 200)
     result = CliRunner().invoke(app, ["train", "--model", "minilm", "--train-file", str(train),
                                       "--test-file", str(test), "--epochs", "3", "--batch-size", "16", "--lr", "2e-4",
-                                      "--run-dir", "runs/minilm", "--json"])
+                                      "--run-dir", "runs/minilm", "--int8", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     # 900 training sentences, 3 epochs: well above chance (~0), below the full run (~0.87).
     assert summary["test"]["f1"] > 0.45, summary["test"]  # measured: 0.60
-    # the default --int8: real weights quantized, kept only if dev F1 held, and then the test engine
+    # --int8: real weights quantized, kept only if dev F1 held, and then the test engine
     check = summary["int8"]
     assert check["kept"] == (check["dev_f1_int8"] >= check["dev_f1_fp32"] - check["tolerance"])
     assert summary["test"]["engine"]["backend"] == ("onnx" if check["kept"] else "litert")
