@@ -123,20 +123,6 @@ def openvino_int8(run, work: Path, calibration):
     return _openvino_forward(core.compile_model(quantized, "CPU", config), len(run.read_labels().labels))
 
 
-def _onnx_session(path: Path, num_labels: int) -> ArrayForward:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = THREADS
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    output = next(o.name for o in session.get_outputs() if len(o.shape) == 3)  # probabilities
-
-    def run(ids, mask):
-        return session.run([output], {name: (ids if "input_ids" in name else mask) for name in names})[0]
-    return ArrayForward(run, num_labels)
-
-
 def _onnx_file(run, work: Path) -> Path:
     """The SavedModel in ONNX, converted as nerctl converts it (quantize.convert_to_onnx)."""
     from nerctl.quantize import convert_to_onnx
@@ -148,7 +134,9 @@ def _onnx_file(run, work: Path) -> Path:
 
 
 def onnxruntime_fp32(run, work: Path, calibration):
-    return _onnx_session(_onnx_file(run, work), len(run.read_labels().labels))
+    from nerctl.engines import OnnxForward
+
+    return OnnxForward(_onnx_file(run, work))
 
 
 def _onnxruntime_int8(**options):
@@ -158,7 +146,9 @@ def _onnxruntime_int8(**options):
 
         path = work / f"model-int8-{len(list(work.glob('model-int8-*')))}.onnx"
         quantize_dynamic(str(_onnx_file(run, work)), str(path), weight_type=QuantType.QInt8, **options)
-        return _onnx_session(path, len(run.read_labels().labels))
+        from nerctl.engines import OnnxForward
+
+        return OnnxForward(path)
     return build
 
 
