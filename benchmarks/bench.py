@@ -13,7 +13,10 @@
      peer's pipeline figure, and as a whole command), peak RSS of training and
      prediction, `nerctl --help` wall, single-sentence predict wall, and a bare
      `python -c "import tensorflow"`;
-  4. writes benchmarks/results/<date>-<host>.json and prints a table.
+  4. quality at equal time: trains nerctl again for as many epochs as fit in
+     the peer's training wall time (whole `nerctl train` command against the
+     peer's Trainer.train()) and scores engtest;
+  5. writes benchmarks/results/<date>-<host>.json and prints a table.
 
 Speeds are comparable only within one run: machines differ from day to day.
 """
@@ -64,31 +67,36 @@ def ensure_peer_venv() -> Path:
     return python
 
 
-def nerctl_figures(args, workdir: Path, data: dict[str, Path]) -> dict:
+def train_nerctl(workdir: Path, name: str, epochs: int) -> dict:
+    """`nerctl train` of the default config for `epochs` epochs, measured; its figures."""
+    log(f"nerctl: training configs/mitmovie.toml for {epochs} epochs")
+    run_dir = workdir / "runs" / name
     env = {**os.environ, "NERCTL_RUNS_ROOT": str(workdir / "runs")}
-    out: dict = {}
-    out["help_wall_s"] = median_wall([NERCTL, "--help"], 5)
-    out["import_tensorflow_wall_s"] = median_wall([sys.executable, "-c", "import tensorflow"], 3)
-
-    log(f"nerctl: training configs/mitmovie.toml for {args.epochs} epochs")
-    run_dir = workdir / "runs" / "bench"
     train = measured([NERCTL, "train", "--config", str(REPO / "configs" / "mitmovie.toml"), "--epochs",
-                      str(args.epochs), "--run-dir", str(run_dir)], env=env)
+                      str(epochs), "--run-dir", str(run_dir)], env=env)
     summary = json.loads((run_dir / "summary.json").read_text())
     config = json.loads((run_dir / "config.json").read_text())
-    epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    steady = [e["train_sentences_per_second"] for e in epochs[1:]] or [epochs[0]["train_sentences_per_second"]]
-    out["train"] = {
-        "epochs": args.epochs, "batch_size": config["batch_size"], "lr": config["lr"],
+    per_epoch = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    steady = [e["train_sentences_per_second"] for e in per_epoch[1:]] or [per_epoch[0]["train_sentences_per_second"]]
+    return {
+        "run_dir": str(run_dir), "epochs": epochs, "batch_size": config["batch_size"], "lr": config["lr"],
         "precision": config["resolved"]["precision"], "train_sentences": summary["train_sentences"],
         "sentences_per_s_steady": round(statistics.mean(steady), 1),
-        "sentences_per_s_per_epoch": [e["train_sentences_per_second"] for e in epochs],
-        "epoch_train_s": [e["train_seconds"] for e in epochs],
+        "sentences_per_s_per_epoch": [e["train_sentences_per_second"] for e in per_epoch],
+        "epoch_train_s": [e["train_seconds"] for e in per_epoch],
         "wall_s": train["wall_s"], "peak_rss_mib": train["peak_rss_mib"],
         "best_epoch": summary["best_epoch"], "best_dev_f1": round(summary["best_dev_f1"], 4),
         "test_f1": round(summary["test"]["f1"], 4), "test_precision": round(summary["test"]["precision"], 4),
-        "test_recall": round(summary["test"]["recall"], 4),
+        "test_recall": round(summary["test"]["recall"], 4), "int8": summary.get("int8"),
     }
+
+
+def nerctl_figures(args, workdir: Path, data: dict[str, Path]) -> dict:
+    out: dict = {}
+    out["help_wall_s"] = median_wall([NERCTL, "--help"], 5)
+    out["import_tensorflow_wall_s"] = median_wall([sys.executable, "-c", "import tensorflow"], 3)
+    out["train"] = train_nerctl(workdir, "bench", args.epochs)
+    run_dir = Path(out["train"].pop("run_dir"))
     log(f"nerctl: trained, test F1 {out['train']['test_f1']}")
 
     # Raw text lines, as a user would feed them (the peer's pipeline gets the same strings).
@@ -164,6 +172,29 @@ def peer_figures(args, workdir: Path, data: dict[str, Path], lr: float, batch_si
     return peer
 
 
+def epochs_within(train: dict, seconds: float) -> int:
+    """How many epochs of nerctl's training fit in `seconds` of wall time, from a measured run.
+
+    The run's wall time less its epochs' training time is the fixed part (start-up,
+    dev scoring, test, export, int8); later epochs cost the steady epoch time. The
+    peer's figure is its Trainer.train() alone (no start-up, no test scoring), so
+    the comparison leans the peer's way."""
+    fixed = train["wall_s"] - sum(train["epoch_train_s"])
+    steady = statistics.mean(train["epoch_train_s"][1:] or train["epoch_train_s"])
+    return max(1, int((seconds - fixed - train["epoch_train_s"][0]) / steady + 1e-6) + 1)
+
+
+def equal_time_figures(workdir: Path, train: dict, peer: dict) -> dict:
+    """nerctl trained for as many epochs as fit in the peer's training wall time, and its engtest F1."""
+    budget = peer["train"]["wall_s"]
+    epochs = epochs_within(train, budget)
+    figures = train_nerctl(workdir, "equal-time", epochs)
+    figures.pop("run_dir")
+    return {"peer_train_wall_s": budget, "epochs": epochs, "wall_s": figures["wall_s"],
+            "within_budget": figures["wall_s"] <= budget, "test_f1": figures["test_f1"],
+            "best_dev_f1": figures["best_dev_f1"], "peer_test_f1": peer["eval"]["strict_iob2"]["f1"]}
+
+
 def ratio(a, b):
     return round(a / b, 2) if a and b else None
 
@@ -175,6 +206,9 @@ def table(result: dict) -> str:
             ("train wall s (incl. dev eval, test, start-up)", n["train"]["wall_s"], p and p["train"]["wall_s"], ""),
             ("engtest entity F1 (strict IOB2)", n["train"]["test_f1"], p and p["eval"]["strict_iob2"]["f1"],
              ">= peer - 0.003"),
+            *([(f"engtest F1 at the peer's training time ({e['epochs']} epochs, {e['wall_s']} s "
+                f"vs {e['peer_train_wall_s']} s)", e["test_f1"], e["peer_test_f1"], ">= peer + 0.005")]
+              if (e := result.get("equal_time")) else []),
             ("predict sentences/s (in-process, after warm-up)", n["predict"]["in_process_sentences_per_s"],
              p and p["predict_pipeline"]["sentences_per_s"], ">= 3.0x"),
             ("predict sentences/s, same model run by TensorFlow", n["predict"]["in_process_tensorflow_sentences_per_s"],
@@ -201,6 +235,8 @@ def main() -> None:
     parser.add_argument("--mirror", default=os.environ.get("NERCTL_MIRROR"),
                         help="dataset mirror (default: NERCTL_MIRROR, else the corpus' home)")
     parser.add_argument("--skip-peer", action="store_true", help="measure nerctl only")
+    parser.add_argument("--skip-equal-time", action="store_true",
+                        help="do not train nerctl again for the peer's training time")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
 
@@ -216,6 +252,8 @@ def main() -> None:
         if not args.skip_peer:
             result["peer"] = peer_figures(args, workdir, data, result["nerctl"]["train"]["lr"],
                                           result["nerctl"]["train"]["batch_size"])
+            if not args.skip_equal_time:
+                result["equal_time"] = equal_time_figures(workdir, result["nerctl"]["train"], result["peer"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result["bench_wall_s"] = round(time.time() - started, 1)

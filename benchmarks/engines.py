@@ -124,12 +124,12 @@ def openvino_int8(run, work: Path, calibration):
 
 
 def _onnx_file(run, work: Path) -> Path:
-    """The SavedModel in ONNX, converted as nerctl converts it (quantize.convert_to_onnx)."""
+    """The LiteRT model in ONNX, converted as nerctl converts it (quantize.convert_to_onnx)."""
     from nerctl.quantize import convert_to_onnx
 
     path = work / "model.onnx"
     if not path.exists():
-        convert_to_onnx(run.saved_model, path)
+        convert_to_onnx(run.tflite, path)
     return path
 
 
@@ -142,10 +142,12 @@ def onnxruntime_fp32(run, work: Path, calibration):
 def _onnxruntime_int8(**options):
     """ONNX Runtime's dynamic quantization with `options`: int8 weights, activations quantized per call."""
     def build(run, work: Path, calibration):
+        from onnx import TensorProto
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         path = work / f"model-int8-{len(list(work.glob('model-int8-*')))}.onnx"
-        quantize_dynamic(str(_onnx_file(run, work)), str(path), weight_type=QuantType.QInt8, **options)
+        quantize_dynamic(str(_onnx_file(run, work)), str(path), weight_type=QuantType.QInt8,
+                         extra_options={"DefaultTensorType": TensorProto.FLOAT}, **options)
         from nerctl.engines import OnnxForward
 
         return OnnxForward(path)

@@ -84,10 +84,10 @@ class TrainConfig:
                            "multi-worker (one process per machine, cluster from TF_CONFIG; needs --run-dir on "
                            "shared storage), auto (multi-worker if TF_CONFIG names 2+ tasks, mirrored with 2+ "
                            "GPUs, else default).", choices=STRATEGIES)
-    # Off by default: the ONNX conversion peaked at 4.65 GB RSS against training's 1.8 GB
-    # (make bench, 2026-12-01; tf2onnx alone 5.4 GB), and the int8 model held dev F1 in one of two runs.
-    int8: bool = option(False, "At the end, also make an int8 model for ONNX Runtime (about a minute and ~5 GB "
-                        "of memory for MiniLM); predict uses it if its dev F1 is within 0.2 points of fp32's.",
+    # ~25 s for MiniLM on 2 cores (conversion from the LiteRT file in a child process at 1.2 GB RSS,
+    # below training's own ~1.8 GB peak; then the dev split twice): see quantize.py.
+    int8: bool = option(True, "At the end, also make an int8 model for ONNX Runtime; predict uses it if "
+                        "its dev F1 is within 0.2 points of fp32's.",
                         flag="--int8/--no-int8")
     early_stopping: int = option(0, "Stop when dev F1 has not improved for this many epochs (0: never).", ge=0)
     # Output.

@@ -1,13 +1,20 @@
-"""The int8 model: the SavedModel converted to ONNX, its weights quantized, kept only if dev F1 holds.
+"""The int8 model: the LiteRT model converted to ONNX, its weights quantized, kept only if dev F1 holds.
 
 On a 2-core AMD EPYC with AVX2 only (no VNNI, no AVX-512), ONNX Runtime ran
-MiniLM's dynamically quantized int8 model 1.32x as fast as LiteRT fp32 on all
-of engtest, forward and decode (benchmarks/engines.py; 1.36-1.47x for similar
-recipes in two earlier runs), engtest F1 0.8808 against 0.8819; LiteRT's own
-int8 (0.97-1.09x) and OpenVINO's (NNCF, 0.65-0.77x) were not worth it there. Quantizing can
-cost accuracy, so the model is kept only where its dev F1 is within
-`DEV_F1_TOLERANCE` of the fp32 model's; otherwise the file is removed and the
-reason recorded.
+MiniLM's dynamically quantized int8 model 1.32-1.41x as fast as LiteRT fp32 on
+all of engtest, forward and decode (benchmarks/engines.py), engtest F1 0.8805
+against 0.8819; LiteRT's own int8 (0.97-1.09x) and OpenVINO's (NNCF,
+0.65-0.77x) were not worth it there. Quantizing can cost accuracy, so the model
+is kept only where its dev F1 is within `DEV_F1_TOLERANCE` of the fp32 model's;
+otherwise the file is removed and the reason recorded.
+
+The conversion starts from model.tflite, not the SavedModel: tf2onnx reading
+the SavedModel peaked at 5.3 GB RSS (2.7 GB to load and freeze it, the rest in
+tf2onnx's graph optimizers), the LiteRT file at 1.2 GB with those optimizers
+left to ONNX Runtime (quant_pre_process), which is below training's own peak
+(~1.8 GB) and took seconds instead of 70. It runs in a child process
+(`python -m nerctl.quantize TFLITE OUT`) so that tf2onnx's TensorFlow graph
+state and memory go when it ends.
 """
 from __future__ import annotations
 
@@ -18,60 +25,65 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
-
 from .bio import Sentence
 from .errors import NerctlError
 from .rundir import RunDir
 
 DEV_F1_TOLERANCE = 0.002  # 0.2 points of strict entity F1: below that the int8 model is not used
 OPSET = 17
-# Chosen on the default run's dev split (fp32 0.8870; AMD EPYC, AVX2): a scale per output
-# channel 0.8852; one scale per matrix 0.8840; 7-bit weights (reduce_range) 0.8709; MatMul
-# only, classifier in fp32 0.8850. Speeds were alike within this VM's noise (~1.3-1.5x fp32).
+# Chosen on the default run's dev split (fp32 0.8870; AMD EPYC, AVX2), on the conversion from the
+# SavedModel: a scale per output channel 0.8852; one scale per matrix 0.8840; 7-bit weights
+# (reduce_range) 0.8709; MatMul only, classifier in fp32 0.8850. Speeds were alike within this
+# VM's noise (~1.3-1.5x fp32). From the LiteRT file, per channel: dev 0.8861, 1.41x.
 QUANTIZE_OPTIONS = {"per_channel": True}
 
 
-def convert_to_onnx(saved_model: Path, out: Path) -> None:
-    """tf2onnx's conversion of the SavedModel's serving signature, written to `out`.
+def _gelu_as_contrib_op(ctx, node, name, args) -> None:
+    """tf2onnx handler for LiteRT's fused GELU: ONNX Runtime's own Gelu / FastGelu (tanh) kernels."""
+    node.type = "FastGelu" if node.get_attr_value("approximate", False) else "Gelu"
+    node.domain = "com.microsoft"
+    for attr in [a for a in node.attr if a != "_output_shapes"]:
+        del node.attr[attr]
 
-    TensorFlow's exact GELU becomes an `Erfc` node, which ONNX has no operator for:
-    each is rewritten as 1 - Erf(x).
-    """
-    import onnx
-    from onnx import helper, numpy_helper
+
+def _convert(tflite: Path, out: Path) -> None:
+    """tf2onnx's graph of the LiteRT model, unoptimized, written to `out` (run in the child)."""
+    from onnx import helper
+    from tf2onnx import convert
+
+    convert._convert_common(  # from_tflite() without tf2onnx's optimizers, which peaked at ~4 GB
+        None, tflite_path=str(tflite), name=tflite.stem, opset=OPSET, output_path=str(out), optimizers={},
+        custom_op_handlers={"TFL_GELU": (_gelu_as_contrib_op, [])},
+        extra_opset=[helper.make_opsetid("com.microsoft", 1)])
+
+
+def convert_to_onnx(tflite: Path, out: Path) -> None:
+    """The LiteRT model in ONNX, constants folded by ONNX Runtime's basic graph optimizations, at `out`."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         raw = Path(tmp) / "raw.onnx"
-        done = subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved_model),
-                               "--output", str(raw), "--opset", str(OPSET)], capture_output=True, text=True,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        done = subprocess.run([sys.executable, "-m", "nerctl.quantize", str(tflite), str(raw)],
+                              capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
         if done.returncode != 0:
-            raise NerctlError(f"converting {saved_model} to ONNX failed: {done.stderr.strip().splitlines()[-1:]}")
-        model = onnx.load(str(raw))
-    nodes = []
-    for node in model.graph.node:
-        if node.op_type != "Erfc":
-            nodes.append(node)
-            continue
-        one, erf = node.name + "/one", node.name + "/erf"
-        model.graph.initializer.append(numpy_helper.from_array(np.array(1.0, np.float32), one))
-        nodes += [helper.make_node("Erf", list(node.input), [erf], name=erf),
-                  helper.make_node("Sub", [one, erf], list(node.output), name=node.name + "/sub")]
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    onnx.save(model, str(out))
+            raise NerctlError(f"converting {tflite} to ONNX failed: {done.stderr.strip().splitlines()[-1:]}")
+        # Folds LiteRT's transposed weights into constants, so that quantization finds MatMul weights;
+        # symbolic shape inference does not know every op tf2onnx writes, and is not needed here.
+        quant_pre_process(str(raw), str(out), skip_symbolic_shape=True)
 
 
 def write_int8_model(run: RunDir) -> None:
-    """Write the run's model.int8.onnx from its SavedModel (atomically)."""
+    """Write the run's model.int8.onnx from its model.tflite (atomically)."""
+    from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     fp32 = run.path / ".model.onnx.tmp"
     tmp = run.path / ".model.int8.onnx.tmp"
     try:
-        convert_to_onnx(run.saved_model, fp32)
-        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, **QUANTIZE_OPTIONS)
+        convert_to_onnx(run.tflite, fp32)
+        # Gelu is an ONNX Runtime op the quantizer's type inference does not know: its output is float.
+        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8,
+                         extra_options={"DefaultTensorType": TensorProto.FLOAT}, **QUANTIZE_OPTIONS)
         os.replace(tmp, run.int8_onnx)
     finally:
         for path in (fp32, tmp):
@@ -99,3 +111,7 @@ def gate_int8(run: RunDir, dev: Sequence[Sentence], log: Callable[[str], None]) 
                             f"fp32's {fp32['f1']:.4f}: predict runs fp32")
         log(f"int8 model not kept: {record['reason']}")
     return record
+
+
+if __name__ == "__main__":  # the child convert_to_onnx runs: python -m nerctl.quantize TFLITE OUT
+    _convert(Path(sys.argv[1]), Path(sys.argv[2]))
