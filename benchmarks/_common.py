@@ -25,6 +25,18 @@ def measured(cmd: list[str], stdout=subprocess.DEVNULL, env=None) -> dict:
             "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
 
 
+FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni")
+
+
+def cpu_flags() -> list[str]:
+    """The CPU's flags that decide which kernels and precisions are fast (from /proc/cpuinfo)."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            present = set(line.split(":", 1)[1].split())
+            return [flag for flag in FLAGS_OF_INTEREST if flag in present]
+    return []
+
+
 def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):

@@ -35,12 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import cpu_model, new_result, save_result
+from _common import cpu_flags, cpu_model, new_result, save_result
 from nerctl.quantize import QUANTIZE_OPTIONS
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = [Path.home() / ".cache" / "nerctl" / "mitmovie", REPO.parent / "shared" / "data" / "mitmovie"]
-FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni")
 THREADS = len(os.sched_getaffinity(0))
 
 
@@ -169,14 +168,6 @@ CANDIDATES = {
     "onnxruntime-int8-matmul-only": _onnxruntime_int8(per_channel=True, op_types_to_quantize=["MatMul"]),
     "onnxruntime-int8-nerctl": _onnxruntime_int8(**QUANTIZE_OPTIONS),
 }
-
-
-def cpu_flags() -> list[str]:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            present = set(line.split(":", 1)[1].split())
-            return [flag for flag in FLAGS_OF_INTEREST if flag in present]
-    return []
 
 
 def calibration_batches(tagger, sentences, count: int = 16, size: int = 16) -> list[tuple[np.ndarray, np.ndarray]]:

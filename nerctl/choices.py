@@ -16,6 +16,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "int8")  # engines.py: auto: the fastest t
 BACKENDS = ("auto", "onnx", "litert", "keras")  # engines.py: what runs a finished run's forward pass
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")  # distribute.py
 DECODERS = ("viterbi", "argmax")  # tagger.py
+HEADS = ("softmax", "crf")  # step.py (softmax: per-word cross-entropy), crf.py
 OUTPUT_FORMATS = ("table", "json", "jsonl", "conll", "spans", "labelstudio")  # output.py ("table" is drawn by the CLI)
 STREAM_FORMATS = ("jsonl", "conll", "spans", "labelstudio")  # output.py: one record after another, written chunk by chunk
 RESUME_FORMATS = ("jsonl",)  # output.py: each record names its text, so a resume can check it

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from .choices import DATA_FORMATS, MISALIGNED, PRECISIONS, SCHEMES, STRATEGIES
+from .choices import DATA_FORMATS, HEADS, MISALIGNED, PRECISIONS, SCHEMES, STRATEGIES
 from .errors import InputError
 
 ENV_PREFIX = "NERCTL_"
@@ -76,6 +76,9 @@ class TrainConfig:
                                      flag="--freeze-embeddings/--train-embeddings")
     freeze_layers: int = option(0, "Also keep the embedding block and this many lowest encoder layers fixed: "
                                 "their backward pass is skipped.", ge=0)
+    head: str = option("softmax", "Output layer: softmax (each word's tag on its own, cross-entropy) or crf "
+                       "(also learned tag-transition scores, trained with the CRF likelihood, used by Viterbi).",
+                       choices=HEADS)
     seed: int = option(42, "Seed for the dev split, the data order, initialisation and dropout.")
     eval_batch_size: int = option(128, "Sentences per batch when scoring dev and test.", ge=1)
     precision: str = option("auto", "Training precision; auto: bf16 (mixed) where the CPU has AVX-512 BF16 "

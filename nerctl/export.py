@@ -6,7 +6,7 @@ evaluate run. `nerctl export` (`export_run`) then copies a finished run out for
 other tools: TF Serving (a SavedModel) or Hugging Face.
 
     saved_model:  OUT/ is a SavedModel (saved_model.pb, variables/) with
-                  labels.json and tokenizer/ beside saved_model.pb; serve it with
+                  labels.json, tokenizer/ (and a CRF head's crf.json) beside saved_model.pb; serve it with
                   TF Serving as /models/<name>/<version>/, or tf.saved_model.load(OUT).
     hf:           OUT/ is a Hugging Face folder: the best model's weights and
                   config (id2label filled in), the tokenizer files, and a README.md
@@ -27,6 +27,7 @@ from typing import Sequence
 
 from .atomic import replace_dir
 from .choices import EXPORT_FORMATS
+from .crf import FILE_NAME as CRF_FILE
 from .engines import SIGNATURE, probabilities_fn
 from .errors import InputError
 from .model import import_tensorflow, load_trained_model, native_stderr_silenced
@@ -52,6 +53,8 @@ def export_run(run: RunDir, fmt: str, out: Path | None = None, force: bool = Fal
         shutil.copytree(run.saved_model, tmp)
         shutil.copy2(run.labels, tmp / "labels.json")
         shutil.copytree(run.tokenizer, tmp / "tokenizer")
+        if (run.best / CRF_FILE).is_file():  # --head crf: the tag-transition scores Viterbi adds
+            shutil.copy2(run.best / CRF_FILE, tmp / CRF_FILE)
     else:
         shutil.copytree(run.best, tmp)
         for item in run.tokenizer.iterdir():  # tokenizer files beside the weights, as from_pretrained expects

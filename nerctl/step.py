@@ -27,8 +27,11 @@ def make_optimizer(config: TrainConfig, total_steps: int):
     return optimizer
 
 
-def make_train_step(model, optimizer, variables: list, strategy=None):
+def make_train_step(model, optimizer, variables: list, strategy=None, loss_sum=masked_loss_sum):
     """`step(ids, mask, labels) -> mean loss`: one optimisation step on a global batch.
+
+    `loss_sum(labels, logits)` is the head's summed loss (`masked_loss_sum`, or
+    the CRF's from crf.py); it is divided by the batch's label count.
 
     Traced once for [batch, length] int32 inputs of any shape. Every worker passes
     the same global batch; each replica computes its own contiguous slice of it
@@ -48,8 +51,7 @@ def make_train_step(model, optimizer, variables: list, strategy=None):
         ids, mask, labels = ids[start:end], mask[start:end], labels[start:end]
         with tf.GradientTape() as tape:
             logits = model(input_ids=ids, attention_mask=mask, training=True).logits
-            loss_sum = masked_loss_sum(labels, logits)
-            loss = loss_sum / count
+            loss = loss_sum(labels, logits) / count
         grads = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(grads, variables))
         return loss

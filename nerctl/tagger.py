@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from .choices import DECODERS
+from .crf import Transitions
 from .decode import viterbi_iob2
 from .errors import InputError
 from .preprocess import Encoder, PieceTokenizer, Word, collate, merge_windows, split_words, tagging_plan
@@ -91,6 +92,7 @@ class Tagger:
         if forward.num_labels != len(label_map.labels):
             raise InputError(f"the model has {forward.num_labels} labels, the label map {len(label_map.labels)}")
         self.decoder = decoder
+        self.transitions: Transitions | None = None  # a CRF head's learned scores, used by Viterbi
         self.engine = None  # set by from_run: the engines.Engine that runs `forward`
         self.name: str | None = None  # set by from_run: the run's name (Label Studio's model_version)
         self.forward = forward
@@ -126,6 +128,7 @@ class Tagger:
         tagger = cls(forward, PieceTokenizer.from_folder(run.tokenizer), label_map, config.max_len,
                      batch_size or config.eval_batch_size)
         tagger.engine, tagger.name = engine, run.path.name
+        tagger.transitions = Transitions.load(run.best, label_map.labels)
         return tagger
 
     def word_probabilities(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
@@ -155,7 +158,8 @@ class Tagger:
     def decode(self, probs: Sequence[np.ndarray]) -> list[tuple[list[str], list[float]]]:
         """Per sentence, tags and their probabilities: the best valid IOB2 sequence."""
         if self.decoder == "viterbi":
-            ids = viterbi_iob2([np.log(np.maximum(p, 1e-12)) for p in probs], self.label_map.labels)
+            ids = viterbi_iob2([np.log(np.maximum(p, 1e-12)) for p in probs], self.label_map.labels,
+                               learned=self.transitions)
         else:
             ids = [p.argmax(axis=-1).tolist() for p in probs]
         labels = self.label_map.labels

@@ -32,6 +32,7 @@ from . import __version__
 from .atomic import Terminated, interrupts_deferred, replace_dir, sigterm_as_interrupt
 from .config import TrainConfig
 from .corpus import TrainData, load_data
+from .crf import build_crf, crf_loss_fn, learned
 from .distribute import Distribution, check_workers_agree, fingerprint, make_distribution
 from .engines import KerasForward
 from .errors import InputError, Interrupted
@@ -41,7 +42,7 @@ from .model import (build_model, import_tensorflow, key_dropout_to_step, load_to
 from .preprocess import Encoder, PieceTokenizer, Window, batch_plan, collate
 from .progress import Reporter
 from .rundir import RunDir, SavedConfig, update_latest
-from .step import make_optimizer, make_train_step
+from .step import make_optimizer, make_train_step, masked_loss_sum
 from .tagger import Tagger
 from .tags import LabelMap
 
@@ -80,6 +81,7 @@ class Prepared:
     variables: list
     set_up: bool  # an earlier attempt set the run up (its labels and tokenizer are used)
     batch_size: int
+    crf: Any = None  # --head crf: the CRF's tf.Module (crf.py), its variables among `variables`
 
     @property
     def steps_per_epoch(self) -> int:
@@ -239,6 +241,9 @@ def prepare(session: Session, mirror: str | None = None) -> Prepared:
     precision = resolve_precision(config.precision)
     model = build_model(model_path, label_map, session.dist.strategy, precision)
     variables = variables_to_train(model, config.freeze_embeddings, config.freeze_layers)
+    crf = build_crf(label_map.labels, session.dist.strategy) if config.head == "crf" else None
+    if crf is not None:
+        variables += list(crf.trainable_variables)
     # Inputs are all checked by now: from here on, logs, then the work.
     session.log(f"run {run.path}")
     session.log(f"data: {len(data.train)} train, {len(data.dev)} dev, "
@@ -249,7 +254,7 @@ def prepare(session: Session, mirror: str | None = None) -> Prepared:
         session.log(f"{len(windows) - len(data.train)} long sentence(s) split into overlapping windows "
                     f"of {config.max_len} pieces")
     return Prepared(data, label_map, tokenizer, encoder, windows, model, model_path, precision, variables,
-                    set_up, config.batch_size)
+                    set_up, config.batch_size, crf)
 
 
 def restore_or_set_up(session: Session, prep: Prepared, cleanup: contextlib.ExitStack) -> Checkpointed:
@@ -272,7 +277,8 @@ def restore_or_set_up(session: Session, prep: Prepared, cleanup: contextlib.Exit
         key_dropout_to_step(prep.model, config.seed, optimizer.iterations)
         state = {"epoch": tf.Variable(0, dtype=tf.int64), "best_f1": tf.Variable(-1.0, dtype=tf.float64),
                  "best_epoch": tf.Variable(0, dtype=tf.int64)}
-        checkpoint = tf.train.Checkpoint(model=prep.model, optimizer=optimizer, **state)
+        head = {"crf": prep.crf} if prep.crf is not None else {}
+        checkpoint = tf.train.Checkpoint(model=prep.model, optimizer=optimizer, **head, **state)
     # Every worker takes part in a save (it may run collectives); others write to a scratch folder.
     scratch = None if session.chief else Path(tempfile.mkdtemp(prefix="nerctl-worker-checkpoint-"))
     if scratch:
@@ -322,7 +328,8 @@ def train_epochs(session: Session, prep: Prepared, ckpt: Checkpointed, board) ->
     run that had met it trains no further).
     """
     config = session.config
-    train_step = make_train_step(prep.model, ckpt.optimizer, prep.variables, session.dist.strategy)
+    loss_sum = crf_loss_fn(prep.crf, prep.label_map.labels) if prep.crf is not None else masked_loss_sum
+    train_step = make_train_step(prep.model, ckpt.optimizer, prep.variables, session.dist.strategy, loss_sum)
     tagger = Tagger(KerasForward(prep.model), prep.encoder.tokenizer, prep.label_map, config.max_len,
                     config.eval_batch_size)
     if ckpt.epoch == 0:
@@ -333,6 +340,8 @@ def train_epochs(session: Session, prep: Prepared, ckpt: Checkpointed, board) ->
         started = time.time()
         losses = _train_one_epoch(session, prep, ckpt, board, train_step, epoch)
         seconds = time.time() - started
+        if prep.crf is not None:
+            tagger.transitions = learned(prep.crf, prep.label_map.labels)
         dev, _ = evaluate_sentences(tagger, prep.data.dev)
         is_best = dev["f1"] > ckpt.best_f1
         yield EpochResult(epoch, {
@@ -385,6 +394,8 @@ def save_epoch(session: Session, prep: Prepared, ckpt: Checkpointed, board, resu
         if result.is_best and session.chief:
             tmp = run.path / ".best.tmp"
             prep.model.save_pretrained(str(tmp))
+            if prep.crf is not None:
+                learned(prep.crf, prep.label_map.labels).save(tmp)
             replace_dir(tmp, run.best)
         if session.chief:
             run.append_metrics(record)

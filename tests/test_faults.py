@@ -31,12 +31,13 @@ def command(tiny_model, data, run_dir, *extra) -> list[str]:
             *extra]
 
 
-def outcome(run_dir: Path) -> tuple[list[dict], dict]:
-    """metrics.jsonl without wall-clock fields, and the summary's model choice."""
+def outcome(run_dir: Path) -> tuple[list[dict], dict, str | None]:
+    """metrics.jsonl without wall-clock fields, the summary's model choice, a CRF head's learned scores."""
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     summary = json.loads((run_dir / "summary.json").read_text())
+    crf = run_dir / "best" / "crf.json"
     return ([{k: v for k, v in m.items() if k not in TIMING_FIELDS} for m in metrics],
-            {k: summary[k] for k in ("best_epoch", "best_dev_f1")})
+            {k: summary[k] for k in ("best_epoch", "best_dev_f1")}, crf.read_text() if crf.exists() else None)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,16 @@ def reference(tiny_model, data, tmp_path_factory):
     """The same training, never interrupted."""
     run_dir = tmp_path_factory.mktemp("faults-ref") / "run"
     done = subprocess.run(command(tiny_model, data, run_dir), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return outcome(run_dir)
+
+
+@pytest.fixture(scope="module")
+def crf_reference(tiny_model, data, tmp_path_factory):
+    """The same training with the CRF head, never interrupted."""
+    run_dir = tmp_path_factory.mktemp("faults-crf-ref") / "run"
+    done = subprocess.run(command(tiny_model, data, run_dir, "--head", "crf"), capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, done.stderr
     return outcome(run_dir)
 
@@ -97,6 +108,18 @@ def test_kill_9_then_resume_ends_exactly_like_an_uninterrupted_run(tiny_model, d
     resumed = resume(run_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert outcome(run_dir) == reference
+
+
+def test_kill_9_then_resume_with_the_crf_head_ends_exactly_like_an_uninterrupted_run(tiny_model, data, tmp_path,
+                                                                                    crf_reference):
+    """The CRF's transition scores are in the checkpoint: the resumed run learns the same ones."""
+    run_dir = tmp_path / "run"
+    killed = interrupt(command(tiny_model, data, run_dir, "--head", "crf"), run_dir,
+                       MOMENTS["after the first checkpoint"], signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    resumed = resume(run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert crf_reference[2] is not None and outcome(run_dir) == crf_reference
 
 
 @pytest.mark.parametrize("sig, code, said", [(signal.SIGINT, 130, "interrupted"),

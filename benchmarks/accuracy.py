@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""What each accuracy lever buys on dev, over seeds: one `nerctl train` per (lever, seed).
+
+    .venv/bin/python benchmarks/accuracy.py [--levers default crf ...] [--seeds 42 1 2] [--mirror DIR]
+
+Each lever is the default config (configs/mitmovie.toml) with one change. Only
+dev figures are read (the best epoch's dev F1, the dev split being the seeded
+share of engtrain): engtest is never used to choose anything, so the script
+does not record it; the chosen recipe is scored on engtest separately. The
+int8 model is skipped (`--no-int8`): it does not change the fp32 model or its
+dev figure. Results accumulate in benchmarks/results/accuracy-<date>.json
+(a (lever, seed) already there is not trained again), and a table of the mean
+and range of dev F1 per lever is printed. A difference under ~0.3 points
+between single runs is seed noise here: compare means over 3+ seeds, paired by
+seed (the seed also draws the dev split).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+
+from _common import cpu_flags, cpu_model, measured  # benchmarks/, first on sys.path when a script runs
+
+REPO = Path(__file__).resolve().parent.parent
+NERCTL = str(Path(sys.executable).parent / "nerctl")
+
+# name -> the flags that make it differ from the default config.
+LEVERS = {
+    "default": [],
+    "crf": ["--head", "crf"],
+    "train-embeddings": ["--train-embeddings"],
+    "epochs-8": ["--epochs", "8"],
+    "epochs-10": ["--epochs", "10"],
+    "lr-3e-4": ["--lr", "3e-4"],
+    "lr-1e-4": ["--lr", "1e-4"],
+    "warmup-0.06": ["--warmup-ratio", "0.06"],
+    "crf-train-embeddings": ["--head", "crf", "--train-embeddings"],
+}
+
+
+def train(lever: str, seed: int, runs: Path, mirror: str | None) -> dict:
+    """Train one (lever, seed); its dev figures and cost."""
+    run_dir = runs / f"{lever}-s{seed}"
+    cmd = [NERCTL, "train", "--config", str(REPO / "configs" / "mitmovie.toml"), *LEVERS[lever], "--seed", str(seed),
+           "--no-int8", "--run-dir", str(run_dir)] + (["--mirror", mirror] if mirror else [])
+    if run_dir.exists():
+        cmd = [NERCTL, "train", "--resume", "--run-dir", str(run_dir)]  # an earlier attempt was cut short
+    cost = measured(cmd)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    curve = [json.loads(line)["dev_f1"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {"lever": lever, "flags": LEVERS[lever], "seed": seed, "dev_f1": round(summary["best_dev_f1"], 4),
+            "best_epoch": summary["best_epoch"], "dev_f1_per_epoch": [round(f, 4) for f in curve],
+            "wall_s": cost["wall_s"], "peak_rss_mib": cost["peak_rss_mib"]}
+
+
+def table(results: list[dict]) -> str:
+    rows = ["| lever | flags | seeds | dev F1 mean | min - max | vs default, same seeds | wall min |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    default = {r["seed"]: r["dev_f1"] for r in results if r["lever"] == "default"}
+    for lever in dict.fromkeys(r["lever"] for r in results):
+        mine = [r for r in results if r["lever"] == lever]
+        f1 = [r["dev_f1"] for r in mine]
+        paired = [r["dev_f1"] - default[r["seed"]] for r in mine if r["seed"] in default]
+        delta = f"{100 * statistics.mean(paired):+.2f} pts ({len(paired)})" if paired and lever != "default" else "-"
+        rows.append(f"| {lever} | `{' '.join(LEVERS[lever]) or '(none)'}` | {len(mine)} | "
+                    f"{statistics.mean(f1):.4f} | {min(f1):.4f} - {max(f1):.4f} | {delta} | "
+                    f"{statistics.mean(r['wall_s'] for r in mine) / 60:.1f} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--levers", nargs="+", choices=list(LEVERS), default=["default", "crf"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 1, 2])
+    parser.add_argument("--mirror", default=os.environ.get("NERCTL_MIRROR"))
+    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "accuracy")
+    parser.add_argument("--out", type=Path,
+                        default=REPO / "benchmarks" / "results" / f"accuracy-{datetime.date.today().isoformat()}.json")
+    args = parser.parse_args()
+
+    record = json.loads(args.out.read_text()) if args.out.exists() else {
+        "machine": {"cpu": cpu_model(), "flags": cpu_flags(), "nproc": os.cpu_count()}, "results": []}
+    done = {(r["lever"], r["seed"]) for r in record["results"]}
+    for seed in args.seeds:  # seed-major: after each seed, every lever has a paired figure
+        for lever in args.levers:
+            if (lever, seed) in done:
+                continue
+            print(f"[accuracy] {lever} seed {seed}", file=sys.stderr, flush=True)
+            record["results"].append(train(lever, seed, args.runs, args.mirror))
+            record["table"] = table(record["results"])
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(record, indent=2) + "\n")
+            print(f"[accuracy] {record['results'][-1]}", file=sys.stderr, flush=True)
+    print(table(record["results"]))
+
+
+if __name__ == "__main__":
+    main()
