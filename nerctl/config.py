@@ -92,6 +92,9 @@ class TrainConfig:
     int8: bool = option(True, "At the end, also make an int8 model for ONNX Runtime; predict uses it if "
                         "its dev F1 is within 0.2 points of fp32's.",
                         flag="--int8/--no-int8")
+    refit: bool = option(False, "After dev has chosen the best epoch, train a new model on train + dev for that "
+                         "many epochs; it becomes best/ (the selection's model is kept in selection/, and the dev "
+                         "figures reported stay the selection's).", flag="--refit/--no-refit")
     early_stopping: int = option(0, "Stop when dev F1 has not improved for this many epochs (0: never).", ge=0)
     # Output.
     runs_root: str = option("runs", "Folder the run directory is made in.", path=True, per_worker=True)

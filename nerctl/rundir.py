@@ -5,7 +5,9 @@
                        sources) and "versions" (packages)
       labels.json      the label map, in model order
       tokenizer/       the tokenizer, saved with save_pretrained
-      best/            the best-dev-F1 model (Hugging Face format, loads with from_pretrained)
+      best/            the best-dev-F1 model (Hugging Face format, loads with from_pretrained);
+                       with --refit, the model refit on train + dev (refit.py)
+      selection/       with --refit: the best-dev-F1 model the refit's epoch count came from
       saved_model/     the same model as a TensorFlow SavedModel (TF Serving)
       model.tflite     the same model for LiteRT (fp32)
       model.int8.onnx  the same model with int8 weights for ONNX Runtime, kept only if its
@@ -67,6 +69,10 @@ class RunDir:
     @property
     def best(self) -> Path:
         return self.path / "best"
+
+    @property
+    def selection(self) -> Path:
+        return self.path / "selection"
 
     @property
     def saved_model(self) -> Path:

@@ -164,6 +164,8 @@ def _train(config: TrainConfig, run: RunDir, resuming: bool, mirror: str | None,
     dist = make_distribution(config.strategy)  # before TensorFlow runs any op
     if dist.workers > 1 and not (resuming or config.run_name):
         raise InputError("multi-worker training needs --run-dir: the same path on every worker, on storage they share")
+    if dist.workers > 1 and config.refit:
+        raise InputError("--refit trains on one machine: it cannot be combined with multi-worker training")
     session = Session(config, run, resuming, dist, reporter)
     if not dist.is_chief:
         # The same check as the chief's below, before the first collective (the chief writes nothing
@@ -392,15 +394,20 @@ def save_epoch(session: Session, prep: Prepared, ckpt: Checkpointed, board, resu
             ckpt.state["best_f1"].assign(record["dev_f1"])
             ckpt.state["best_epoch"].assign(result.epoch)
         if result.is_best and session.chief:
-            tmp = run.path / ".best.tmp"
-            prep.model.save_pretrained(str(tmp))
-            if prep.crf is not None:
-                learned(prep.crf, prep.label_map.labels).save(tmp)
-            replace_dir(tmp, run.best)
+            save_model(prep, run.best)
         if session.chief:
             run.append_metrics(record)
         ckpt.state["epoch"].assign(result.epoch)
         ckpt.manager.save(checkpoint_number=result.epoch)
+
+
+def save_model(prep: Prepared, folder: Path) -> None:
+    """The model (and a CRF head's scores) in Hugging Face format at `folder`, swapped in whole."""
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    prep.model.save_pretrained(str(tmp))
+    if prep.crf is not None:
+        learned(prep.crf, prep.label_map.labels).save(tmp)
+    replace_dir(tmp, folder)
 
 
 def finish(session: Session, prep: Prepared, ckpt: Checkpointed, started: float) -> dict:
@@ -423,6 +430,10 @@ def finish(session: Session, prep: Prepared, ckpt: Checkpointed, started: float)
         return summary
     from .export import export_best
 
+    if config.refit:
+        from .refit import refit_best
+
+        summary["refit"] = refit_best(session, prep, ckpt)
     session.log(f"exporting the best model (epoch {ckpt.best_epoch}) to {run.saved_model.name}/ and {run.tflite.name}")
     export_best(run)
     if config.int8:

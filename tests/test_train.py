@@ -112,3 +112,37 @@ def test_the_early_stopping_rule():
     assert not stopping_early(config, epochs_done=10, best_epoch=1)
     config = resolve_config(REPO / "configs" / "smoke.toml", {"early_stopping": 2}, environ={})
     assert [stopping_early(config, done, 1) for done in (1, 2, 3)] == [False, False, True]
+
+
+def test_refit_trains_on_train_and_dev_for_the_best_epoch_count_and_a_resume_redoes_it_exactly(
+        tiny_model, bio_files, tmp_path):
+    from typer.testing import CliRunner
+
+    from nerctl.cli import app
+    from test_cli import train_args
+
+    runner = CliRunner()
+    plain, refit = tmp_path / "plain", tmp_path / "refit"
+    assert runner.invoke(app, train_args(tiny_model, bio_files, plain, "--epochs", "3")).exit_code == 0
+    result = runner.invoke(app, train_args(tiny_model, bio_files, refit, "--epochs", "3", "--refit", "--json"))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    record = summary["refit"]
+    assert record["epochs"] == summary["best_epoch"] == record["selection"]["best_epoch"]
+    assert record["train_sentences"] == summary["train_sentences"] + summary["dev_sentences"] == 240 + 40
+    assert record["selection"]["best_dev_f1"] == summary["best_dev_f1"]
+    assert "refit: training a new model on train + dev (280 sentences)" in result.stderr
+    # selection/ is the model a run without --refit keeps; best/ is a new one, and test was scored with it.
+    kept, selection, final = weights(plain / "best"), weights(refit / "selection"), weights(refit / "best")
+    assert all(np.array_equal(kept[name], selection[name]) for name in kept)
+    assert not np.array_equal(selection["layer 1"], final["layer 1"])
+    evaluated = runner.invoke(app, ["evaluate", str(refit), "--file", str(bio_files["test"]), "--json"])
+    assert json.loads(evaluated.stdout)["f1"] == summary["test"]["f1"]
+
+    # Killed after the refit but before summary.json: the resume refits again, to the same model.
+    (refit / "summary.json").unlink()
+    resumed = runner.invoke(app, ["train", "--resume", "--run-dir", str(refit), "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    again = weights(refit / "best")
+    assert all(np.array_equal(final[name], again[name]) for name in final)
+    assert json.loads(resumed.stdout)["refit"]["loss_per_epoch"] == record["loss_per_epoch"]
