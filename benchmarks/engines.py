@@ -141,12 +141,10 @@ def onnxruntime_fp32(run, work: Path, calibration):
 def _onnxruntime_int8(**options):
     """ONNX Runtime's dynamic quantization with `options`: int8 weights, activations quantized per call."""
     def build(run, work: Path, calibration):
-        from onnx import TensorProto
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+        from nerctl.quantize import quantize_int8
 
         path = work / f"model-int8-{len(list(work.glob('model-int8-*')))}.onnx"
-        quantize_dynamic(str(_onnx_file(run, work)), str(path), weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": TensorProto.FLOAT}, **options)
+        quantize_int8(_onnx_file(run, work), path, **options)
         from nerctl.engines import OnnxForward
 
         return OnnxForward(path)

@@ -72,18 +72,26 @@ def convert_to_onnx(tflite: Path, out: Path) -> None:
         quant_pre_process(str(raw), str(out), skip_symbolic_shape=True)
 
 
-def write_int8_model(run: RunDir) -> None:
-    """Write the run's model.int8.onnx from its model.tflite (atomically)."""
+def quantize_int8(fp32: Path, out: Path, **options: Any) -> None:
+    """ONNX Runtime's dynamic int8 quantization of `fp32` (convert_to_onnx's output) into `out`.
+
+    `options` are quantize_dynamic's (QUANTIZE_OPTIONS: what training keeps).
+    """
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    # Gelu is an ONNX Runtime op the quantizer's type inference does not know: its output is float.
+    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8,
+                     extra_options={"DefaultTensorType": TensorProto.FLOAT}, **options)
+
+
+def write_int8_model(run: RunDir) -> None:
+    """Write the run's model.int8.onnx from its model.tflite (atomically)."""
     fp32 = run.path / ".model.onnx.tmp"
     tmp = run.path / ".model.int8.onnx.tmp"
     try:
         convert_to_onnx(run.tflite, fp32)
-        # Gelu is an ONNX Runtime op the quantizer's type inference does not know: its output is float.
-        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": TensorProto.FLOAT}, **QUANTIZE_OPTIONS)
+        quantize_int8(fp32, tmp, **QUANTIZE_OPTIONS)
         os.replace(tmp, run.int8_onnx)
     finally:
         for path in (fp32, tmp):
