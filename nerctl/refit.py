@@ -20,10 +20,9 @@ import shutil
 from typing import Any
 
 from .atomic import replace_dir
-from .crf import build_crf, crf_loss_fn
-from .model import build_model, import_tensorflow, key_dropout_to_step, variables_to_train
-from .step import make_optimizer, make_train_step, masked_loss_sum
-from .training import Checkpointed, Prepared, Session, _train_one_epoch, save_model
+from .model import import_tensorflow, key_dropout_to_step
+from .step import make_optimizer, make_train_step
+from .training import Checkpointed, Prepared, Session, _train_one_epoch, build_network, head_loss, save_model
 
 
 def refit_best(session: Session, prep: Prepared, selection: Checkpointed) -> dict[str, Any]:
@@ -43,17 +42,13 @@ def refit_best(session: Session, prep: Prepared, selection: Checkpointed) -> dic
     session.log(f"refit: training a new model on train + dev ({len(sentences)} sentences) for {epochs} epoch(s), "
                 f"the best epoch count on dev; the selection's model is kept in {run.selection.name}/")
     strategy = session.dist.strategy
-    model = build_model(prep.model_path, prep.label_map, strategy, prep.precision)
-    crf = build_crf(prep.label_map.labels, strategy) if config.head == "crf" else None
-    variables = variables_to_train(model, config.freeze_embeddings, config.freeze_layers)
-    variables += list(crf.trainable_variables) if crf is not None else []
+    model, crf, variables = build_network(config, prep.model_path, prep.label_map, strategy, prep.precision)
     windows = prep.encoder.encode([s.words for s in sentences], [s.tags for s in sentences])
     refit = dataclasses.replace(prep, windows=windows, model=model, variables=variables, crf=crf)
     with strategy.scope():
         optimizer = make_optimizer(config, refit.steps_per_epoch * epochs)
         key_dropout_to_step(model, config.seed, optimizer.iterations)
-    loss_sum = crf_loss_fn(crf, prep.label_map.labels) if crf is not None else masked_loss_sum
-    train_step = make_train_step(model, optimizer, variables, strategy, loss_sum)
+    train_step = make_train_step(model, optimizer, variables, strategy, head_loss(refit))
     # The progress bar and the schedule count the refit's own epochs; it writes nothing to TensorBoard.
     refit_session = dataclasses.replace(session, config=dataclasses.replace(config, epochs=epochs))
     board = tf.summary.create_noop_writer()

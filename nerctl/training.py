@@ -241,11 +241,7 @@ def prepare(session: Session, mirror: str | None = None) -> Prepared:
     if limit and limit < 10**6 and config.max_len > limit:
         raise InputError(f"invalid config: max_len {config.max_len} exceeds the model's limit of {limit} pieces")
     precision = resolve_precision(config.precision)
-    model = build_model(model_path, label_map, session.dist.strategy, precision)
-    variables = variables_to_train(model, config.freeze_embeddings, config.freeze_layers)
-    crf = build_crf(label_map.labels, session.dist.strategy) if config.head == "crf" else None
-    if crf is not None:
-        variables += list(crf.trainable_variables)
+    model, crf, variables = build_network(config, model_path, label_map, session.dist.strategy, precision)
     # Inputs are all checked by now: from here on, logs, then the work.
     session.log(f"run {run.path}")
     session.log(f"data: {len(data.train)} train, {len(data.dev)} dev, "
@@ -257,6 +253,19 @@ def prepare(session: Session, mirror: str | None = None) -> Prepared:
                     f"of {config.max_len} pieces")
     return Prepared(data, label_map, tokenizer, encoder, windows, model, model_path, precision, variables,
                     set_up, config.batch_size, crf)
+
+
+def build_network(config: TrainConfig, model_path: str, label_map: LabelMap, strategy, precision: str):
+    """(model, CRF module or None, the variables training updates) for the config's head."""
+    model = build_model(model_path, label_map, strategy, precision)
+    crf = build_crf(label_map.labels, strategy) if config.head == "crf" else None
+    variables = variables_to_train(model, config.freeze_embeddings, config.freeze_layers)
+    return model, crf, variables + (list(crf.trainable_variables) if crf is not None else [])
+
+
+def head_loss(prep: Prepared):
+    """The summed loss of the prepared head: `loss_sum(labels, logits)` for make_train_step."""
+    return crf_loss_fn(prep.crf, prep.label_map.labels) if prep.crf is not None else masked_loss_sum
 
 
 def restore_or_set_up(session: Session, prep: Prepared, cleanup: contextlib.ExitStack) -> Checkpointed:
@@ -330,8 +339,7 @@ def train_epochs(session: Session, prep: Prepared, ckpt: Checkpointed, board) ->
     run that had met it trains no further).
     """
     config = session.config
-    loss_sum = crf_loss_fn(prep.crf, prep.label_map.labels) if prep.crf is not None else masked_loss_sum
-    train_step = make_train_step(prep.model, ckpt.optimizer, prep.variables, session.dist.strategy, loss_sum)
+    train_step = make_train_step(prep.model, ckpt.optimizer, prep.variables, session.dist.strategy, head_loss(prep))
     tagger = Tagger(KerasForward(prep.model), prep.encoder.tokenizer, prep.label_map, config.max_len,
                     config.eval_batch_size)
     if ckpt.epoch == 0:
