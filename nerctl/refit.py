@@ -22,7 +22,7 @@ from typing import Any
 from .atomic import replace_dir
 from .model import import_tensorflow, key_dropout_to_step
 from .step import make_optimizer, make_train_step
-from .training import Checkpointed, Prepared, Session, _train_one_epoch, build_network, head_loss, save_model
+from .training import Checkpointed, Prepared, Session, build_network, head_loss, save_model, train_one_epoch
 
 
 def refit_best(session: Session, prep: Prepared, selection: Checkpointed) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def refit_best(session: Session, prep: Prepared, selection: Checkpointed) -> dic
     # The progress bar and the schedule count the refit's own epochs; it writes nothing to TensorBoard.
     refit_session = dataclasses.replace(session, config=dataclasses.replace(config, epochs=epochs))
     board = tf.summary.create_noop_writer()
-    losses = [_train_one_epoch(refit_session, refit, Checkpointed(optimizer, None, None), board, train_step, epoch)
+    losses = [train_one_epoch(refit_session, refit, optimizer, board, train_step, epoch)
               for epoch in range(1, epochs + 1)]
     save_model(refit, run.best)
     return {"epochs": epochs, "train_sentences": len(sentences), "train_windows": len(windows),

@@ -348,7 +348,7 @@ def train_epochs(session: Session, prep: Prepared, ckpt: Checkpointed, board) ->
         if stopping_early(config, ckpt.epoch, ckpt.best_epoch):
             return
         started = time.time()
-        losses = _train_one_epoch(session, prep, ckpt, board, train_step, epoch)
+        losses = train_one_epoch(session, prep, ckpt.optimizer, board, train_step, epoch)
         seconds = time.time() - started
         if prep.crf is not None:
             tagger.transitions = learned(prep.crf, prep.label_map.labels)
@@ -363,9 +363,9 @@ def train_epochs(session: Session, prep: Prepared, ckpt: Checkpointed, board) ->
         }, is_best)
 
 
-def _train_one_epoch(session: Session, prep: Prepared, ckpt: Checkpointed, board, train_step: Callable,
-                     epoch: int) -> list[float]:
-    """One pass over the shuffled batches; per-step loss and learning rate go to TensorBoard."""
+def train_one_epoch(session: Session, prep: Prepared, optimizer: Any, board, train_step: Callable,
+                    epoch: int) -> list[float]:
+    """One pass over the shuffled batches; per-step loss and `optimizer`'s learning rate go to TensorBoard."""
     tf = import_tensorflow()
     config = session.config
     plan = batch_plan(prep.windows, config.batch_size, np.random.default_rng([config.seed, epoch]))
@@ -377,7 +377,7 @@ def _train_one_epoch(session: Session, prep: Prepared, ckpt: Checkpointed, board
             bar.advance(1, info=f"loss {np.mean(losses[-50:]):.4f}")
             with board.as_default(step=number):
                 tf.summary.scalar("train/loss", losses[-1])
-                tf.summary.scalar("train/learning_rate", ckpt.optimizer.learning_rate(number - 1))  # step `number`'s
+                tf.summary.scalar("train/learning_rate", optimizer.learning_rate(number - 1))  # step `number`'s
     return losses
 
 
