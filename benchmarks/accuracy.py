@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -69,11 +70,19 @@ def lever_result(lever: str, seed: int, runs: Path, mirror: str | None) -> dict:
 
 
 def final_result(seed: int, runs: Path, mirror: str | None) -> dict:
-    """The shipped recipe for one seed: dev F1 and the one engtest score, with the engine predict uses."""
+    """The shipped recipe for one seed: dev F1 and its engtest score on the engine predict uses (and fp32)."""
     summary, cost = train("final", [], seed, runs, mirror)
     return {"seed": seed, "dev_f1": round(summary["best_dev_f1"], 4), "best_epoch": summary["best_epoch"],
             "test_f1": round(summary["test"]["f1"], 4), "test_engine": summary["test"]["engine"],
+            "test_f1_fp32": fp32_test_f1(runs / f"final-s{seed}", summary["test"]["file"]),
             "int8": summary.get("int8"), "wall_s": cost["wall_s"], "peak_rss_mib": cost["peak_rss_mib"]}
+
+
+def fp32_test_f1(run_dir: Path, test_file: str) -> float:
+    """The same test file scored by the fp32 model (`--precision fp32`), where training kept an int8 one."""
+    done = subprocess.run([NERCTL, "evaluate", str(run_dir), "--file", test_file, "--precision", "fp32", "--json"],
+                          capture_output=True, text=True, check=True)
+    return round(json.loads(done.stdout)["f1"], 4)
 
 
 def spread(values: list[float]) -> dict:
@@ -121,8 +130,9 @@ def main() -> None:
             final["runs"].append(final_result(seed, args.runs, args.mirror))
             final["dev_f1"] = spread([r["dev_f1"] for r in final["runs"]])
             final["test_f1"] = spread([r["test_f1"] for r in final["runs"]])
+            final["test_f1_fp32"] = spread([r["test_f1_fp32"] for r in final["runs"]])
             save(final["runs"][-1])
-        print(json.dumps({k: final[k] for k in ("dev_f1", "test_f1") if k in final}))
+        print(json.dumps({k: final[k] for k in ("dev_f1", "test_f1", "test_f1_fp32") if k in final}))
         return
     done = {(r["lever"], r["seed"]) for r in record["results"]}
     for seed in args.seeds:  # seed-major: after each seed, every lever has a paired figure

@@ -172,4 +172,9 @@ def model_card(run: RunDir) -> str:
               "```", "",
               "nerctl tags the first word piece of each word and decodes with IOB2-constrained Viterbi; "
               "a plain argmax per piece can give I-X after O.", ""]
+    if (run.best / CRF_FILE).is_file():
+        lines += [f"The model was trained with a CRF output layer: `{CRF_FILE}` holds its learned scores for "
+                  "starting with each label, each label following another (`transitions[i][j]`, from i to j) and "
+                  "ending with each, in model order. Viterbi adds them to the log-probabilities of the word "
+                  "tags; the results above need them (`nerctl predict` on this folder's run uses them).", ""]
     return "\n".join(lines)

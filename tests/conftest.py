@@ -104,18 +104,16 @@ def bio_files(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-@pytest.fixture(scope="session")
-def trained_run(tiny_model, bio_files, tmp_path_factory) -> Path:
-    """One tiny training run, shared by the evaluate/predict tests."""
+def _tiny_training(tiny_model, bio_files, runs: Path, **settings) -> Path:
+    """One tiny training run (configs/smoke.toml on the fixtures) with `settings` on top; its folder."""
     from nerctl.config import resolve_config
     from nerctl.progress import Reporter
     from nerctl.training import run_training
 
-    runs = tmp_path_factory.mktemp("runs")
     config = resolve_config(
         REPO / "configs" / "smoke.toml",
         {"model": str(tiny_model), "train_file": str(bio_files["train"]), "eval_file": str(bio_files["dev"]),
-         "test_file": str(bio_files["test"]), "runs_root": str(runs), "run_name": "tiny", "int8": True},
+         "test_file": str(bio_files["test"]), "runs_root": str(runs), "run_name": "tiny", **settings},
         environ={},
     )
     run_training(config, reporter=Reporter(quiet=True))
@@ -123,7 +121,20 @@ def trained_run(tiny_model, bio_files, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def int8_run(trained_run, tmp_path_factory) -> Path:
+def trained_run(tiny_model, bio_files, tmp_path_factory) -> Path:
+    """One tiny training run (default CRF head, no int8 model: its engine is fp32 LiteRT), shared by the
+    evaluate/predict tests."""
+    return _tiny_training(tiny_model, bio_files, tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="session")
+def gated_run(tiny_model, bio_files, tmp_path_factory) -> Path:
+    """The same training with --int8: the int8 model made at the end and kept only if dev F1 held."""
+    return _tiny_training(tiny_model, bio_files, tmp_path_factory.mktemp("gated"), int8=True)
+
+
+@pytest.fixture(scope="session")
+def int8_run(gated_run, tmp_path_factory) -> Path:
     """The tiny run with a model.int8.onnx whatever its dev-F1 check decided (engine tests need one)."""
     import shutil
 
@@ -131,7 +142,7 @@ def int8_run(trained_run, tmp_path_factory) -> Path:
     from nerctl.rundir import RunDir
 
     run = tmp_path_factory.mktemp("int8") / "tiny"
-    shutil.copytree(trained_run, run)
+    shutil.copytree(gated_run, run)
     if not RunDir(run).int8_onnx.exists():
         write_int8_model(RunDir(run))
     return run

@@ -92,13 +92,13 @@ def test_the_int8_model_tags_like_fp32_and_evaluate_names_it(int8_run, bio_files
     assert json.loads(scored.stdout)["engine"] == {"backend": "onnx", "precision": "int8"}
 
 
-def test_training_keeps_the_int8_model_only_if_its_dev_f1_holds(trained_run):
+def test_training_keeps_the_int8_model_only_if_its_dev_f1_holds(gated_run):
     from nerctl.quantize import DEV_F1_TOLERANCE
 
-    summary = json.loads((trained_run / "summary.json").read_text())
+    summary = json.loads((gated_run / "summary.json").read_text())
     check = summary["int8"]
     assert check["kept"] == (check["dev_f1_int8"] >= check["dev_f1_fp32"] - DEV_F1_TOLERANCE)
-    assert (trained_run / "model.int8.onnx").exists() == check["kept"]
+    assert (gated_run / "model.int8.onnx").exists() == check["kept"]
     # test is scored on the engine evaluate picks by default: onnx int8 exactly when the model was kept
     assert summary["test"]["engine"]["backend"] == ("onnx" if check["kept"] else "litert")
 

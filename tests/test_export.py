@@ -5,6 +5,7 @@ import shutil
 from typer.testing import CliRunner
 
 from nerctl.cli import app
+from nerctl.crf import Transitions
 from nerctl.tagger import Tagger
 from nerctl.preprocess import PieceTokenizer
 from nerctl.tags import LabelMap
@@ -47,6 +48,8 @@ def test_saved_model_export_is_a_servable_folder_that_tags_like_predict(trained_
 
     config = json.loads((trained_run / "config.json").read_text())
     tagger = Tagger(SavedModelForward(), PieceTokenizer.from_folder(out / "tokenizer"), label_map, config["max_len"])
+    tagger.transitions = Transitions.load(out, label_map.labels)  # the default CRF head's scores are in the folder
+    assert tagger.transitions is not None
     assert [r.tags for r in tagger.tag_texts(TEXTS)] == predicted_tags(trained_run)
 
 
@@ -66,6 +69,8 @@ def test_hf_export_loads_with_transformers_and_has_a_model_card(trained_run, tmp
     tokenizer = AutoTokenizer.from_pretrained(str(out))
     config = json.loads((trained_run / "config.json").read_text())
     tagger = Tagger(KerasForward(model), PieceTokenizer.from_transformers(tokenizer), LabelMap(labels), config["max_len"])
+    tagger.transitions = Transitions.load(out, labels)  # the default CRF head's scores travel with the model
+    assert tagger.transitions is not None
     assert [r.tags for r in tagger.tag_texts(TEXTS)] == predicted_tags(trained_run)
 
     card = (out / "README.md").read_text()
@@ -75,6 +80,7 @@ def test_hf_export_loads_with_transformers_and_has_a_model_card(trained_run, tmp
     assert f"**{summary['test']['f1']:.4f}**" in card and f"{summary['best_dev_f1']:.4f}" in card
     assert all(f"`{label}`" in card for label in labels)
     assert f"| {summary['train_sentences']} |" in card and f'"seed": {config["seed"]}' in card
+    assert "CRF output layer" in card and (out / "crf.json").is_file()
 
 
 def test_export_replaces_only_an_earlier_export_and_refuses_unfinished_runs(trained_run, tmp_path):
