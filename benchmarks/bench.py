@@ -134,18 +134,15 @@ def nerctl_figures(args, workdir: Path, data: dict[str, Path]) -> dict:
 _IN_PROCESS = """
 import json, sys, time
 from pathlib import Path
-from nerctl.model import load_trained_model
 from nerctl.output import render
 from nerctl.tagger import Tagger
 from nerctl.texts import read_texts
 from nerctl.rundir import RunDir
-from nerctl.engines import KerasForward
 run = RunDir(Path(sys.argv[1]))
 texts = read_texts(sys.argv[2])
 lite = Tagger.from_run(run)  # what nerctl predict runs by default: int8 ONNX where the run kept it, else LiteRT
-# The same model run by TensorFlow (traced Keras model), for the export lever's ratio.
-keras = Tagger(KerasForward(load_trained_model(run.best)), lite.encoder.tokenizer, lite.label_map,
-               lite.encoder.max_len, lite.batch_size)
+# The same model run by TensorFlow (traced Keras model, fp32; a CRF head's scores too), for the export lever's ratio.
+keras = Tagger.from_run(run, backend="keras", precision="fp32")
 figures, outputs = {"engine": lite.engine.to_dict()}, {}
 for name, tagger in (("default", lite), ("tensorflow", keras)):
     render(tagger.tag_texts(texts), "jsonl")  # warm-up

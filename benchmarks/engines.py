@@ -230,7 +230,8 @@ def main() -> None:
             set_up_s = time.perf_counter() - started
             if not hasattr(forward, "num_labels"):
                 forward = ArrayForward(lambda ids, mask, f=forward: f(ids, mask), len(base.label_map.labels))
-            tagger = Tagger(forward, base.encoder.tokenizer, base.label_map, base.encoder.max_len, base.batch_size)
+            tagger = Tagger(forward, base.encoder.tokenizer, base.label_map, base.encoder.max_len, base.batch_size,
+                            transitions=base.transitions)
             record, flat = measure(tagger, test, gold, reference, args.repeats, data.dev)
             record["set_up_s"] = round(set_up_s, 1)
             if name == "litert-fp32":

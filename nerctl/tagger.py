@@ -86,13 +86,13 @@ class Tagger:
     """
 
     def __init__(self, forward, tokenizer: PieceTokenizer, label_map: LabelMap, max_len: int,
-                 batch_size: int = 64, decoder: str = "viterbi"):
+                 batch_size: int = 64, decoder: str = "viterbi", transitions: Transitions | None = None):
         if decoder not in DECODERS:
             raise InputError(f"unknown decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
         if forward.num_labels != len(label_map.labels):
             raise InputError(f"the model has {forward.num_labels} labels, the label map {len(label_map.labels)}")
         self.decoder = decoder
-        self.transitions: Transitions | None = None  # a CRF head's learned scores, used by Viterbi
+        self.transitions = transitions  # a CRF head's learned scores, used by Viterbi
         self.engine = None  # set by from_run: the engines.Engine that runs `forward`
         self.name: str | None = None  # set by from_run: the run's name (Label Studio's model_version)
         self.forward = forward
@@ -126,9 +126,8 @@ class Tagger:
                              f"the model in {source} ({forward.num_labels} labels)")
         config = run.read_config().config
         tagger = cls(forward, PieceTokenizer.from_folder(run.tokenizer), label_map, config.max_len,
-                     batch_size or config.eval_batch_size)
+                     batch_size or config.eval_batch_size, transitions=Transitions.load(run.best, label_map.labels))
         tagger.engine, tagger.name = engine, run.path.name
-        tagger.transitions = Transitions.load(run.best, label_map.labels)
         return tagger
 
     def word_probabilities(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None

@@ -47,8 +47,9 @@ def test_saved_model_export_is_a_servable_folder_that_tags_like_predict(trained_
             return outputs["probabilities"].numpy()
 
     config = json.loads((trained_run / "config.json").read_text())
-    tagger = Tagger(SavedModelForward(), PieceTokenizer.from_folder(out / "tokenizer"), label_map, config["max_len"])
-    tagger.transitions = Transitions.load(out, label_map.labels)  # the default CRF head's scores are in the folder
+    # The default CRF head's scores are in the folder.
+    tagger = Tagger(SavedModelForward(), PieceTokenizer.from_folder(out / "tokenizer"), label_map, config["max_len"],
+                    transitions=Transitions.load(out, label_map.labels))
     assert tagger.transitions is not None
     assert [r.tags for r in tagger.tag_texts(TEXTS)] == predicted_tags(trained_run)
 
@@ -68,8 +69,9 @@ def test_hf_export_loads_with_transformers_and_has_a_model_card(trained_run, tmp
     assert tuple(model.config.id2label[i] for i in range(len(labels))) == labels
     tokenizer = AutoTokenizer.from_pretrained(str(out))
     config = json.loads((trained_run / "config.json").read_text())
-    tagger = Tagger(KerasForward(model), PieceTokenizer.from_transformers(tokenizer), LabelMap(labels), config["max_len"])
-    tagger.transitions = Transitions.load(out, labels)  # the default CRF head's scores travel with the model
+    # The default CRF head's scores travel with the model.
+    tagger = Tagger(KerasForward(model), PieceTokenizer.from_transformers(tokenizer), LabelMap(labels),
+                    config["max_len"], transitions=Transitions.load(out, labels))
     assert tagger.transitions is not None
     assert [r.tags for r in tagger.tag_texts(TEXTS)] == predicted_tags(trained_run)
 
