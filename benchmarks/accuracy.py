@@ -49,21 +49,22 @@ LEVERS = {
 }
 
 
-def train(name: str, flags: list[str], seed: int, runs: Path, mirror: str | None) -> tuple[dict, dict]:
-    """Train the default config with `flags` and `seed` (resuming an attempt cut short); its summary and cost."""
+def train(name: str, flags: list[str], seed: int, runs: Path, mirror: str | None) -> tuple[Path, dict, dict]:
+    """Train the default config with `flags` and `seed` (resuming an attempt cut short); its folder, summary
+    and cost."""
     run_dir = runs / f"{name}-s{seed}"
     cmd = [NERCTL, "train", "--config", str(REPO / "configs" / "mitmovie.toml"), *flags, "--seed", str(seed),
            "--run-dir", str(run_dir)] + (["--mirror", mirror] if mirror else [])
     if run_dir.exists():
         cmd = [NERCTL, "train", "--resume", "--run-dir", str(run_dir)]
     cost = measured(cmd)
-    return json.loads((run_dir / "summary.json").read_text()), cost
+    return run_dir, json.loads((run_dir / "summary.json").read_text()), cost
 
 
 def lever_result(lever: str, seed: int, runs: Path, mirror: str | None) -> dict:
     """One (lever, seed): dev figures only (no int8: it does not change the fp32 model or its dev F1)."""
-    summary, cost = train(lever, [*LEVERS[lever], "--no-int8"], seed, runs, mirror)
-    curve = [json.loads(line)["dev_f1"] for line in (runs / f"{lever}-s{seed}" / "metrics.jsonl").read_text().splitlines()]
+    run_dir, summary, cost = train(lever, [*LEVERS[lever], "--no-int8"], seed, runs, mirror)
+    curve = [json.loads(line)["dev_f1"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return {"lever": lever, "flags": LEVERS[lever], "seed": seed, "dev_f1": round(summary["best_dev_f1"], 4),
             "best_epoch": summary["best_epoch"], "dev_f1_per_epoch": [round(f, 4) for f in curve],
             "wall_s": cost["wall_s"], "peak_rss_mib": cost["peak_rss_mib"]}
@@ -71,10 +72,10 @@ def lever_result(lever: str, seed: int, runs: Path, mirror: str | None) -> dict:
 
 def final_result(seed: int, runs: Path, mirror: str | None) -> dict:
     """The shipped recipe for one seed: dev F1 and its engtest score on the engine predict uses (and fp32)."""
-    summary, cost = train("final", [], seed, runs, mirror)
+    run_dir, summary, cost = train("final", [], seed, runs, mirror)
     return {"seed": seed, "dev_f1": round(summary["best_dev_f1"], 4), "best_epoch": summary["best_epoch"],
             "test_f1": round(summary["test"]["f1"], 4), "test_engine": summary["test"]["engine"],
-            "test_f1_fp32": fp32_test_f1(runs / f"final-s{seed}", summary["test"]["file"]),
+            "test_f1_fp32": fp32_test_f1(run_dir, summary["test"]["file"]),
             "int8": summary.get("int8"), "wall_s": cost["wall_s"], "peak_rss_mib": cost["peak_rss_mib"]}
 
 
@@ -83,6 +84,9 @@ def fp32_test_f1(run_dir: Path, test_file: str) -> float:
     done = subprocess.run([NERCTL, "evaluate", str(run_dir), "--file", test_file, "--precision", "fp32", "--json"],
                           capture_output=True, text=True, check=True)
     return round(json.loads(done.stdout)["f1"], 4)
+
+
+FINAL_FIGURES = ("dev_f1", "test_f1", "test_f1_fp32")  # per-seed figures of --final summarised over seeds
 
 
 def spread(values: list[float]) -> dict:
@@ -128,11 +132,9 @@ def main() -> None:
         for seed in sorted(set(args.seeds) - {r["seed"] for r in final["runs"]}, key=args.seeds.index):
             print(f"[accuracy] final seed {seed}", file=sys.stderr, flush=True)
             final["runs"].append(final_result(seed, args.runs, args.mirror))
-            final["dev_f1"] = spread([r["dev_f1"] for r in final["runs"]])
-            final["test_f1"] = spread([r["test_f1"] for r in final["runs"]])
-            final["test_f1_fp32"] = spread([r["test_f1_fp32"] for r in final["runs"]])
+            final.update({key: spread([r[key] for r in final["runs"]]) for key in FINAL_FIGURES})
             save(final["runs"][-1])
-        print(json.dumps({k: final[k] for k in ("dev_f1", "test_f1", "test_f1_fp32") if k in final}))
+        print(json.dumps({key: final[key] for key in FINAL_FIGURES if key in final}))
         return
     done = {(r["lever"], r["seed"]) for r in record["results"]}
     for seed in args.seeds:  # seed-major: after each seed, every lever has a paired figure

@@ -12,6 +12,7 @@ from nerctl.analysis import segments, type_confusion, worst_sentences
 from nerctl.bio import Sentence, read_bio
 from nerctl.cli import app
 from nerctl.rundir import RunDir
+from conftest import write_bio
 from test_cli import nerctl
 
 runner = CliRunner()
@@ -63,16 +64,12 @@ def test_segments_mark_spans_and_whether_the_other_side_has_them():
 def mistagged_test(bio_files, tmp_path):
     """The test file with the spans of its first two tagged sentences given another type: the tiny run
     tags the fixtures almost perfectly, so these are sure errors."""
-    sentences = [[line.split("\t") for line in block.splitlines()]
-                 for block in bio_files["test"].read_text().strip().split("\n\n")]
-    types = sorted({tag[2:] for block in sentences for tag, _ in block if tag != "O"})
+    sentences = [list(zip(s.words, s.tags)) for s in read_bio(bio_files["test"])]
+    types = sorted({tag[2:] for sentence in sentences for _, tag in sentence if tag != "O"})
     other = dict(zip(types, types[1:] + types[:1]))
-    tagged = [block for block in sentences if any(tag != "O" for tag, _ in block)][:2]
-    for block in tagged:
-        block[:] = [(tag if tag == "O" else tag[:2] + other[tag[2:]], word) for tag, word in block]
-    path = tmp_path / "mistagged.bio"
-    path.write_text("\n\n".join("\n".join(f"{tag}\t{word}" for tag, word in block) for block in sentences) + "\n")
-    return path
+    for sentence in [s for s in sentences if any(tag != "O" for _, tag in s)][:2]:
+        sentence[:] = [(word, tag if tag == "O" else tag[:2] + other[tag[2:]]) for word, tag in sentence]
+    return write_bio(tmp_path / "mistagged.bio", sentences)
 
 
 def test_evaluate_errors_lists_the_worst_sentences(trained_run, mistagged_test):
