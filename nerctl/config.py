@@ -30,17 +30,17 @@ MISALIGNED_HELP = ("Spans that do not fit the words (a boundary inside a word, o
 
 
 def option(default: Any, help: str, *, ge: float | None = None, gt: float | None = None, lt: float | None = None,
-           choices: tuple[str, ...] | None = None, flag: str | None = None, path: bool = False,
+           le: float | None = None, choices: tuple[str, ...] | None = None, flag: str | None = None, path: bool = False,
            per_worker: bool = False) -> Any:
     """A config field and everything its option needs.
 
-    `ge`/`gt`/`lt`: bounds; `choices`: the allowed values (a tuple from
+    `ge`/`gt`/`lt`/`le`: bounds; `choices`: the allowed values (a tuple from
     choices.py); `flag`: the CLI declaration when not `--field-name` (a
     `--on/--off` pair for booleans); `path`: the value is a file or folder;
     `per_worker`: may differ between the workers of a cluster (paths: the data
     itself is compared, see training.restore_or_set_up).
     """
-    return field(default=default, metadata={"help": help, "ge": ge, "gt": gt, "lt": lt, "choices": choices,
+    return field(default=default, metadata={"help": help, "ge": ge, "gt": gt, "lt": lt, "le": le, "choices": choices,
                                              "flag": flag, "path": path, "per_worker": per_worker})
 
 
@@ -81,6 +81,13 @@ class TrainConfig:
     head: str = option("crf", "Output layer: softmax (each word's tag on its own, cross-entropy) or crf "
                        "(also learned tag-transition scores, trained with the CRF likelihood, used by Viterbi).",
                        choices=HEADS)
+    dropout: float | None = option(None, "Dropout of the encoder's hidden states and attention weights "
+                                   "[default: the model's own, 0.1 for MiniLM].", ge=0, lt=1)
+    layer_lr_decay: float = option(1.0, "Layer-wise learning-rate decay: the top encoder layer learns at "
+                                   "lr x this, each layer below at this x the one above, the embeddings last; "
+                                   "the output layer at lr (1: off).", gt=0, le=1)
+    average_last: int = option(0, "At the end, also score the average of the last N epochs' weights on dev; "
+                               "it becomes the best model where its dev F1 is higher (0: off).", ge=0)
     seed: int = option(42, "Seed for the dev split, the data order, initialisation and dropout.")
     eval_batch_size: int = option(128, "Sentences per batch when scoring dev and test.", ge=1)
     precision: str = option("auto", "Training precision; auto: bf16 (mixed) where the CPU has AVX-512 BF16 "
@@ -130,9 +137,12 @@ def _problem(value: Any, meta: Mapping[str, Any]) -> str | None:
     """What is wrong with `value` by its field's limits and choices, or None."""
     if meta["choices"] is not None and value not in meta["choices"]:
         return f"must be one of {', '.join(meta['choices'])}"
-    ge, gt, lt = meta["ge"], meta["gt"], meta["lt"]
-    if (ge is None or value >= ge) and (gt is None or value > gt) and (lt is None or value < lt):
+    ge, gt, lt, le = meta["ge"], meta["gt"], meta["lt"], meta["le"]
+    if (ge is None or value >= ge) and (gt is None or value > gt) and (lt is None or value < lt) and (
+            le is None or value <= le):
         return None
+    if le is not None:
+        return f"must be in ({gt:g}, {le:g}]"
     if lt is not None:
         return f"must be between {gt:g} and {lt:g}" if gt is not None else f"must be in [{ge:g}, {lt:g})"
     if gt is not None:

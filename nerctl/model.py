@@ -156,18 +156,35 @@ def load_tokenizer(name_or_path: str):
     return tokenizer
 
 
-def build_model(name_or_path: str, label_map: LabelMap, strategy=None, precision: str = "fp32"):
+# The config keys of the encoder's dropout rates: BERT-family names, then DistilBERT's.
+_DROPOUT_KEYS = (("hidden_dropout_prob", "attention_probs_dropout_prob"), ("dropout", "attention_dropout"))
+
+
+def dropout_overrides(model_config, dropout: float | None) -> dict[str, float]:
+    """The config values that set the encoder's hidden and attention dropout to `dropout` (none for None)."""
+    if dropout is None:
+        return {}
+    for keys in _DROPOUT_KEYS:
+        if all(hasattr(model_config, key) for key in keys):
+            return dict.fromkeys(keys, dropout)
+    raise InputError(f"--dropout: cannot find the dropout rates of {model_config.model_type} models")
+
+
+def build_model(name_or_path: str, label_map: LabelMap, strategy=None, precision: str = "fp32",
+                dropout: float | None = None):
     """A TF token-classification model with a new head for `label_map`.
 
     Built inside the strategy's scope (the default one-device strategy unless
-    given), so the same code serves distributed training later.
+    given), so the same code serves distributed training later. `dropout`
+    replaces the model's own hidden and attention dropout rates.
     """
     tf = import_tensorflow()
     _prepare_transformers()
-    from transformers import TFAutoModelForTokenClassification
+    from transformers import AutoConfig, TFAutoModelForTokenClassification
 
     strategy = strategy or tf.distribute.get_strategy()
     try:
+        config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=False)
         with strategy.scope(), precision_policy(precision):
             return TFAutoModelForTokenClassification.from_pretrained(
                 name_or_path,
@@ -175,9 +192,21 @@ def build_model(name_or_path: str, label_map: LabelMap, strategy=None, precision
                 id2label=dict(enumerate(label_map.labels)),
                 label2id=label_map.label2id,
                 trust_remote_code=False,
+                **dropout_overrides(config, dropout),
             )
     except (OSError, ValueError) as err:
         raise NerctlError(f"cannot load model {name_or_path}: {err}{_hub_hint(name_or_path)}") from None
+
+
+def layer_depths(model, variables: list) -> list[int]:
+    """Each variable's depth below the output layer: 0 for the classifier (and anything above the encoder),
+    1 for the top encoder layer, ..., n_layers for the lowest, n_layers + 1 for the embeddings."""
+    n_layers = model.config.num_hidden_layers
+    depths = []
+    for v in variables:
+        match = _LAYER_INDEX.search(v.name)
+        depths.append(n_layers - int(match.group(1)) if match else n_layers + 1 if "/embeddings/" in v.name else 0)
+    return depths
 
 
 _LAYER_INDEX = re.compile(r"/layer_\._(\d+)/")

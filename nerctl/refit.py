@@ -21,8 +21,9 @@ from typing import Any
 
 from .atomic import replace_dir
 from .model import import_tensorflow, key_dropout_to_step
-from .step import make_optimizer, make_train_step
-from .training import Checkpointed, Prepared, Session, build_network, head_loss, save_model, train_one_epoch
+from .step import make_optimizer
+from .training import (Checkpointed, Prepared, Session, build_network, make_step, save_model,
+                       train_one_epoch)
 
 
 def refit_best(session: Session, prep: Prepared, selection: Checkpointed) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def refit_best(session: Session, prep: Prepared, selection: Checkpointed) -> dic
     with strategy.scope():
         optimizer = make_optimizer(config, refit.steps_per_epoch * epochs)
         key_dropout_to_step(model, config.seed, optimizer.iterations)
-    train_step = make_train_step(model, optimizer, variables, strategy, head_loss(refit))
+    train_step = make_step(session, refit, optimizer)
     # The progress bar and the schedule count the refit's own epochs; it writes nothing to TensorBoard.
     refit_session = dataclasses.replace(session, config=dataclasses.replace(config, epochs=epochs))
     board = tf.summary.create_noop_writer()

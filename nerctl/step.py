@@ -27,11 +27,23 @@ def make_optimizer(config: TrainConfig, total_steps: int):
     return optimizer
 
 
-def make_train_step(model, optimizer, variables: list, strategy=None, loss_sum=masked_loss_sum):
+def layer_lr_scales(model, variables: list, decay: float) -> list[float] | None:
+    """Each variable's share of the learning rate under layer-wise decay: decay ** its depth below the
+    output layer (model.layer_depths); None when decay is 1 (every variable at the full rate)."""
+    from .model import layer_depths
+
+    return None if decay == 1 else [decay**depth for depth in layer_depths(model, variables)]
+
+
+def make_train_step(model, optimizer, variables: list, strategy=None, loss_sum=masked_loss_sum,
+                    lr_scales: list[float] | None = None):
     """`step(ids, mask, labels) -> mean loss`: one optimisation step on a global batch.
 
     `loss_sum(labels, logits)` is the head's summed loss (`masked_loss_sum`, or
     the CRF's from crf.py); it is divided by the batch's label count.
+    `lr_scales` (layer_lr_scales) scale each variable's step: AdamW's update
+    (weight decay included) is proportional to its learning rate and its
+    moments do not depend on it, so scaling the step is a per-variable rate.
 
     Traced once for [batch, length] int32 inputs of any shape. Every worker passes
     the same global batch; each replica computes its own contiguous slice of it
@@ -53,7 +65,14 @@ def make_train_step(model, optimizer, variables: list, strategy=None, loss_sum=m
             logits = model(input_ids=ids, attention_mask=mask, training=True).logits
             loss = loss_sum(labels, logits) / count
         grads = tape.gradient(loss, variables)
+        if lr_scales is None:
+            optimizer.apply_gradients(zip(grads, variables))
+            return loss
+        scaled = [(v, scale) for v, scale in zip(variables, lr_scales) if scale != 1]
+        before = [tf.identity(v) for v, _ in scaled]  # read before the update (ordered by auto control deps)
         optimizer.apply_gradients(zip(grads, variables))
+        for (v, scale), old in zip(scaled, before):
+            v.assign(old + scale * (v - old))
         return loss
 
     @tf.function(input_signature=[spec, spec, spec])

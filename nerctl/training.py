@@ -12,6 +12,7 @@ A run goes through four phases, each a function of its own:
                        the run's config, labels and tokenizer
     train_epochs       yields each epoch's result (as spaCy's train_while_improving);
                        the caller logs it and saves it (`save_epoch`)
+    average_epochs     with --average-last: the last epochs' mean weights, best/ if better on dev
     finish             export, test score, summary.json, runs/latest
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from . import __version__
+from .averaging import WeightAverage
 from .atomic import Terminated, interrupts_deferred, replace_dir, sigterm_as_interrupt
 from .config import TrainConfig
 from .corpus import TrainData, load_data
@@ -42,7 +44,7 @@ from .model import (build_model, import_tensorflow, key_dropout_to_step, load_to
 from .preprocess import Encoder, PieceTokenizer, Window, batch_plan, collate
 from .progress import Reporter
 from .rundir import RunDir, SavedConfig, update_latest
-from .step import make_optimizer, make_train_step, masked_loss_sum
+from .step import layer_lr_scales, make_optimizer, make_train_step, masked_loss_sum
 from .tagger import Tagger
 from .tags import LabelMap
 
@@ -96,6 +98,7 @@ class Checkpointed:
     checkpoint: Any
     manager: Any
     state: dict[str, Any] = field(default_factory=dict)  # epoch, best_f1, best_epoch as tf.Variables
+    average: WeightAverage | None = None  # --average-last: the running sum of the last epochs' weights
 
     @property
     def epoch(self) -> int:
@@ -166,6 +169,12 @@ def _train(config: TrainConfig, run: RunDir, resuming: bool, mirror: str | None,
         raise InputError("multi-worker training needs --run-dir: the same path on every worker, on storage they share")
     if dist.workers > 1 and config.refit:
         raise InputError("--refit trains on one machine: it cannot be combined with multi-worker training")
+    if dist.replicas > 1 and config.layer_lr_decay != 1:
+        raise InputError("--layer-lr-decay trains on one device: it cannot be combined with "
+                         f"the {dist.name} strategy's {dist.replicas} replicas")
+    if config.refit and config.average_last:
+        raise InputError("--refit trains its model without dev, so no dev figure can choose an average: "
+                         "use --refit or --average-last, not both")
     session = Session(config, run, resuming, dist, reporter)
     if not dist.is_chief:
         # The same check as the chief's below, before the first collective (the chief writes nothing
@@ -212,7 +221,8 @@ def _fit(session: Session, mirror: str | None) -> dict:
         for result in train_epochs(session, prep, ckpt, board):
             _log_epoch(session, result)
             save_epoch(session, prep, ckpt, board, result)
-        return finish(session, prep, ckpt, started)
+        averaged = average_epochs(session, prep, ckpt) if ckpt.average is not None else None
+        return finish(session, prep, ckpt, started, averaged)
 
 
 # ---------------------------------------------------------------- phases
@@ -257,15 +267,17 @@ def prepare(session: Session, mirror: str | None = None) -> Prepared:
 
 def build_network(config: TrainConfig, model_path: str, label_map: LabelMap, strategy, precision: str):
     """(model, CRF module or None, the variables training updates) for the config's head."""
-    model = build_model(model_path, label_map, strategy, precision)
+    model = build_model(model_path, label_map, strategy, precision, config.dropout)
     crf = build_crf(label_map.labels, strategy) if config.head == "crf" else None
     variables = variables_to_train(model, config.freeze_embeddings, config.freeze_layers)
     return model, crf, variables + (list(crf.trainable_variables) if crf is not None else [])
 
 
-def head_loss(prep: Prepared):
-    """The summed loss of the prepared head: `loss_sum(labels, logits)` for make_train_step."""
-    return crf_loss_fn(prep.crf, prep.label_map.labels) if prep.crf is not None else masked_loss_sum
+def make_step(session: Session, prep: Prepared, optimizer) -> Callable:
+    """The prepared network's train step: its head's summed loss, the configured layer-wise lr decay."""
+    loss_sum = crf_loss_fn(prep.crf, prep.label_map.labels) if prep.crf is not None else masked_loss_sum
+    scales = layer_lr_scales(prep.model, prep.variables, session.config.layer_lr_decay)
+    return make_train_step(prep.model, optimizer, prep.variables, session.dist.strategy, loss_sum, scales)
 
 
 def restore_or_set_up(session: Session, prep: Prepared, cleanup: contextlib.ExitStack) -> Checkpointed:
@@ -289,13 +301,16 @@ def restore_or_set_up(session: Session, prep: Prepared, cleanup: contextlib.Exit
         state = {"epoch": tf.Variable(0, dtype=tf.int64), "best_f1": tf.Variable(-1.0, dtype=tf.float64),
                  "best_epoch": tf.Variable(0, dtype=tf.int64)}
         head = {"crf": prep.crf} if prep.crf is not None else {}
-        checkpoint = tf.train.Checkpoint(model=prep.model, optimizer=optimizer, **head, **state)
+        average = WeightAverage(prep.variables, config.average_last, config.epochs) if config.average_last else None
+        checkpoint = tf.train.Checkpoint(model=prep.model, optimizer=optimizer, **head, **state,
+                                         **(average.trackables() if average else {}))
     # Every worker takes part in a save (it may run collectives); others write to a scratch folder.
     scratch = None if session.chief else Path(tempfile.mkdtemp(prefix="nerctl-worker-checkpoint-"))
     if scratch:
         cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
     ckpt = Checkpointed(optimizer, checkpoint,
-                        tf.train.CheckpointManager(checkpoint, str(scratch or run.checkpoints), max_to_keep=1), state)
+                        tf.train.CheckpointManager(checkpoint, str(scratch or run.checkpoints), max_to_keep=1), state,
+                        average)
     latest = tf.train.latest_checkpoint(str(run.checkpoints)) if prep.set_up else None
     if latest:
         checkpoint.restore(latest)
@@ -339,9 +354,8 @@ def train_epochs(session: Session, prep: Prepared, ckpt: Checkpointed, board) ->
     run that had met it trains no further).
     """
     config = session.config
-    train_step = make_train_step(prep.model, ckpt.optimizer, prep.variables, session.dist.strategy, head_loss(prep))
-    tagger = Tagger(KerasForward(prep.model), prep.encoder.tokenizer, prep.label_map, config.max_len,
-                    config.eval_batch_size)
+    train_step = make_step(session, prep, ckpt.optimizer)
+    tagger = dev_tagger(session, prep)
     if ckpt.epoch == 0:
         session.log("the first steps trace the TensorFlow graph and take a few seconds longer")
     for epoch in range(ckpt.epoch + 1, config.epochs + 1):
@@ -350,9 +364,7 @@ def train_epochs(session: Session, prep: Prepared, ckpt: Checkpointed, board) ->
         started = time.time()
         losses = train_one_epoch(session, prep, ckpt.optimizer, board, train_step, epoch)
         seconds = time.time() - started
-        if prep.crf is not None:
-            tagger.transitions = learned(prep.crf, prep.label_map.labels)
-        dev, _ = evaluate_sentences(tagger, prep.data.dev)
+        dev = score_dev(prep, tagger)
         is_best = dev["f1"] > ckpt.best_f1
         yield EpochResult(epoch, {
             "epoch": epoch, "loss": float(np.mean(losses)),
@@ -361,6 +373,21 @@ def train_epochs(session: Session, prep: Prepared, ckpt: Checkpointed, board) ->
             "dev_token_accuracy": dev["token_accuracy"], "train_seconds": round(seconds, 2),
             "train_sentences_per_second": round(len(prep.data.train) / seconds, 2), "best": is_best,
         }, is_best)
+
+
+def dev_tagger(session: Session, prep: Prepared) -> Tagger:
+    """A Tagger over the model being trained, for scoring dev."""
+    config = session.config
+    return Tagger(KerasForward(prep.model), prep.encoder.tokenizer, prep.label_map, config.max_len,
+                  config.eval_batch_size)
+
+
+def score_dev(prep: Prepared, tagger: Tagger) -> dict[str, Any]:
+    """Dev figures of the model's current weights (and a CRF head's current scores)."""
+    if prep.crf is not None:
+        tagger.transitions = learned(prep.crf, prep.label_map.labels)
+    dev, _ = evaluate_sentences(tagger, prep.data.dev)
+    return dev
 
 
 def train_one_epoch(session: Session, prep: Prepared, optimizer: Any, board, train_step: Callable,
@@ -406,7 +433,32 @@ def save_epoch(session: Session, prep: Prepared, ckpt: Checkpointed, board, resu
         if session.chief:
             run.append_metrics(record)
         ckpt.state["epoch"].assign(result.epoch)
+        if ckpt.average is not None:
+            ckpt.average.add(result.epoch)
         ckpt.manager.save(checkpoint_number=result.epoch)
+
+
+def average_epochs(session: Session, prep: Prepared, ckpt: Checkpointed) -> dict[str, Any] | None:
+    """Score the mean of the averaged epochs' weights on dev; it replaces best/ where its F1 is higher.
+
+    Runs after the last checkpoint and saves none: a run killed here and
+    resumed decides again, the same way. Returns what summary.json records.
+    """
+    average = ckpt.average
+    if not average.count.numpy():
+        return None
+    epochs = average.epochs
+    with average.swapped_in():
+        dev = score_dev(prep, dev_tagger(session, prep))
+        kept = dev["f1"] > ckpt.best_f1
+        if kept and session.chief:
+            save_model(prep, session.run.best)
+    session.log(f"average of epochs {epochs[0]}-{epochs[-1]}: dev F1 {dev['f1']:.4f} against the best epoch's "
+                f"{ckpt.best_f1:.4f}: " + ("it becomes the best model" if kept else "not kept"))
+    record = {"epochs": epochs, "dev_f1": dev["f1"], "best_epoch_dev_f1": ckpt.best_f1, "kept": kept}
+    if kept:
+        ckpt.state["best_f1"].assign(dev["f1"])
+    return record
 
 
 def save_model(prep: Prepared, folder: Path) -> None:
@@ -418,8 +470,12 @@ def save_model(prep: Prepared, folder: Path) -> None:
     replace_dir(tmp, folder)
 
 
-def finish(session: Session, prep: Prepared, ckpt: Checkpointed, started: float) -> dict:
-    """On the chief: export the best model, score test with it once, write summary.json and runs/latest."""
+def finish(session: Session, prep: Prepared, ckpt: Checkpointed, started: float,
+           averaged: dict[str, Any] | None = None) -> dict:
+    """On the chief: export the best model, score test with it once, write summary.json and runs/latest.
+
+    `averaged`: average_epochs' record (the best model is the average where it says "kept").
+    """
     config, run, dist = session.config, session.run, session.dist
     stopped_early = ckpt.epoch < config.epochs
     summary: dict[str, Any] = {
@@ -431,6 +487,8 @@ def finish(session: Session, prep: Prepared, ckpt: Checkpointed, started: float)
     if stopped_early:
         session.log(f"stopped early after epoch {ckpt.epoch}: dev F1 has not improved for "
                     f"{ckpt.epoch - ckpt.best_epoch} epochs (--early-stopping {config.early_stopping})")
+    if averaged is not None:
+        summary["average"] = averaged
     if dist.workers > 1:
         summary["strategy"] = {"name": dist.name, "workers": dist.workers, "replicas": dist.replicas}
     if not session.chief:
@@ -442,7 +500,9 @@ def finish(session: Session, prep: Prepared, ckpt: Checkpointed, started: float)
         from .refit import refit_best
 
         summary["refit"] = refit_best(session, prep, ckpt)
-    session.log(f"exporting the best model (epoch {ckpt.best_epoch}) to {run.saved_model.name}/ and {run.tflite.name}")
+    chosen = f"the average of epochs {averaged['epochs'][0]}-{averaged['epochs'][-1]}" if (
+        averaged and averaged["kept"]) else f"epoch {ckpt.best_epoch}"
+    session.log(f"exporting the best model ({chosen}) to {run.saved_model.name}/ and {run.tflite.name}")
     export_best(run)
     if config.int8:
         from .quantize import gate_int8
@@ -454,7 +514,7 @@ def finish(session: Session, prep: Prepared, ckpt: Checkpointed, started: float)
         best = Tagger.from_run(run)
         test, _ = evaluate_sentences(best, prep.data.test)
         summary["test"] = {"file": prep.data.sources["test"], "engine": best.engine.to_dict(), **test}
-        session.log(f"test (best epoch {ckpt.best_epoch}, {best.engine.backend} {best.engine.precision}): "
+        session.log(f"test ({chosen}, {best.engine.backend} {best.engine.precision}): "
                     f"P {test['precision']:.4f} R {test['recall']:.4f} F1 {test['f1']:.4f}")
     run.write_summary(summary)
     update_latest(run)

@@ -163,3 +163,21 @@ def test_a_dead_process_does_not_hold_the_lock(tmp_path):
     assert dead.returncode == -signal.SIGKILL and (tmp_path / "run" / ".lock").exists()
     with RunDir(tmp_path / "run").lock():  # free at once: the kernel dropped the dead holder's flock
         pass
+
+
+def test_kill_9_then_resume_averages_the_same_weights(tiny_model, data, tmp_path):
+    """--average-last 3 sums epoch 1's weights too: the sum must come back from the checkpoint."""
+    def averaged(run_dir: Path) -> tuple:
+        return outcome(run_dir), json.loads((run_dir / "summary.json").read_text())["average"]
+
+    reference_dir = tmp_path / "reference"
+    done = subprocess.run(command(tiny_model, data, reference_dir, "--average-last", "3"), capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    run_dir = tmp_path / "run"
+    killed = interrupt(command(tiny_model, data, run_dir, "--average-last", "3"), run_dir,
+                       MOMENTS["after the first checkpoint"], signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    resumed = resume(run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert averaged(run_dir) == averaged(reference_dir)

@@ -146,3 +146,105 @@ def test_refit_trains_on_train_and_dev_for_the_best_epoch_count_and_a_resume_red
     again = weights(refit / "best")
     assert all(np.array_equal(final[name], again[name]) for name in final)
     assert json.loads(resumed.stdout)["refit"]["loss_per_epoch"] == record["loss_per_epoch"]
+
+
+def test_dropout_option_sets_the_encoders_rates(tiny_model):
+    from transformers import DistilBertConfig, GPT2Config
+
+    from nerctl.errors import InputError
+    from nerctl.model import build_model, dropout_overrides
+    from nerctl.tags import LabelMap
+
+    model = build_model(str(tiny_model), LabelMap(("O", "B-A", "I-A")), dropout=0.3)
+    assert (model.config.hidden_dropout_prob, model.config.attention_probs_dropout_prob) == (0.3, 0.3)
+    assert model.bert.embeddings.dropout.rate == 0.3
+    assert build_model(str(tiny_model), LabelMap(("O", "B-A", "I-A"))).bert.embeddings.dropout.rate == 0.1
+    assert dropout_overrides(DistilBertConfig(), 0.2) == {"dropout": 0.2, "attention_dropout": 0.2}
+    with pytest.raises(InputError, match="cannot find the dropout rates of gpt2"):
+        dropout_overrides(GPT2Config(), 0.2)
+
+
+def test_layer_lr_decay_scales_each_layers_step_by_its_depth(tiny_model):
+    """One step with decay 0.5 moves layer 1 (the top) half as far as without decay, layer 0 a quarter,
+    the classifier as far: per-variable learning rates."""
+    import tensorflow as tf
+
+    from nerctl.config import TrainConfig
+    from nerctl.model import build_model, key_dropout_to_step, variables_to_train
+    from nerctl.step import layer_lr_scales, make_optimizer, make_train_step
+    from nerctl.tags import LabelMap
+
+    ids = tf.constant([[2, 5, 6, 7, 3], [2, 8, 9, 3, 0]], tf.int32)
+    mask = tf.cast(ids != 0, tf.int32)
+    labels = tf.constant([[-100, 0, 1, 2, -100], [-100, 1, 0, -100, -100]], tf.int32)
+
+    def moves(decay: float) -> dict[str, np.ndarray]:
+        tf.keras.utils.set_random_seed(0)
+        model = build_model(str(tiny_model), LabelMap(("O", "B-A", "I-A")))
+        model(model.dummy_inputs)
+        variables = variables_to_train(model, freeze_embeddings=True)
+        optimizer = make_optimizer(TrainConfig(lr=1e-2, warmup_ratio=0.0), total_steps=10)
+        key_dropout_to_step(model, 7, optimizer.iterations)
+        named = {"layer 0": model.bert.encoder.layer[0].attention.self_attention.query.kernel,
+                 "layer 1": model.bert.encoder.layer[1].attention.self_attention.query.kernel,
+                 "positions": model.bert.embeddings.position_embeddings, "classifier": model.classifier.kernel}
+        before = {name: v.numpy() for name, v in named.items()}
+        make_train_step(model, optimizer, variables, lr_scales=layer_lr_scales(model, variables, decay))(
+            ids, mask, labels)
+        return {name: v.numpy() - before[name] for name, v in named.items()}
+
+    assert layer_lr_scales(None, [], 1.0) is None
+    full, decayed = moves(1.0), moves(0.5)
+    for name, scale in (("classifier", 1.0), ("layer 1", 0.5), ("layer 0", 0.25), ("positions", 0.125)):
+        assert np.abs(full[name]).max() > 0
+        np.testing.assert_allclose(decayed[name], scale * full[name], rtol=1e-4, atol=1e-7, err_msg=name)
+
+
+def test_weight_average_sums_the_last_epochs_and_swaps_back():
+    import tensorflow as tf
+
+    from nerctl.averaging import WeightAverage
+
+    variable = tf.Variable([1.0, 2.0])
+    average = WeightAverage([variable], last=2, epochs=3)
+    for epoch, value in ((1, [100.0, 100.0]), (2, [2.0, 4.0]), (3, [4.0, 8.0])):
+        variable.assign(value)
+        average.add(epoch)
+    assert average.epochs == [2, 3]
+    with average.swapped_in():
+        np.testing.assert_allclose(variable.numpy(), [3.0, 6.0])
+    np.testing.assert_allclose(variable.numpy(), [4.0, 8.0])
+
+
+def test_average_last_scores_the_average_on_dev_and_keeps_it_only_if_better(tiny_model, bio_files, tmp_path):
+    from typer.testing import CliRunner
+
+    from nerctl.cli import app
+    from test_cli import train_args
+
+    runner = CliRunner()
+    result = runner.invoke(app, train_args(tiny_model, bio_files, tmp_path / "run", "--epochs", "3",
+                                           "--average-last", "2", "--json"))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    record = summary["average"]
+    best_epoch_f1 = max(json.loads(line)["dev_f1"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+    assert record["epochs"] == [2, 3] and record["best_epoch_dev_f1"] == best_epoch_f1
+    assert record["kept"] == (record["dev_f1"] > best_epoch_f1)
+    assert summary["best_dev_f1"] == max(record["dev_f1"], best_epoch_f1)
+    # best/ holds the chosen model: evaluate scores dev with it to the recorded figure.
+    evaluated = runner.invoke(app, ["evaluate", str(tmp_path / "run"), "--file", str(bio_files["dev"]), "--json",
+                                    "--backend", "keras"])
+    assert json.loads(evaluated.stdout)["f1"] == pytest.approx(summary["best_dev_f1"], abs=1e-9)
+
+
+def test_options_that_do_not_combine_are_refused(tiny_model, bio_files, tmp_path):
+    from typer.testing import CliRunner
+
+    from nerctl.cli import app
+    from test_cli import train_args
+
+    result = CliRunner().invoke(app, train_args(tiny_model, bio_files, tmp_path / "run", "--refit",
+                                                "--average-last", "2"))
+    assert result.exit_code == 2 and "use --refit or --average-last, not both" in result.stderr
+    assert not (tmp_path / "run").exists()
