@@ -46,6 +46,10 @@ LEVERS = {
     "lr-3e-4": ["--lr", "3e-4"],
     "lr-1e-4": ["--lr", "1e-4"],
     "warmup-0.06": ["--warmup-ratio", "0.06"],
+    "average-3": ["--average-last", "3"],
+    "layer-lr-decay-0.8": ["--layer-lr-decay", "0.8"],
+    "dropout-0.2": ["--dropout", "0.2"],
+    "dropout-0.05": ["--dropout", "0.05"],
 }
 
 
@@ -67,7 +71,8 @@ def lever_result(lever: str, seed: int, runs: Path, mirror: str | None) -> dict:
     curve = [json.loads(line)["dev_f1"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return {"lever": lever, "flags": LEVERS[lever], "seed": seed, "dev_f1": round(summary["best_dev_f1"], 4),
             "best_epoch": summary["best_epoch"], "dev_f1_per_epoch": [round(f, 4) for f in curve],
-            "wall_s": cost["wall_s"], "peak_rss_mib": cost["peak_rss_mib"]}
+            "wall_s": cost["wall_s"], "peak_rss_mib": cost["peak_rss_mib"],
+            **({"average": summary["average"]} if "average" in summary else {})}
 
 
 def final_result(seed: int, runs: Path, mirror: str | None) -> dict:
