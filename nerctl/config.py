@@ -142,7 +142,7 @@ def _problem(value: Any, meta: Mapping[str, Any]) -> str | None:
             le is None or value <= le):
         return None
     if le is not None:
-        return f"must be in ({gt:g}, {le:g}]"
+        return f"must be in ({gt:g}, {le:g}]" if gt is not None else f"must be at most {le:g}"
     if lt is not None:
         return f"must be between {gt:g} and {lt:g}" if gt is not None else f"must be in [{ge:g}, {lt:g})"
     if gt is not None:

@@ -148,6 +148,8 @@ def test_subprocess_train_predict_and_clean_streams(tiny_model, bio_files, tmp_p
         (["train", "--run-dir", "r", "--run-name", "x"], "give --run-dir, or --runs-root and --run-name, not both"),
         (["predict", "--backend", "litert", "--precision", "bf16", "hi"], "--backend litert runs fp32 only"),
         (["train", "--lr", "-1e-4"], "invalid config: lr must be positive"),
+        (["train", "--layer-lr-decay", "1.5"], "invalid config: layer_lr_decay must be in (0, 1]"),
+        (["train", "--dropout", "1"], "invalid config: dropout must be in [0, 1)"),
         (["train", "--bogus"], "No such option: --bogus"),
         (["predict", "--run", "/nonexistent/run", "hi"], "/nonexistent/run: no such run directory"),
         (["predict", "hi"], "runs/latest does not exist"),
