@@ -40,23 +40,22 @@ def outcome(run_dir: Path) -> tuple[list[dict], dict, str | None]:
             {k: summary[k] for k in ("best_epoch", "best_dev_f1")}, crf.read_text() if crf.exists() else None)
 
 
+def trained(tiny_model, data, run_dir: Path, *extra) -> Path:
+    """The training, never interrupted."""
+    done = subprocess.run(command(tiny_model, data, run_dir, *extra), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return run_dir
+
+
 @pytest.fixture(scope="module")
 def reference(tiny_model, data, tmp_path_factory):
-    """The same training, never interrupted."""
-    run_dir = tmp_path_factory.mktemp("faults-ref") / "run"
-    done = subprocess.run(command(tiny_model, data, run_dir), capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return outcome(run_dir)
+    return outcome(trained(tiny_model, data, tmp_path_factory.mktemp("faults-ref") / "run"))
 
 
 @pytest.fixture(scope="module")
 def softmax_reference(tiny_model, data, tmp_path_factory):
-    """The same training with the softmax head (the default is the CRF), never interrupted."""
-    run_dir = tmp_path_factory.mktemp("faults-softmax-ref") / "run"
-    done = subprocess.run(command(tiny_model, data, run_dir, "--head", "softmax"), capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr
-    return outcome(run_dir)
+    """With the softmax head (the default is the CRF)."""
+    return outcome(trained(tiny_model, data, tmp_path_factory.mktemp("faults-softmax-ref") / "run", "--head", "softmax"))
 
 
 def checkpoint_saving(run_dir: Path) -> bool:
@@ -95,30 +94,30 @@ def resume(run_dir: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
+def killed_then_resumed(tiny_model, data, run_dir: Path, moment: str, *extra) -> Path:
+    """The training killed (-9) at `moment`, then finished with --resume."""
+    killed = interrupt(command(tiny_model, data, run_dir, *extra), run_dir, MOMENTS[moment], signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    assert not (run_dir / "summary.json").exists()
+    resumed = resume(run_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    return run_dir
+
+
 @pytest.mark.parametrize("moment", [
     pytest.param("after the first checkpoint"),
     pytest.param("during a checkpoint save", marks=pytest.mark.slow),
     pytest.param("in epoch 1, before any checkpoint", marks=pytest.mark.slow),
 ])
 def test_kill_9_then_resume_ends_exactly_like_an_uninterrupted_run(tiny_model, data, tmp_path, reference, moment):
-    run_dir = tmp_path / "run"
-    killed = interrupt(command(tiny_model, data, run_dir), run_dir, MOMENTS[moment], signal.SIGKILL)
-    assert killed.returncode == -signal.SIGKILL
-    assert not (run_dir / "summary.json").exists()
-    resumed = resume(run_dir)
-    assert resumed.returncode == 0, resumed.stderr
+    run_dir = killed_then_resumed(tiny_model, data, tmp_path / "run", moment)
     # The default CRF head's transition scores are in the checkpoint: the resumed run learns the same ones.
     assert reference[2] is not None and outcome(run_dir) == reference
 
 
 def test_kill_9_then_resume_with_the_softmax_head_ends_exactly_like_an_uninterrupted_run(tiny_model, data, tmp_path,
                                                                                         softmax_reference):
-    run_dir = tmp_path / "run"
-    killed = interrupt(command(tiny_model, data, run_dir, "--head", "softmax"), run_dir,
-                       MOMENTS["after the first checkpoint"], signal.SIGKILL)
-    assert killed.returncode == -signal.SIGKILL
-    resumed = resume(run_dir)
-    assert resumed.returncode == 0, resumed.stderr
+    run_dir = killed_then_resumed(tiny_model, data, tmp_path / "run", "after the first checkpoint", "--head", "softmax")
     assert softmax_reference[2] is None and outcome(run_dir) == softmax_reference
 
 
@@ -170,14 +169,6 @@ def test_kill_9_then_resume_averages_the_same_weights(tiny_model, data, tmp_path
     def averaged(run_dir: Path) -> tuple:
         return outcome(run_dir), json.loads((run_dir / "summary.json").read_text())["average"]
 
-    reference_dir = tmp_path / "reference"
-    done = subprocess.run(command(tiny_model, data, reference_dir, "--average-last", "3"), capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    run_dir = tmp_path / "run"
-    killed = interrupt(command(tiny_model, data, run_dir, "--average-last", "3"), run_dir,
-                       MOMENTS["after the first checkpoint"], signal.SIGKILL)
-    assert killed.returncode == -signal.SIGKILL
-    resumed = resume(run_dir)
-    assert resumed.returncode == 0, resumed.stderr
+    reference_dir = trained(tiny_model, data, tmp_path / "reference", "--average-last", "3")
+    run_dir = killed_then_resumed(tiny_model, data, tmp_path / "run", "after the first checkpoint", "--average-last", "3")
     assert averaged(run_dir) == averaged(reference_dir)
