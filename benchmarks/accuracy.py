@@ -50,6 +50,7 @@ LEVERS = {
     "layer-lr-decay-0.8": ["--layer-lr-decay", "0.8"],
     "dropout-0.2": ["--dropout", "0.2"],
     "dropout-0.05": ["--dropout", "0.05"],
+    "batch-32": ["--batch-size", "32"],
 }
 
 
