@@ -51,6 +51,9 @@ LEVERS = {
     "dropout-0.2": ["--dropout", "0.2"],
     "dropout-0.05": ["--dropout", "0.05"],
     "batch-32": ["--batch-size", "32"],
+    # Two changes: the decay slows the lower layers, the higher peak lr makes up for it (0.8 alone still rose
+    # at epoch 6).
+    "layer-lr-decay-0.9-lr-3e-4": ["--layer-lr-decay", "0.9", "--lr", "3e-4"],
 }
 
 
