@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .choices import MISALIGNED
 from .errors import InputError
@@ -58,6 +58,12 @@ class Tally:
         if changes:
             parts.append(f"--misaligned {policy}: {', '.join(changes)}")
         return f"{source}: {'; '.join(parts)}" if parts else None
+
+    def report(self, source: str, policy: str, warn: Callable[[str], None] | None) -> None:
+        """Say the file's message through `warn` (stderr in the commands), if there is one and a listener."""
+        message = self.message(source, policy)
+        if message and warn:
+            warn(message)
 
 
 def words_of(text: str, tokens: Any, where: str) -> list[Word]:

@@ -48,9 +48,7 @@ def parse_jsonl(text: str, path: str, misaligned: str = "error",
             sentences.append(sentence)
     if not sentences:
         raise InputError(f"{path}: no sentences found (no record with a word)")
-    message = tally.message(path, misaligned)
-    if message and warn:
-        warn(message)
+    tally.report(path, misaligned, warn)
     return sentences
 
 

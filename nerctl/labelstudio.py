@@ -49,9 +49,7 @@ def parse_labelstudio(text: str, path: str, misaligned: str = "error",
             sentences.append(sentence)
     if not sentences:
         raise InputError(f"{path}: no annotated task with a word found")
-    message = tally.message(path, misaligned)
-    if message and warn:
-        warn(message)
+    tally.report(path, misaligned, warn)
     return sentences
 
 
