@@ -167,4 +167,3 @@ def test_a_dead_process_does_not_hold_the_lock(tmp_path):
     assert dead.returncode == -signal.SIGKILL and (tmp_path / "run" / ".lock").exists()
     with RunDir(tmp_path / "run").lock():  # free at once: the kernel dropped the dead holder's flock
         pass
-
