@@ -114,7 +114,7 @@ def nerctl_figures(args, workdir: Path, data: dict[str, Path]) -> dict:
 
     # Raw text lines, as a user would feed them (the peer's pipeline gets the same strings).
     texts = workdir / "engtest.txt"
-    from nerctl.bio import read_bio
+    from nerctl.data.formats.bio import read_bio
 
     sentences = read_bio(data["test"])
     texts.write_text("".join(" ".join(s.words) + "\n" for s in sentences), encoding="utf-8")
@@ -150,10 +150,10 @@ def nerctl_figures(args, workdir: Path, data: dict[str, Path]) -> dict:
 _IN_PROCESS = """
 import json, sys, time
 from pathlib import Path
-from nerctl.output import render
-from nerctl.tagger import Tagger
-from nerctl.texts import read_texts
-from nerctl.rundir import RunDir
+from nerctl.inference.output import render
+from nerctl.inference.tagger import Tagger
+from nerctl.data.texts import read_texts
+from nerctl.artifacts.rundir import RunDir
 run = RunDir(Path(sys.argv[1]))
 texts = read_texts(sys.argv[2])
 lite = Tagger.from_run(run)  # what nerctl predict runs by default: int8 ONNX where the run kept it, else LiteRT
@@ -256,7 +256,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
 
-    from nerctl.data import download
+    from nerctl.data.datasets import download
 
     paths = download("mitmovie", mirror=args.mirror)
     data = {"train": paths["engtrain.bio"], "test": paths["engtest.bio"]}

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from _common import cpu_flags, cpu_model, new_result, save_result
-from nerctl.quantize import QUANTIZE_OPTIONS
+from nerctl.artifacts.quantize import QUANTIZE_OPTIONS
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = [Path.home() / ".cache" / "nerctl" / "mitmovie", REPO.parent / "shared" / "data" / "mitmovie"]
@@ -54,15 +54,15 @@ class ArrayForward:
 
 
 def litert_fp32(run, work: Path, calibration):
-    from nerctl.engines import LiteForward
+    from nerctl.inference.engines import LiteForward
 
     return LiteForward(run.tflite)
 
 
 def litert_int8_dynamic(run, work: Path, calibration):
-    from nerctl.engines import LiteForward
-    from nerctl.export import SIGNATURE
-    from nerctl.model import import_tensorflow
+    from nerctl.inference.engines import LiteForward
+    from nerctl.modeling.model import SIGNATURE
+    from nerctl.modeling.runtime import import_tensorflow
 
     tf = import_tensorflow()
     converter = tf.lite.TFLiteConverter.from_saved_model(str(run.path / "saved_model"), signature_keys=[SIGNATURE])
@@ -74,8 +74,9 @@ def litert_int8_dynamic(run, work: Path, calibration):
 
 def _keras(precision: str):
     def build(run, work: Path, calibration):
-        from nerctl.engines import KerasForward
-        from nerctl.model import cpu_supports_bf16, load_trained_model
+        from nerctl.inference.engines import KerasForward
+        from nerctl.modeling.runtime import cpu_supports_bf16
+        from nerctl.modeling.model import load_trained_model
 
         if precision == "bf16" and not cpu_supports_bf16():
             raise RuntimeError("the CPU has no native bfloat16")
@@ -124,7 +125,7 @@ def openvino_int8(run, work: Path, calibration):
 
 def _onnx_file(run, work: Path) -> Path:
     """The LiteRT model in ONNX, converted as nerctl converts it (quantize.convert_to_onnx)."""
-    from nerctl.quantize import convert_to_onnx
+    from nerctl.artifacts.quantize import convert_to_onnx
 
     path = work / "model.onnx"
     if not path.exists():
@@ -133,7 +134,7 @@ def _onnx_file(run, work: Path) -> Path:
 
 
 def onnxruntime_fp32(run, work: Path, calibration):
-    from nerctl.engines import OnnxForward
+    from nerctl.inference.engines import OnnxForward
 
     return OnnxForward(_onnx_file(run, work))
 
@@ -141,11 +142,11 @@ def onnxruntime_fp32(run, work: Path, calibration):
 def _onnxruntime_int8(**options):
     """ONNX Runtime's dynamic quantization with `options`: int8 weights, activations quantized per call."""
     def build(run, work: Path, calibration):
-        from nerctl.quantize import quantize_int8
+        from nerctl.artifacts.quantize import quantize_int8
 
         path = work / f"model-int8-{len(list(work.glob('model-int8-*')))}.onnx"
         quantize_int8(_onnx_file(run, work), path, **options)
-        from nerctl.engines import OnnxForward
+        from nerctl.inference.engines import OnnxForward
 
         return OnnxForward(path)
     return build
@@ -170,7 +171,7 @@ CANDIDATES = {
 
 def calibration_batches(tagger, sentences, count: int = 16, size: int = 16) -> list[tuple[np.ndarray, np.ndarray]]:
     """Batches of engtrain windows, as the tagger builds them, for int8 calibration."""
-    from nerctl.preprocess import collate, tagging_plan
+    from nerctl.modeling.encoding import collate, tagging_plan
 
     windows = tagger.encoder.encode([s.words for s in sentences])
     plan = tagging_plan(windows, size)
@@ -180,7 +181,7 @@ def calibration_batches(tagger, sentences, count: int = 16, size: int = 16) -> l
 
 
 def measure(tagger, sentences, gold, reference, repeats: int, dev) -> dict:
-    from nerctl.scoring import score
+    from nerctl.evaluation.scoring import score
 
     words = [s.words for s in sentences]
     dev_f1 = score([list(s.tags) for s in dev], [t for t, _ in tagger.predict_words([s.words for s in dev])])["f1"]
@@ -204,10 +205,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from nerctl.bio import read_bio
-    from nerctl.corpus import load_data
-    from nerctl.rundir import RunDir
-    from nerctl.tagger import Tagger
+    from nerctl.data.formats.bio import read_bio
+    from nerctl.training.corpus import load_data
+    from nerctl.artifacts.rundir import RunDir
+    from nerctl.inference.tagger import Tagger
 
     run = RunDir(Path(args.run))
     config = run.read_config().config

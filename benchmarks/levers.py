@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/levers.py [--steps 60] [--sentences 5000] [--mirror DIR_OR_URL]
 
-Each setting runs nerctl's own training step (`nerctl.step.make_train_step`) on
+Each setting runs nerctl's own training step (`nerctl.training.step.make_train_step`) on
 the first --sentences sentences of engtrain, in a fresh process (thread pools and
 Keras policies are process-wide), nothing else running: 8 warm-up steps, then
 --steps timed ones. Padding settings re-pad nerctl's length-sorted batches to
@@ -43,7 +43,7 @@ def repad(batch, width: int, pad_id: int):
     """Pad a collated batch on the right to `width` positions."""
     import numpy as np
 
-    from nerctl.preprocess import IGNORE_INDEX
+    from nerctl.modeling.encoding import IGNORE_INDEX
 
     extra = width - batch.input_ids.shape[1]
 
@@ -57,12 +57,13 @@ def measure_one(setting: dict, train_file: str, sentences: int, steps: int) -> d
     """Time nerctl's train step under `setting` in this process."""
     import numpy as np
 
-    from nerctl.bio import read_bio
+    from nerctl.data.formats.bio import read_bio
     from nerctl.config import TrainConfig
-    from nerctl.model import build_model, import_tensorflow, load_tokenizer, resolve_model, variables_to_train
-    from nerctl.preprocess import Encoder, PieceTokenizer, batch_plan, collate
-    from nerctl.tags import LabelMap
-    from nerctl.step import make_optimizer, make_train_step
+    from nerctl.modeling.model import build_model, load_tokenizer, resolve_model, variables_to_train
+    from nerctl.modeling.runtime import import_tensorflow
+    from nerctl.modeling.encoding import Encoder, PieceTokenizer, batch_plan, collate
+    from nerctl.data.tags import LabelMap
+    from nerctl.training.step import make_optimizer, make_train_step
 
     tf = import_tensorflow()
     if "threads" in setting:
@@ -114,7 +115,7 @@ def main() -> None:
         print(json.dumps(measure_one(json.loads(args.one), args.train_file, args.sentences, args.steps)))
         return
 
-    from nerctl.data import dataset_split
+    from nerctl.data.datasets import dataset_split
 
     train_file = str(dataset_split("mitmovie", "train", mirror=args.mirror))
     rows = []

@@ -56,10 +56,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    import nerctl.tagger as tagger_module
-    from nerctl.bio import read_bio
-    from nerctl.preprocess import batch_plan
-    from nerctl.rundir import RunDir
+    import nerctl.inference.tagger as tagger_module
+    from nerctl.data.formats.bio import read_bio
+    from nerctl.modeling.encoding import batch_plan
+    from nerctl.artifacts.rundir import RunDir
 
     engtest = next(p for p in ENGTEST if p.is_file())
     texts = list(dict.fromkeys(" ".join(s.words) for s in read_bio(engtest)))  # a text once: results keyed by text

@@ -53,9 +53,9 @@ TIME_LIMIT_S = 900  # per load run: the generator stops by then whatever is left
 _IN_PROCESS = """
 import json, sys, time
 from pathlib import Path
-from nerctl.tagger import Tagger
-from nerctl.texts import read_texts
-from nerctl.rundir import RunDir
+from nerctl.inference.tagger import Tagger
+from nerctl.data.texts import read_texts
+from nerctl.artifacts.rundir import RunDir
 texts = read_texts(sys.argv[2])
 tagger = Tagger.from_run(RunDir(Path(sys.argv[1])))
 tagger.tag_texts(texts[:tagger.batch_size])  # warm-up
@@ -185,7 +185,7 @@ def main() -> None:
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 8, 64, 256])
     parser.add_argument("--soak", type=int, nargs="+", default=[10_000, 100_000])
     args = parser.parse_args()
-    from nerctl.bio import read_bio
+    from nerctl.data.formats.bio import read_bio
 
     engtest = next(p for p in ENGTEST if p.exists())
     texts = [" ".join(s.words) for s in read_bio(engtest)]

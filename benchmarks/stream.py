@@ -36,9 +36,9 @@ ENGTEST = [Path.home() / ".cache" / "nerctl" / "mitmovie" / "engtest.bio",
 _IN_MEMORY = """
 import json, resource, sys, time
 from pathlib import Path
-from nerctl.tagger import Tagger
-from nerctl.texts import read_texts
-from nerctl.rundir import RunDir
+from nerctl.inference.tagger import Tagger
+from nerctl.data.texts import read_texts
+from nerctl.artifacts.rundir import RunDir
 texts = read_texts(sys.argv[2])
 tagger = Tagger.from_run(RunDir(Path(sys.argv[1])))
 tagger.tag_texts(texts[:tagger.batch_size])  # warm-up
@@ -55,7 +55,7 @@ def log(message: str) -> None:
 
 
 def engtest_lines(path: Path) -> list[str]:
-    from nerctl.bio import read_bio
+    from nerctl.data.formats.bio import read_bio
 
     return [" ".join(s.words) for s in read_bio(path)]
 

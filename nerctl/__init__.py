@@ -12,7 +12,7 @@ and loads neither TensorFlow nor transformers.
 import importlib
 import os
 
-from .errors import InputError, NerctlError  # noqa: F401  (public, listed in __all__)
+from .core.errors import InputError, NerctlError  # noqa: F401  (public, listed in __all__)
 
 __version__ = "0.1.0"
 
@@ -28,8 +28,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 _LAZY = {
     "load": "api", "train": "api", "resume": "api", "evaluate": "api", "read_corpus": "api",
     "Run": "api", "Scores": "api",
-    "Tagger": "tagger", "Doc": "tagger", "Entity": "tagger", "TaggedWord": "tagger",
-    "TrainConfig": "config", "Sentence": "bio",
+    "Tagger": "inference.tagger", "Doc": "inference.tagger", "Entity": "inference.tagger",
+    "TaggedWord": "inference.tagger", "TrainConfig": "config", "Sentence": "data.sentence",
 }
 
 __all__ = sorted([*_LAZY, "InputError", "NerctlError", "__version__"])

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .bio import Sentence
+from .data.sentence import Sentence
 from .config import TrainConfig, resolve_config
-from .errors import InputError
-from .progress import Reporter
-from .rundir import RunDir, resolve_run
-from .tagger import Tagger
+from .core.errors import InputError
+from .core.progress import Reporter
+from .artifacts.rundir import RunDir, resolve_run
+from .inference.tagger import Tagger
 
 
 
@@ -94,7 +94,7 @@ def train(config: TrainConfig | str | Path | None = None, *, run_dir: str | Path
     takes only `overrides` on top. `run_dir` sets runs_root and run_name at once.
     Logs and progress go to stderr with `progress=True`; otherwise nothing is printed.
     """
-    from .training import run_training
+    from .training.run import run_training
 
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(overrides) - known)
@@ -116,8 +116,8 @@ def train(config: TrainConfig | str | Path | None = None, *, run_dir: str | Path
 def resume(run: "str | Path | Run | RunDir | None" = None, *, mirror: str | None = None,
            progress: bool = False) -> Run:
     """Continue an interrupted run (None: the newest unfinished one under the runs root)."""
-    from .rundir import default_runs_root, find_unfinished_run
-    from .training import resume_training
+    from .artifacts.rundir import default_runs_root, find_unfinished_run
+    from .training.run import resume_training
 
     if run is None:
         found = find_unfinished_run(default_runs_root())
@@ -131,7 +131,7 @@ def evaluate(run: "str | Path | Run | RunDir | Tagger | None", file: str | Path,
              scheme: str = "auto", misaligned: str = "error", backend: str = "auto", precision: str = "auto",
              batch_size: int | None = None, worst: int = 0, progress: bool = False) -> Scores:
     """Score a run (or a loaded Tagger) on a tagged file of any format, as `nerctl evaluate --json` does."""
-    from .scoring import evaluate_file
+    from .evaluation.scoring import evaluate_file
 
     tagger = run if isinstance(run, Tagger) else load(run, backend, precision, batch_size)
     with Reporter(quiet=not progress).counter("scoring") as counter:
@@ -146,6 +146,6 @@ def read_corpus(path: str | Path, format: str = "auto", scheme: str = "auto", mi
     `format`, `scheme` and `misaligned` are the options of the same names
     (see `nerctl train --help`); what was repaired, skipped or changed is
     said on stderr."""
-    from .formats import read_corpus as read
+    from .data.formats import read_corpus as read
 
     return read(path, format, scheme, misaligned)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from .choices import DATA_FORMATS, HEADS, MISALIGNED, PRECISIONS, SCHEMES, STRATEGIES
-from .errors import InputError
+from .core.choices import DATA_FORMATS, HEADS, MISALIGNED, PRECISIONS, SCHEMES, STRATEGIES
+from .core.errors import InputError
 
 ENV_PREFIX = "NERCTL_"
 
@@ -123,7 +123,23 @@ class TrainConfig:
             not self.run_name or Path(self.run_name).name != self.run_name or self.run_name in (".", "..", "latest")
         ):
             raise InputError(f"invalid run name {self.run_name!r}: a plain folder name, not a path")
+        if self.refit and self.average_last:
+            raise InputError("--refit trains its model without dev, so no dev figure can choose an average: "
+                             "use --refit or --average-last, not both")
         return self
+
+    def check_distribution(self, workers: int, replicas: int, strategy: str, named: bool) -> None:
+        """Raise InputError on options a cluster of `workers` or `replicas` devices rules out.
+
+        `named`: the run directory is given (every worker must write the same one).
+        """
+        if workers > 1 and not named:
+            raise InputError("multi-worker training needs --run-dir: the same path on every worker, on storage they share")
+        if workers > 1 and self.refit:
+            raise InputError("--refit trains on one machine: it cannot be combined with multi-worker training")
+        if replicas > 1 and self.layer_lr_decay != 1:
+            raise InputError("--layer-lr-decay trains on one device: it cannot be combined with "
+                             f"the {strategy} strategy's {replicas} replicas")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -107,8 +107,8 @@ def bio_files(tmp_path_factory) -> dict[str, Path]:
 def _tiny_training(tiny_model, bio_files, runs: Path, **settings) -> Path:
     """One tiny training run (configs/smoke.toml on the fixtures) with `settings` on top; its folder."""
     from nerctl.config import resolve_config
-    from nerctl.progress import Reporter
-    from nerctl.training import run_training
+    from nerctl.core.progress import Reporter
+    from nerctl.training.run import run_training
 
     config = resolve_config(
         REPO / "configs" / "smoke.toml",
@@ -138,8 +138,8 @@ def int8_run(gated_run, tmp_path_factory) -> Path:
     """The tiny run with a model.int8.onnx whatever its dev-F1 check decided (engine tests need one)."""
     import shutil
 
-    from nerctl.quantize import write_int8_model
-    from nerctl.rundir import RunDir
+    from nerctl.artifacts.quantize import write_int8_model
+    from nerctl.artifacts.rundir import RunDir
 
     run = tmp_path_factory.mktemp("int8") / "tiny"
     shutil.copytree(gated_run, run)

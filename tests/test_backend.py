@@ -4,10 +4,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from nerctl import engines
+from nerctl.inference import engines
 from nerctl.cli import app
-from nerctl.engines import choose_engine
-from nerctl.errors import InputError
+from nerctl.inference.engines import choose_engine
+from nerctl.core.errors import InputError
 from test_cli import train_args
 
 runner = CliRunner()
@@ -93,7 +93,7 @@ def test_the_int8_model_tags_like_fp32_and_evaluate_names_it(int8_run, bio_files
 
 
 def test_training_keeps_the_int8_model_only_if_its_dev_f1_holds(gated_run):
-    from nerctl.quantize import DEV_F1_TOLERANCE
+    from nerctl.training.finish import DEV_F1_TOLERANCE
 
     summary = json.loads((gated_run / "summary.json").read_text())
     check = summary["int8"]
@@ -106,19 +106,19 @@ def test_training_keeps_the_int8_model_only_if_its_dev_f1_holds(gated_run):
 def test_an_int8_model_that_loses_dev_f1_is_removed_and_the_reason_kept(int8_run, tmp_path, monkeypatch):
     import shutil
 
-    from nerctl import quantize, scoring
-    from nerctl.rundir import RunDir
+    from nerctl.artifacts.rundir import RunDir
+    from nerctl.training import finish
 
     run = RunDir(tmp_path / "run")
     shutil.copytree(int8_run, run.path)
     int8_file = run.int8_onnx.read_bytes()
-    monkeypatch.setattr(quantize, "write_int8_model", lambda r: r.int8_onnx.write_bytes(int8_file))
-    f1 = {"litert": 0.90, "onnx": 0.90 - 2 * quantize.DEV_F1_TOLERANCE}
-    monkeypatch.setattr(scoring, "evaluate_sentences", lambda tagger, dev: ({"f1": f1[tagger.engine.backend]}, []))
+    monkeypatch.setattr(finish, "write_int8_model", lambda r: r.int8_onnx.write_bytes(int8_file))
+    f1 = {"litert": 0.90, "onnx": 0.90 - 2 * finish.DEV_F1_TOLERANCE}
+    monkeypatch.setattr(finish, "evaluate_sentences", lambda tagger, dev: ({"f1": f1[tagger.engine.backend]}, []))
     heard = []
-    record = quantize.gate_int8(run, [], heard.append)
+    record = finish.gate_int8(run, [], heard.append)
     assert record["kept"] is False and not run.int8_onnx.exists()
     assert "points below" in record["reason"] and "not kept" in heard[0]
     assert choose_engine("auto", "auto", True, run.int8_onnx.exists()).backend == "litert"
-    f1["onnx"] = 0.90 - quantize.DEV_F1_TOLERANCE / 2
-    assert quantize.gate_int8(run, [], heard.append)["kept"] is True and run.int8_onnx.exists()
+    f1["onnx"] = 0.90 - finish.DEV_F1_TOLERANCE / 2
+    assert finish.gate_int8(run, [], heard.append)["kept"] is True and run.int8_onnx.exists()

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from nerctl.cli import app
-from nerctl.tagger import Tagger
-from nerctl.rundir import RunDir
+from nerctl.inference.tagger import Tagger
+from nerctl.artifacts.rundir import RunDir
 
 runner = CliRunner()
 

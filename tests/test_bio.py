@@ -1,8 +1,8 @@
 """The BIO reader: both formats, encodings, and errors that name file and line."""
 import pytest
 
-from nerctl.bio import read_bio
-from nerctl.errors import InputError
+from nerctl.data.formats.bio import read_bio
+from nerctl.core.errors import InputError
 
 
 def write(tmp_path, content: bytes, name="data.bio"):

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from nerctl import choices
+from nerctl.core import choices
 from nerctl.cli import app
 from nerctl.config import TrainConfig, env_name, resolve_config
 
@@ -16,7 +16,7 @@ MAX_FUNCTION_LINES = 80
 
 
 def modules() -> list[tuple[Path, ast.Module]]:
-    return [(path, ast.parse(path.read_text(encoding="utf-8"))) for path in sorted(PACKAGE.glob("*.py"))]
+    return [(path, ast.parse(path.read_text(encoding="utf-8"))) for path in sorted(PACKAGE.rglob("*.py"))]
 
 
 def test_no_function_is_longer_than_80_lines():

@@ -4,7 +4,7 @@ import dataclasses
 import pytest
 
 from nerctl.config import TrainConfig, read_config_file, resolve_config
-from nerctl.errors import InputError
+from nerctl.core.errors import InputError
 from conftest import REPO
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from nerctl.crf import SCALE, Transitions
-from nerctl.decode import viterbi_iob2
-from nerctl.preprocess import IGNORE_INDEX
-from nerctl.tags import iob2_transitions
+from nerctl.modeling.crf import SCALE, Transitions
+from nerctl.inference.decode import viterbi_iob2
+from nerctl.modeling.encoding import IGNORE_INDEX
+from nerctl.data.tags import iob2_transitions
 
 LABELS = ("O", "B-ACTOR", "B-TITLE", "I-ACTOR", "I-TITLE")
 
@@ -44,7 +44,7 @@ def set_scores(module, learned: Transitions) -> None:
 def test_the_likelihood_equals_brute_force_over_every_valid_path_pieces_skipped():
     import tensorflow as tf
 
-    from nerctl.crf import build_crf, crf_loss_fn
+    from nerctl.modeling.crf import build_crf, crf_loss_fn
 
     rng = np.random.default_rng(0)
     learned = random_transitions(rng)
@@ -87,7 +87,7 @@ def test_viterbi_with_learned_transitions_equals_brute_force():
 def test_the_gradient_reaches_the_transitions_and_training_lowers_the_loss():
     import tensorflow as tf
 
-    from nerctl.crf import build_crf, crf_loss_fn
+    from nerctl.modeling.crf import build_crf, crf_loss_fn
 
     rng = np.random.default_rng(2)
     module = build_crf(LABELS)
@@ -109,7 +109,7 @@ def test_the_gradient_reaches_the_transitions_and_training_lowers_the_loss():
 
 
 def test_transitions_file_round_trips_and_is_checked_against_the_labels(tmp_path):
-    from nerctl.errors import InputError
+    from nerctl.core.errors import InputError
 
     learned = random_transitions(np.random.default_rng(3))
     learned.save(tmp_path)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from nerctl import data
-from nerctl.errors import InputError, NerctlError
-from nerctl.atomic import current_umask
+from nerctl.data import datasets as data
+from nerctl.core.errors import InputError, NerctlError
+from nerctl.core.atomic import current_umask
 from conftest import SHARED_DATA
 
 FILES = {"a.bio": b"O\thello\n\n", "b.bio": b"B-X\tworld\n\n"}

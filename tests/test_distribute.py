@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from nerctl.cli import app
-from nerctl.distribute import cluster_config, collective_timeout, replica_rows
-from nerctl.errors import InputError
+from nerctl.training.distribute import cluster_config, collective_timeout, replica_rows
+from nerctl.core.errors import InputError
 from test_cli import nerctl, train_args
 
 runner = CliRunner()
@@ -218,9 +218,9 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from nerctl.config import TrainConfig
-from nerctl.model import build_model, variables_to_train
-from nerctl.tags import LabelMap
-from nerctl.step import make_optimizer, make_train_step
+from nerctl.modeling.model import build_model, variables_to_train
+from nerctl.data.tags import LabelMap
+from nerctl.training.step import make_optimizer, make_train_step
 
 labels = LabelMap(("O", "B-A", "I-A"))
 rng = np.random.default_rng(0)

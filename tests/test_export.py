@@ -5,10 +5,10 @@ import shutil
 from typer.testing import CliRunner
 
 from nerctl.cli import app
-from nerctl.crf import Transitions
-from nerctl.tagger import Tagger
-from nerctl.preprocess import PieceTokenizer
-from nerctl.tags import LabelMap
+from nerctl.modeling.crf import Transitions
+from nerctl.inference.tagger import Tagger
+from nerctl.modeling.encoding import PieceTokenizer
+from nerctl.data.tags import LabelMap
 from test_cli import nerctl
 
 runner = CliRunner()
@@ -57,7 +57,7 @@ def test_saved_model_export_is_a_servable_folder_that_tags_like_predict(trained_
 def test_hf_export_loads_with_transformers_and_has_a_model_card(trained_run, tmp_path):
     from transformers import AutoTokenizer, TFAutoModelForTokenClassification
 
-    from nerctl.engines import KerasForward
+    from nerctl.inference.engines import KerasForward
 
     out = tmp_path / "hf"
     result = nerctl("export", trained_run, "--format", "hf", "--out", out)  # a real subprocess

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, make_sentences, write_bio
-from nerctl.errors import InputError
-from nerctl.rundir import RunDir
+from nerctl.core.errors import InputError
+from nerctl.artifacts.rundir import RunDir
 
 SMOKE = str(REPO / "configs" / "smoke.toml")
 TIMING_FIELDS = ("train_seconds", "train_sentences_per_second")
@@ -161,7 +161,7 @@ def test_a_second_training_into_a_locked_run_is_refused(trained_run, tmp_path):
 
 
 def test_a_dead_process_does_not_hold_the_lock(tmp_path):
-    code = ("import os, signal, sys; from pathlib import Path; from nerctl.rundir import RunDir\n"
+    code = ("import os, signal, sys; from pathlib import Path; from nerctl.artifacts.rundir import RunDir\n"
             "with RunDir(Path(sys.argv[1])).lock():\n    os.kill(os.getpid(), signal.SIGKILL)")
     dead = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], timeout=60)
     assert dead.returncode == -signal.SIGKILL and (tmp_path / "run" / ".lock").exists()

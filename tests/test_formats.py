@@ -5,12 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nerctl.align import CharSpan, Tally, spans_to_tags
-from nerctl.errors import InputError
-from nerctl.formats import read_corpus, read_with_format, render_corpus
-from nerctl.preprocess import split_words
-from nerctl.schemes import SchemeError, from_iob2, to_iob2
-from nerctl.tags import entity_spans
+from nerctl.data.align import CharSpan, Tally, spans_to_tags
+from nerctl.core.errors import InputError
+from nerctl.data.formats import read_corpus, read_with_format, render_corpus
+from nerctl.data.sentence import split_words
+from nerctl.data.schemes import SchemeError, from_iob2, to_iob2
+from nerctl.data.tags import entity_spans
 
 
 def write(tmp_path, content, name):

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from nerctl.cli import app
-from nerctl.formats import read_corpus
-from nerctl.tags import entity_spans
+from nerctl.data.formats import read_corpus
+from nerctl.data.tags import entity_spans
 from conftest import SHARED_DATA
 from test_cli import SMOKE, nerctl
 

@@ -5,12 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nerctl.output import render
-from nerctl.preprocess import padded_length
-from nerctl.tagger import Tagger
-from nerctl.tags import entity_spans, repair_bio
-from nerctl.texts import read_texts
-from nerctl.rundir import RunDir
+from nerctl.inference.output import render
+from nerctl.modeling.encoding import padded_length
+from nerctl.inference.tagger import Tagger
+from nerctl.data.tags import entity_spans, repair_bio
+from nerctl.data.texts import read_texts
+from nerctl.artifacts.rundir import RunDir
 
 
 def test_repair_bio_turns_orphan_inside_tags_into_beginnings():
@@ -54,8 +54,8 @@ def test_read_texts_keeps_blank_lines_and_strips_crlf(tmp_path):
 def test_bf16_and_fp32_give_the_same_tags_and_the_policy_is_restored(trained_run, bio_files):
     import tensorflow as tf
 
-    from nerctl.bio import read_bio
-    from nerctl.engines import KerasForward, LiteForward
+    from nerctl.data.formats.bio import read_bio
+    from nerctl.inference.engines import KerasForward, LiteForward
 
     words = [s.words for s in read_bio(bio_files["test"])]
     fp32 = Tagger.from_run(RunDir(trained_run), precision="fp32")
@@ -70,7 +70,7 @@ def test_bf16_and_fp32_give_the_same_tags_and_the_policy_is_restored(trained_run
 
 
 def test_cpu_bf16_detection_reads_the_flags():
-    from nerctl.model import cpu_supports_bf16
+    from nerctl.modeling.runtime import cpu_supports_bf16
 
     assert cpu_supports_bf16("processor: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_tile\n")
     assert cpu_supports_bf16("flags\t: fpu amx_bf16 amx_tile\n")
@@ -85,7 +85,7 @@ LABELS = ("O", "B-A", "B-B", "I-A", "I-B")
 def test_viterbi_gives_valid_iob2_and_agrees_with_argmax_when_that_is_valid(rows):
     import numpy as np
 
-    from nerctl.decode import viterbi_iob2
+    from nerctl.inference.decode import viterbi_iob2
 
     probs = np.asarray(rows) / np.asarray(rows).sum(axis=1, keepdims=True)
     (path,) = viterbi_iob2([np.log(probs)], LABELS)
@@ -100,7 +100,7 @@ def test_viterbi_gives_valid_iob2_and_agrees_with_argmax_when_that_is_valid(rows
 def test_viterbi_prefers_the_best_valid_sequence_over_a_repair():
     import numpy as np
 
-    from nerctl.decode import viterbi_iob2
+    from nerctl.inference.decode import viterbi_iob2
 
     # word 1 leans I-A but O precedes it in argmax; B-A then I-A is the best valid path
     probs = np.array([[0.45, 0.40, 0.05, 0.05, 0.05], [0.05, 0.05, 0.05, 0.80, 0.05]])
@@ -113,7 +113,7 @@ def test_viterbi_decodes_sentences_alike_alone_or_together(lengths, group):
     """Decoding many sentences of mixed lengths in groups gives each one's own best path."""
     import numpy as np
 
-    from nerctl.decode import viterbi_iob2
+    from nerctl.inference.decode import viterbi_iob2
 
     rng = np.random.default_rng(len(lengths) * 10 + group)
     batch = [np.log(rng.dirichlet(np.ones(len(LABELS)), size=n)) for n in lengths]
@@ -135,10 +135,10 @@ def test_exported_models_and_the_keras_model_agree_traced_or_eager(trained_run, 
     import numpy as np
     import tensorflow as tf
 
-    import nerctl.engines
-    from nerctl.bio import read_bio
-    from nerctl.model import load_trained_model
-    from nerctl.engines import KerasForward
+    import nerctl.inference.engines
+    from nerctl.data.formats.bio import read_bio
+    from nerctl.modeling.model import load_trained_model
+    from nerctl.inference.engines import KerasForward
 
     run = RunDir(trained_run)
     words = [s.words for s in read_bio(bio_files["test"])][:6]
@@ -148,7 +148,7 @@ def test_exported_models_and_the_keras_model_agree_traced_or_eager(trained_run, 
     tagger = Tagger(keras, lite.encoder.tokenizer, lite.label_map, 64)
     eager = tagger.word_probabilities(words)
     assert keras._traced is None  # one batch: no trace, no seconds spent on it
-    monkeypatch.setattr(nerctl.engines, "EAGER_MAX_BATCHES", 0)
+    monkeypatch.setattr(nerctl.inference.engines, "EAGER_MAX_BATCHES", 0)
     traced = tagger.word_probabilities(words)
     assert keras._traced is not None
     serving = tf.saved_model.load(str(run.saved_model)).signatures["serving_default"]
@@ -180,7 +180,7 @@ def test_saved_model_serving_signature_gives_label_ids_and_scores(trained_run):
 def test_a_run_whose_labels_do_not_match_its_model_is_an_input_error(trained_run, tmp_path):
     import shutil
 
-    from nerctl.errors import InputError
+    from nerctl.core.errors import InputError
 
     copy = tmp_path / "run"
     shutil.copytree(trained_run, copy)
@@ -201,7 +201,7 @@ def test_what_predicting_imports(int8_run, precision, backend, imported):
     import subprocess
     import sys
 
-    code = ("import sys; from pathlib import Path; from nerctl.tagger import Tagger; from nerctl.rundir import RunDir; "
+    code = ("import sys; from pathlib import Path; from nerctl.inference.tagger import Tagger; from nerctl.artifacts.rundir import RunDir; "
             "Tagger.from_run(RunDir(Path(sys.argv[1])), precision=sys.argv[2], backend=sys.argv[3])"
             ".tag_texts(['who directed jaws']); "
             "print(*(m in sys.modules for m in ('tensorflow', 'transformers', 'scipy.stats', 'sklearn')))")

@@ -4,11 +4,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nerctl.bio import Sentence
-from nerctl.errors import InputError
-from nerctl.preprocess import (IGNORE_INDEX, Encoder, PieceTokenizer, batch_plan, collate, merge_windows, padded_length,
-                               plan_windows, split_words, tagging_plan)
-from nerctl.tags import LabelMap
+from nerctl.data.sentence import Sentence
+from nerctl.core.errors import InputError
+from nerctl.modeling.encoding import (IGNORE_INDEX, Encoder, PieceTokenizer, batch_plan, collate, merge_windows, padded_length, plan_windows, tagging_plan)
+from nerctl.data.sentence import split_words
+from nerctl.data.tags import LabelMap
 
 
 def sentence(*pairs):
@@ -17,7 +17,7 @@ def sentence(*pairs):
 
 @pytest.fixture(scope="module")
 def hf_tokenizer(tiny_model):
-    from nerctl.model import load_tokenizer
+    from nerctl.modeling.model import load_tokenizer
 
     return load_tokenizer(str(tiny_model))
 

@@ -1,5 +1,5 @@
 """Progress on stderr: bars on a terminal, heartbeat lines off it, nothing when quiet."""
-from nerctl.progress import Reporter
+from nerctl.core.progress import Reporter
 
 
 def test_off_a_terminal_long_tasks_log_heartbeat_lines(capsys):
@@ -29,7 +29,7 @@ def test_a_bar_with_a_unit_shows_its_rate():
 
     from rich.console import Console
 
-    from nerctl.progress import _rate_column
+    from nerctl.core.progress import _rate_column
 
     column = _rate_column("sentences")
     assert str(column.render(SimpleNamespace(finished_speed=None, speed=312.54))) == "312.5 sentences/s"

@@ -8,10 +8,11 @@ import struct
 import pytest
 from typer.testing import CliRunner
 
-from nerctl.analysis import segments, type_confusion, worst_sentences
-from nerctl.bio import Sentence, read_bio
+from nerctl.evaluation.analysis import segments, type_confusion, worst_sentences
+from nerctl.data.sentence import Sentence
+from nerctl.data.formats.bio import read_bio
 from nerctl.cli import app
-from nerctl.rundir import RunDir
+from nerctl.artifacts.rundir import RunDir
 from conftest import write_bio
 from test_cli import nerctl
 
@@ -207,9 +208,9 @@ def test_only_report_imports_matplotlib_and_it_leaves_pyplot_alone():
     import subprocess
     import sys
 
-    code = ("import sys, nerctl.cli, nerctl.analysis, nerctl.scoring, nerctl.predict, nerctl._util; "
-            "before = 'matplotlib' in sys.modules; import nerctl.report; "
-            "png = nerctl.report.curves_png([{'epoch': 1, 'loss': 1.0, 'dev_f1': 0.5, 'dev_precision': 0.5, "
+    code = ("import sys, nerctl.cli, nerctl.evaluation.analysis, nerctl.evaluation.scoring, nerctl.inference.predict, nerctl.cli.render; "
+            "before = 'matplotlib' in sys.modules; import nerctl.evaluation.report; "
+            "png = nerctl.evaluation.report.curves_png([{'epoch': 1, 'loss': 1.0, 'dev_f1': 0.5, 'dev_precision': 0.5, "
             "'dev_recall': 0.5, 'best': True}]); "
             "print(before, 'matplotlib' in sys.modules, 'matplotlib.pyplot' in sys.modules, png[:4] == b'\\x89PNG')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 
 from conftest import make_sentences
 from nerctl.cli import app
-from nerctl.errors import InputError
-from nerctl.output import open_output, render, resume_output, write_stream
-from nerctl.tagger import Tagger
-from nerctl.texts import count_lines, iter_texts, read_texts
-from nerctl.rundir import RunDir
+from nerctl.core.errors import InputError
+from nerctl.inference.output import open_output, render, resume_output, write_stream
+from nerctl.inference.tagger import Tagger
+from nerctl.data.texts import count_lines, iter_texts, read_texts
+from nerctl.artifacts.rundir import RunDir
 
 runner = CliRunner()
 

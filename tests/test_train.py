@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from nerctl.config import resolve_config
-from nerctl.progress import Reporter
-from nerctl.rundir import RunDir
-from nerctl.training import run_training
+from nerctl.core.progress import Reporter
+from nerctl.artifacts.rundir import RunDir
+from nerctl.training.run import run_training
 from conftest import REPO
 
 
@@ -38,9 +38,9 @@ def test_frozen_weights_stay_fixed_while_the_rest_trains(tiny_model, bio_files, 
 
 
 def test_freezing_more_layers_than_the_model_has_is_an_input_error(tiny_model):
-    from nerctl.errors import InputError
-    from nerctl.model import build_model, variables_to_train
-    from nerctl.tags import LabelMap
+    from nerctl.core.errors import InputError
+    from nerctl.modeling.model import build_model, variables_to_train
+    from nerctl.data.tags import LabelMap
 
     model = build_model(str(tiny_model), LabelMap(("O", "B-A", "I-A")))
     model(model.dummy_inputs)
@@ -55,8 +55,8 @@ def test_dropout_masks_depend_on_the_step_counter_alone(tiny_model):
     """What makes a resumed run exact: masks are a function of (seed, layer, step), yet new at each step."""
     import tensorflow as tf
 
-    from nerctl.model import build_model, key_dropout_to_step
-    from nerctl.tags import LabelMap
+    from nerctl.modeling.model import build_model, key_dropout_to_step
+    from nerctl.data.tags import LabelMap
 
     model = build_model(str(tiny_model), LabelMap(("O", "B-A", "I-A")))
     step = tf.Variable(0, dtype=tf.int64)
@@ -106,7 +106,7 @@ def test_early_stopping_ends_the_run_and_a_resume_says_so(tiny_model, bio_files,
 
 
 def test_the_early_stopping_rule():
-    from nerctl.training import stopping_early
+    from nerctl.training.epochs import stopping_early
 
     config = resolve_config(REPO / "configs" / "smoke.toml", {"early_stopping": 0}, environ={})
     assert not stopping_early(config, epochs_done=10, best_epoch=1)
@@ -151,9 +151,9 @@ def test_refit_trains_on_train_and_dev_for_the_best_epoch_count_and_a_resume_red
 def test_dropout_option_sets_the_encoders_rates(tiny_model):
     from transformers import DistilBertConfig, GPT2Config
 
-    from nerctl.errors import InputError
-    from nerctl.model import build_model, dropout_overrides
-    from nerctl.tags import LabelMap
+    from nerctl.core.errors import InputError
+    from nerctl.modeling.model import build_model, dropout_overrides
+    from nerctl.data.tags import LabelMap
 
     model = build_model(str(tiny_model), LabelMap(("O", "B-A", "I-A")), dropout=0.3)
     assert (model.config.hidden_dropout_prob, model.config.attention_probs_dropout_prob) == (0.3, 0.3)
@@ -170,9 +170,9 @@ def test_layer_lr_decay_scales_each_layers_step_by_its_depth(tiny_model):
     import tensorflow as tf
 
     from nerctl.config import TrainConfig
-    from nerctl.model import build_model, key_dropout_to_step, variables_to_train
-    from nerctl.step import layer_lr_scales, make_optimizer, make_train_step
-    from nerctl.tags import LabelMap
+    from nerctl.modeling.model import build_model, key_dropout_to_step, variables_to_train
+    from nerctl.training.step import layer_lr_scales, make_optimizer, make_train_step
+    from nerctl.data.tags import LabelMap
 
     ids = tf.constant([[2, 5, 6, 7, 3], [2, 8, 9, 3, 0]], tf.int32)
     mask = tf.cast(ids != 0, tf.int32)
@@ -203,7 +203,7 @@ def test_layer_lr_decay_scales_each_layers_step_by_its_depth(tiny_model):
 def test_weight_average_sums_the_last_epochs_and_swaps_back():
     import tensorflow as tf
 
-    from nerctl.averaging import WeightAverage
+    from nerctl.training.averaging import WeightAverage
 
     variable = tf.Variable([1.0, 2.0])
     average = WeightAverage([variable], last=2, epochs=3)

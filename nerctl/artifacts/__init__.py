@@ -1,0 +1,1 @@
+"""What a run leaves: the run directory and its files, exported models, the int8 model."""

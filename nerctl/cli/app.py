@@ -1,0 +1,421 @@
+"""The `nerctl` command line: thin Typer functions over the library.
+
+Heavy imports (TensorFlow, transformers) happen inside the commands, so that
+`nerctl --help` and argument errors answer at once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .render import PROG, fail, handle_errors, print_json, print_metrics, write_stdout
+from ..core.choices import (BACKENDS, CONVERT_FORMATS, DATA_FORMATS, EXPORT_FORMATS, INPUT_FORMATS, MISALIGNED, OUTPUT_FORMATS, OUTPUT_SCHEMES, PRECISIONS, SCHEMES)
+from ..config import FORMAT_HELP, MISALIGNED_HELP, SCHEME_HELP, TrainConfig, field_type, option_help
+
+app = typer.Typer(
+    name=PROG,
+    help="Train, evaluate and run BERT-family named-entity recognizers (MIT Movie by default).\n\n"
+    "Data goes to stdout, logs and progress to stderr. Exit codes: 0 ok, 1 failure, 2 bad usage or input.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is shown as written: "[env: ...]" is not markup
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+MIRROR_HELP = "Fetch from this URL base or local folder instead of the corpus' home [env: NERCTL_MIRROR]."
+PRECISION_HELP = ("Compute precision: fp32, bf16 (keras), int8 (onnx); auto: the fastest the run and CPU allow "
+                  "(see --backend).")
+BACKEND_HELP = ("Inference engine: onnx (the run's int8 model.int8.onnx on ONNX Runtime, kept at training only if "
+                "its dev F1 held), litert (model.tflite, fp32), keras (best/ in TensorFlow, fp32 or bf16); auto: onnx "
+                "where the run has it, else litert, bf16 means keras. The choice is said on a terminal's stderr and "
+                "in evaluate's scores.")
+
+
+def choice_enum(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """An Enum of a tuple from choices.py, for Typer to offer and check."""
+    return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
+
+
+DataFormat = choice_enum("DataFormat", DATA_FORMATS)
+ConvertFormat = choice_enum("ConvertFormat", CONVERT_FORMATS)
+Scheme = choice_enum("Scheme", SCHEMES)
+OutputScheme = choice_enum("OutputScheme", OUTPUT_SCHEMES)
+Misaligned = choice_enum("Misaligned", MISALIGNED)
+Precision = choice_enum("Precision", PRECISIONS)
+Backend = choice_enum("Backend", BACKENDS)
+OutputFormat = choice_enum("OutputFormat", OUTPUT_FORMATS)
+InputFormat = choice_enum("InputFormat", INPUT_FORMATS)
+ExportFormat = choice_enum("ExportFormat", EXPORT_FORMATS)
+
+
+def _default(name: str):
+    """A TrainConfig field's default, for the commands that share it."""
+    return next(f.default for f in dataclasses.fields(TrainConfig) if f.name == name)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        write_stdout(f"{PROG} {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors [env: NERCTL_DEBUG=1]."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    if debug:
+        import os
+
+        os.environ["NERCTL_DEBUG"] = "1"
+
+
+@app.command()
+@handle_errors
+def download(
+    dataset: str = typer.Argument("mitmovie", help="Dataset to fetch."),
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", help="Where to keep data [env: NERCTL_DATA_DIR; default: ~/.cache/nerctl]."),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
+    force: bool = typer.Option(False, "--force", help="Fetch again even if verified files are present."),
+) -> None:
+    """Download a dataset and verify its sha256 checksums; print the file paths."""
+    from ..data.datasets import download as fetch
+    from ..core.progress import Reporter
+
+    reporter = Reporter()
+    with reporter.task(f"downloading {dataset}", None) as bar:
+        paths = fetch(dataset, data_dir, mirror, force, progress=lambda name, done, total: bar.advance(0, info=f"{name} {done / 1e6:.1f} MB"))
+    for path in paths.values():
+        write_stdout(f"{path}\n")
+    reporter.log(f"{dataset}: {len(paths)} file(s) verified")
+
+
+def _config_parameters() -> list[inspect.Parameter]:
+    """One `train` option per TrainConfig field, from the field's declaration (see config.option)."""
+    params = []
+    for f in dataclasses.fields(TrainConfig):
+        meta = f.metadata
+        if meta["choices"]:
+            kind = choice_enum(f.name.title().replace("_", ""), meta["choices"])
+        else:
+            kind = Path if meta["path"] else field_type(f)
+        flag = meta["flag"] or "--" + f.name.replace("_", "-")
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[kind],
+                                        default=typer.Option(None, flag, help=option_help(f), show_default=False)))
+    return params
+
+
+def train(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (see configs/); its keys are the options' names."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory: sets --runs-root and --run-name at once."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --run-dir (default: the newest unfinished run)."),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
+    json_output: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stdout."),
+    **options,
+) -> None:
+    """Fine-tune a token classifier; the best epoch is chosen on dev F1, test is scored once.
+
+    Every training option can also come from a NERCTL_<OPTION> variable
+    (NERCTL_EPOCHS=5) or the --config file; precedence: option > environment >
+    config file > default.
+    """
+    from .. import api
+
+    options = {k: v.value if isinstance(v, Enum) else v for k, v in options.items()}
+    if resume:
+        given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
+        if given or config:
+            raise fail(f"--resume continues a run with its saved config; drop {', '.join(given) or '--config'}", 2)
+        summary = api.resume(run_dir, mirror=mirror, progress=True).summary
+    else:
+        summary = api.train(config, run_dir=run_dir, mirror=mirror, progress=True, **options).summary
+    if json_output:
+        print_json(summary)
+    elif "test" in summary:
+        print_metrics(summary["test"], f"test: {summary['test']['file']} (best epoch {summary['best_epoch']})")
+    else:
+        write_stdout(f"best dev F1 {summary['best_dev_f1']:.4f} at epoch {summary['best_epoch']}\n")
+
+
+# The fixed options, then one per TrainConfig field; Typer reads the signature.
+_train_command = handle_errors(train)
+_train_command.__signature__ = inspect.signature(train).replace(parameters=[
+    p for p in inspect.signature(train).parameters.values() if p.kind != p.VAR_KEYWORD] + _config_parameters())
+app.command(name="train")(_train_command)
+
+
+def _tagger(run: Optional[str], batch_size: Optional[int], precision: Enum, backend: Enum):
+    """The run's tagger on the chosen engine, the choice said on a terminal's stderr."""
+    from ..api import load
+    from ..inference.engines import choose_engine
+    from ..core.progress import Reporter
+
+    choose_engine(backend.value, precision.value, True, True)  # a usage error is told before the run is looked for
+    tagger = load(run, backend.value, precision.value, batch_size)
+    Reporter().note(tagger.engine.describe())
+    return tagger
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    run: Optional[str] = typer.Argument(None, help="Run directory or name [default: runs/latest]."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Tagged file to score (any --format; a pipe too)."),
+    dataset: str = typer.Option("mitmovie", help="Dataset to score when no --file is given."),
+    split: str = typer.Option("test", help="Split of the dataset."),
+    format: DataFormat = typer.Option(DataFormat.auto, "--format", help=FORMAT_HELP),
+    scheme: Scheme = typer.Option(Scheme.auto, "--scheme", help=SCHEME_HELP),
+    misaligned: Misaligned = typer.Option(Misaligned.error, "--misaligned", help=MISALIGNED_HELP),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="Sentences per batch [default: the run's]."),
+    backend: Backend = typer.Option(Backend.auto, help=BACKEND_HELP),
+    precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
+    errors: int = typer.Option(0, "--errors", min=0, help="Also show the N sentences with the most span errors "
+                               "(gold and predicted spans; in --json as 'worst')."),
+    json_output: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
+) -> None:
+    """Score a run: entity P/R/F1 (seqeval, strict IOB2) overall and per type, token accuracy.
+
+    With the default engine and batch size it reproduces the test figures in
+    the run's summary.json exactly."""
+    from ..api import evaluate as score
+    from ..data.datasets import dataset_split
+
+    tagger = _tagger(run, batch_size, precision, backend)
+    path = file or dataset_split(dataset, split, mirror=mirror)
+    metrics = score(tagger, path, format=format.value, scheme=scheme.value, misaligned=misaligned.value,
+                    worst=errors, progress=True).to_dict()
+    if json_output:
+        print_json(metrics)
+        return
+    print_metrics(metrics, f"{path} ({metrics['engine']['backend']} {metrics['engine']['precision']})")
+    if errors:
+        from .render import print_sentence_errors
+
+        print_sentence_errors(metrics["worst"])
+
+
+@app.command()
+@handle_errors
+def predict(
+    texts: Optional[List[str]] = typer.Argument(None, help="Texts to tag; '-' reads one text per line from stdin."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="File with one text per line ('-' for stdin; "
+                                        "a pipe too: <(cut -f2 data.tsv)), or a tagged file (see --input-format)."),
+    run: Optional[str] = typer.Option(None, "--run", help="Run directory or name [default: runs/latest]."),
+    output: Optional[OutputFormat] = typer.Option(
+        None, "--format", help="Output: table on a terminal, jsonl when piped or with --output [default: by terminal]. "
+        "spans: doccano/Prodigy JSONL records, labelstudio: a list of Label Studio tasks with predictions "
+        "(model_version: the run's name), both for import into the annotation tool. "
+        "jsonl, conll, spans and labelstudio stream (memory stays bounded); table and json tag everything first."),
+    output_file: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Write jsonl or conll here, chunk by chunk, instead of stdout (an existing file is replaced)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted --output jsonl: keep its complete lines and tag only the rest of the input."),
+    input_format: InputFormat = typer.Option(
+        InputFormat.auto, help="bio, jsonl, labelstudio: tag the words of a tagged file in memory (conll output then "
+        "shows gold and predicted; offsets index the file's texts); auto: bio for .bio/.conll/.iob, jsonl for "
+        ".jsonl, labelstudio for .json, else text."),
+    scheme: Scheme = typer.Option(Scheme.auto, "--scheme", help=SCHEME_HELP),
+    misaligned: Misaligned = typer.Option(Misaligned.error, "--misaligned", help=MISALIGNED_HELP),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="Texts per batch [default: the run's]."),
+    backend: Backend = typer.Option(Backend.auto, help=BACKEND_HELP),
+    precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP),
+) -> None:
+    """Tag texts: words with tags, and entity spans with character offsets into the input.
+
+    jsonl, conll, spans and labelstudio are streamed: texts are read, tagged and
+    written a chunk of 2,048 at a time, so memory stays bounded and output
+    record i answers input line i. table, json and tagged input are tagged in memory.
+    """
+    from ..inference.predict import plan_predict, run_predict
+
+    job = plan_predict(texts or [], file, output.value if output else None, output_file, resume,
+                       input_format.value, sys.stdout.isatty(), scheme.value, misaligned.value)
+    results = run_predict(_tagger(run, batch_size, precision, backend), job)
+    if results is not None:
+        from .render import print_predictions_table
+
+        print_predictions_table(results)
+
+
+@app.command()
+@handle_errors
+def report(
+    run: Optional[str] = typer.Argument(None, help="Run directory or name [default: runs/latest]."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="BIO file to score [default: the run's test file]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for report.html and its PNGs [default: RUN/report]."),
+) -> None:
+    """Write report.html (self-contained, opens offline) and PNGs: curves, per-type scores, confusions, worst sentences."""
+    from ..core.progress import Reporter
+    from ..evaluation.report import write_report
+    from ..artifacts.rundir import resolve_run
+
+    with Reporter().counter("scoring") as progress:
+        page = write_report(resolve_run(run), file, out, progress)
+    write_stdout(f"{page}\n")
+
+
+@app.command()
+@handle_errors
+def runs(
+    runs_root: Optional[Path] = typer.Option(None, "--runs-root", help="Folder of runs [env: NERCTL_RUNS_ROOT; default: runs]."),
+    json_output: bool = typer.Option(False, "--json", help="Print the list as JSON."),
+) -> None:
+    """List runs, oldest first: name, start, model, epochs, best dev F1, test F1, state.
+
+    State: finished (summary written), running (a training holds the run's lock),
+    or interrupted (continue it with `nerctl train --resume --run-dir RUN`)."""
+    from ..artifacts.rundir import default_runs_root, list_runs
+
+    records = list_runs(runs_root or default_runs_root())
+    if json_output:
+        print_json(records)
+    else:
+        from .render import print_runs_table
+
+        print_runs_table(records)
+
+
+@app.command()
+@handle_errors
+def export(
+    run: Optional[str] = typer.Argument(None, help="Run directory or name [default: runs/latest]."),
+    format: ExportFormat = typer.Option(
+        ..., "--format", help="saved_model: a TensorFlow SavedModel for TF Serving, with labels.json and "
+        "tokenizer/ beside it; hf: a Hugging Face folder (weights, config, tokenizer) with a model card."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder to write [default: RUN/export/FORMAT]."),
+    force: bool = typer.Option(False, "--force", help="Replace --out if it holds an earlier nerctl export."),
+) -> None:
+    """Export a finished run's best model; print the folder written."""
+    from ..artifacts.export import export_run
+    from ..artifacts.rundir import resolve_run
+
+    folder = export_run(resolve_run(run), format.value, out, force)
+    write_stdout(f"{folder}\n")
+
+
+@app.command()
+@handle_errors
+def serve(
+    run: Optional[str] = typer.Argument(None, help="Run directory or name [default: runs/latest]."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on; 0.0.0.0 to accept other machines."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+    workers: int = typer.Option(1, help="Worker processes, each with its own copy of the model."),
+    max_batch: int = typer.Option(64, help="Texts per model call: concurrent requests are tagged together."),
+    max_wait_ms: float = typer.Option(5.0, help="How long a request waits for others to share its batch."),
+    max_queue: int = typer.Option(1024, help="Texts waiting for a batch, per worker; beyond, 503 with Retry-After."),
+    max_texts: int = typer.Option(256, help="Texts per request; beyond, 413."),
+    max_body_bytes: int = typer.Option(1 << 20, help="Request body size; beyond, 413."),
+    max_words: int = typer.Option(0, help="Words per text; beyond, 413 (0: no limit; long texts are windowed "
+                                  "as in predict, memory stays bounded)."),
+    api_key_file: Optional[Path] = typer.Option(
+        None, help="Require 'Authorization: Bearer KEY' on /v1/, KEY the file's first line [env: NERCTL_API_KEY]."),
+    cors_origin: Optional[List[str]] = typer.Option(None, help="Allow browsers from this origin (repeatable); "
+                                                    "CORS is off without it."),
+    backend: Backend = typer.Option(Backend.auto, help=BACKEND_HELP),
+    precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP),
+) -> None:
+    """Serve a run over HTTP: POST /v1/ner, GET /v1/model, /health, /ready, /metrics, /docs.
+
+    Results are the records `predict --format jsonl` writes. SIGTERM or Ctrl-C
+    stops accepting, answers the requests in flight, and exits 0."""
+    from ..inference.engines import choose_engine
+    from ..artifacts.rundir import resolve_run
+    from ..serving.app import ServeSettings, read_api_key, serve as run_service
+
+    choose_engine(backend.value, precision.value, True, True)  # usage errors first
+    settings = ServeSettings(str(resolve_run(run).path), host, port, workers, max_batch, max_wait_ms, max_queue,
+                             max_texts, max_body_bytes, max_words, backend.value, precision.value,
+                             list(cors_origin or []), read_api_key(api_key_file)).check()
+    run_service(settings)
+
+
+@app.command()
+@handle_errors
+def convert(
+    source: Path = typer.Argument(..., help="Tagged file to read (any format; a pipe or /dev/stdin too)."),
+    target: Path = typer.Argument(..., help="File to write ('-': stdout); an existing file is replaced."),
+    from_format: DataFormat = typer.Option(DataFormat.auto, "--from", help=FORMAT_HELP),
+    to_format: Optional[ConvertFormat] = typer.Option(
+        None, "--to", help="bio (TAG<TAB>word), conll (word TAG), jsonl (doccano records; Prodigy tokens added "
+        "where splitting the text would give other words), labelstudio (a JSON export: tasks with annotations) "
+        "[default: by TARGET's suffix: .jsonl, .json, .conll, else bio]."),
+    scheme: Scheme = typer.Option(Scheme.auto, "--scheme", help=SCHEME_HELP),
+    to_scheme: OutputScheme = typer.Option(OutputScheme.iob2, "--to-scheme", help="Tag scheme of bio and conll output."),
+    misaligned: Misaligned = typer.Option(Misaligned.error, "--misaligned", help=MISALIGNED_HELP),
+) -> None:
+    """Convert a tagged corpus between formats: words and tags come back unchanged on the round trip."""
+    from ..data.formats import convert as run_convert
+    from ..core.progress import Reporter
+
+    read, wrote, count = run_convert(source, target, from_format.value, to_format.value if to_format else None,
+                                     scheme.value, to_scheme.value, misaligned.value)
+    Reporter().log(f"{source} ({read}) -> {target} ({wrote}): {count} sentences")
+
+
+@app.command()
+@handle_errors
+def check(
+    files: List[Path] = typer.Argument(..., help="The training file, then any dev and test files."),
+    format: DataFormat = typer.Option(DataFormat.auto, "--format", help=FORMAT_HELP),
+    scheme: Scheme = typer.Option(Scheme.auto, "--scheme", help=SCHEME_HELP),
+    misaligned: Misaligned = typer.Option(Misaligned.error, "--misaligned", help=MISALIGNED_HELP),
+    model: str = typer.Option(_default("model"), "--model", help="Model whose tokenizer counts word pieces."),
+    max_len: int = typer.Option(_default("max_len"), "--max-len", min=8, help="Word pieces per window."),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Check a corpus before training: formats, sizes, entities per type, span lengths, long sentences,
+    misaligned spans, duplicates, labels missing from train, train/test overlap.
+
+    Exit 0 when training on it would work, 2 (the first reason on stderr) when it would fail."""
+    from ..data.check import check_files, render_check
+    from ..modeling.encoding import piece_counter
+
+    result = check_files(files, format.value, scheme.value, misaligned.value, piece_counter(model, max_len),
+                         max_len - 2)
+    write_stdout(json.dumps(result, indent=2, ensure_ascii=False) + "\n" if json_output
+                 else render_check(result, max_len))
+    if result["fatal"]:
+        more = f" (and {len(result['fatal']) - 1} more)" if len(result["fatal"]) > 1 else ""
+        raise fail(result["fatal"][0] + more, 2)
+
+
+def main() -> None:
+    """Console entry point: usage errors become one line and exit code 2."""
+    # The exceptions typer raises: its own vendored copy of click (typer >= 0.22), even where a
+    # separate click is installed too (uvicorn brings one), else click's.
+    try:
+        from typer._click import exceptions as click
+    except ImportError:
+        from click import exceptions as click
+
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=sys.argv[1:], prog_name=PROG, standalone_mode=False)
+    except click.NoArgsIsHelpError as err:
+        # Typer >= 0.15 raises this for bare `nerctl`: show the help, exit 2 like click.
+        write_stdout(err.ctx.get_help() + "\n") if err.ctx else None
+        code = 2
+    except click.UsageError as err:
+        hint = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
+        raise SystemExit(fail(err.format_message() + hint, 2).exit_code) from None
+    except click.ClickException as err:
+        raise SystemExit(fail(err.format_message(), err.exit_code).exit_code) from None
+    except click.Abort:
+        raise SystemExit(fail("aborted", 130).exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

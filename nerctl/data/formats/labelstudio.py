@@ -1,0 +1,116 @@
+"""Label Studio: reading its JSON and JSON-MIN exports, writing tasks (convert) and pre-annotations (predict).
+
+JSON: a list of tasks {"id", "data": {"text"}, "annotations": [{"result": [...], "was_cancelled"}]};
+each task's latest non-cancelled annotation is read, its `labels` results
+(value.start, value.end, value.labels) are the spans. JSON-MIN: a list of
+{"id", "text", "<from_name>": [{"start", "end", "text", "labels"}]}. Errors
+name the file and the task id.
+"""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from ..align import CharSpan, Tally, aligned_sentence, char_spans, sentence_words, tokens_field
+from ..sentence import Sentence
+from ...core.progress import Warn
+from ...core.errors import InputError
+from ..tags import TYPE_RULE, is_entity_type
+
+if TYPE_CHECKING:
+    pass
+
+# The names in the labeling config nerctl writes: <Labels name="label" toName="text"> over <Text name="text" value="$text">.
+FROM_NAME, TO_NAME = "label", "text"
+
+
+def parse_labelstudio(text: str, path: str, misaligned: str = "error",
+                      warn: Warn | None = None, tally: Tally | None = None) -> list[Sentence]:
+    """The sentences of a Label Studio export's text; `warn` hears what was skipped or changed, `tally` counts it."""
+    try:
+        tasks = json.loads(text)
+    except ValueError as err:
+        raise InputError(f"{path}:{getattr(err, 'lineno', 1)}: not valid JSON ({getattr(err, 'msg', err)})") from None
+    if not isinstance(tasks, list):
+        raise InputError(f"{path}: expected a list of tasks (a Label Studio JSON or JSON-MIN export)")
+    tally, sentences = tally if tally is not None else Tally(), []
+    for index, task in enumerate(tasks):
+        task_id = task.get("id", index + 1) if isinstance(task, dict) else index + 1
+        where = f"{path}: task {task_id}"
+        if not isinstance(task, dict):
+            raise InputError(f"{where}: expected a task object")
+        found = _full_task(task, where) if "data" in task else _min_task(task, where)
+        if found is None:
+            tally.unannotated += 1
+            continue
+        task_text, tokens, spans = found
+        line = task_id if isinstance(task_id, int) else index + 1
+        sentence = aligned_sentence(task_text, tokens, spans, path, line, where, misaligned, tally)
+        if sentence is not None:
+            sentences.append(sentence)
+    if not sentences:
+        raise InputError(f"{path}: no annotated task with a word found")
+    tally.report(path, misaligned, warn)
+    return sentences
+
+
+def _full_task(task: dict, where: str) -> tuple[str, Any, list[CharSpan]] | None:
+    """(text, tokens, spans) of a JSON-export task's latest non-cancelled annotation; None without one."""
+    data = task["data"]
+    if not isinstance(data, dict):
+        raise InputError(f'{where}: "data" must be an object')
+    annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict) and not a.get("was_cancelled")]
+    if not annotations:
+        return None
+    # Timestamps are ISO 8601 strings, which sort as text; the id breaks ties.
+    latest = max(annotations, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""),
+                                               a.get("id") if isinstance(a.get("id"), int) else 0))
+    results = [r for r in latest.get("result") or [] if isinstance(r, dict) and r.get("type") == "labels"]
+    return _task_text(data, where), data.get("tokens"), [s for r in results for s in _spans(r.get("value"), where)]
+
+
+def _min_task(task: dict, where: str) -> tuple[str, Any, list[CharSpan]]:
+    """(text, tokens, spans) of a JSON-MIN task: its span lists are the values that hold `labels` items."""
+    lists = [v for v in task.values() if isinstance(v, list) and v and all(isinstance(i, dict) and "labels" in i
+                                                                            for i in v)]
+    return _task_text(task, where), task.get("tokens"), [s for v in lists for item in v for s in _spans(item, where)]
+
+
+def _task_text(data: dict, where: str) -> str:
+    if isinstance(data.get("text"), str):
+        return data["text"]
+    raise InputError(f'{where}: no "text" field: nerctl reads tasks whose text is data.text')
+
+
+def _spans(value: Any, where: str) -> list[CharSpan]:
+    """One span per label of a `labels` result value {"start", "end", "text", "labels"}."""
+    ok = isinstance(value, dict) and all(isinstance(value.get(k), int) and not isinstance(value.get(k), bool)
+                                         for k in ("start", "end"))
+    labels = value.get("labels") if ok else None
+    if not (isinstance(labels, list) and labels and all(is_entity_type(label) for label in labels)):
+        raise InputError(f"{where}: result {json.dumps(value)} needs integer start and end and labels "
+                         f"{TYPE_RULE}")
+    text = value.get("text") if isinstance(value.get("text"), str) else None
+    return [CharSpan(value["start"], value["end"], label, text) for label in labels]
+
+
+def result(start: int, end: int, text: str, label: str, score: float | None = None) -> dict:
+    """One `labels` result, as Label Studio exports and imports it."""
+    out: dict[str, Any] = {"from_name": FROM_NAME, "to_name": TO_NAME, "type": "labels",
+                           "value": {"start": start, "end": end, "text": text, "labels": [label]}}
+    if score is not None:
+        out["score"] = score
+    return out
+
+
+def task(sentence: Sentence, task_id: int) -> dict:
+    """A sentence as an annotated task (data.tokens only where the splitter would give other words)."""
+    text, words = sentence_words(sentence)
+    data: dict[str, Any] = {"text": text}
+    tokens = tokens_field(text, words)
+    if tokens is not None:
+        data["tokens"] = tokens
+    spans = [result(start, end, text[start:end], kind) for start, end, kind in char_spans(words, sentence.tags)]
+    return {"id": task_id, "data": data, "annotations": [{"result": spans, "was_cancelled": False}]}
+
+

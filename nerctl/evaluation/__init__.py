@@ -1,0 +1,1 @@
+"""Scoring a tagger, error analysis and the HTML report."""

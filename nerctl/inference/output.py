@@ -1,0 +1,172 @@
+"""Writing results: records and their text formats, streamed chunk by chunk, and resumed.
+
+A record is `Doc.to_dict()`: the text, its entities (type, text,
+character offsets, score) and its words (offsets, tag, score). jsonl writes
+one record a line; conll one word a line (gold tag before the predicted one
+when the input was tagged); json one array; spans one doccano/Prodigy record
+a line (jsonl.spans_record) and labelstudio a list of pre-annotated tasks
+(labelstudio.prediction_task), both re-importable into the annotation tool. Streaming keeps memory bounded by
+a chunk of texts, and a resumed jsonl output ends byte for byte as an
+uninterrupted one.
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable, ContextManager, Iterable, Iterator, TextIO
+
+from ..core.choices import STREAM_FORMATS
+from ..core.errors import InputError
+from ..data.formats.labelstudio import result
+from .tagger import CHUNK_TEXTS, Doc, Tagger
+
+
+def render(results: Iterable[Doc], fmt: str, model_version: str | None = None) -> str:
+    """Text for stdout in one of OUTPUT_FORMATS ('table' is rendered by the CLI).
+
+    `model_version` names the model in Label Studio's predictions (the run's name)."""
+    results = list(results)
+    if fmt == "jsonl":
+        return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results)
+    if fmt == "spans":
+        return "".join(json.dumps(spans_record(r), ensure_ascii=False) + "\n" for r in results)
+    if fmt == "labelstudio":
+        return "[\n" + _task_lines(results, model_version) + ("\n" if results else "") + "]\n"
+    if fmt == "json":
+        return json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2) + "\n"
+    if fmt == "conll":
+        lines = []
+        for r in results:
+            for i, w in enumerate(r.words):
+                lines.append("\t".join((w.text, r.gold[i], w.tag) if r.gold is not None else (w.text, w.tag)))
+            lines.append("")
+        return "\n".join(lines) + ("\n" if lines else "")
+    raise ValueError(f"unknown format {fmt}")
+
+
+def _task_lines(results: list[Doc], model_version: str | None) -> str:
+    """Label Studio tasks, one a line, separated by commas (the inside of a JSON list)."""
+    return ",\n".join(json.dumps(prediction_task(r, model_version), ensure_ascii=False) for r in results)
+
+
+def write_stream(tagger: Tagger, texts: Iterable[str], sink: TextIO, fmt: str = "jsonl",
+                 chunk_size: int = CHUNK_TEXTS, progress: Callable[[int], None] | None = None, done: int = 0) -> int:
+    """Tag `texts` and write them to `sink` in `fmt`, one flushed chunk at a time; return how many were written.
+
+    A killed job leaves every finished chunk in `sink` and at most a partial
+    last record. `progress(n)` is called with the records of each chunk written.
+    `done`, with the texts from `resume_output`: records already in `sink`.
+    labelstudio writes one JSON list: "[" first, tasks a line, "]" once the input ends.
+    """
+    if fmt not in STREAM_FORMATS:
+        raise InputError(f"format {fmt} cannot be streamed: choose one of {', '.join(STREAM_FORMATS)}")
+    listed = fmt == "labelstudio"
+    sink.write("[\n" if listed else "")
+    written, drop = 0, done % chunk_size  # the already written head of a resumed chunk
+    for results in tagger.tag_chunks(texts, chunk_size):
+        results, drop = results[drop:], 0
+        if listed:
+            sink.write((",\n" if written and results else "") + _task_lines(results, tagger.name))
+        else:
+            sink.write(render(results, fmt))
+        sink.flush()
+        written += len(results)
+        if progress:
+            progress(len(results))
+    sink.write(("\n" if written else "") + "]\n" if listed else "")
+    return written
+
+
+def stream_to(tagger: Tagger, texts: Iterable[str], output: str | Path | None, fmt: str = "jsonl", *,
+              resume: bool = False, chunk_size: int = CHUNK_TEXTS, total: int | None = None, reporter=None) -> int:
+    """Tag `texts` into the file `output` (stdout if None) chunk by chunk; return the records written.
+
+    `resume` continues an interrupted `output` (see `resume_output`; the same
+    `chunk_size` must be used by both). `total`, the input's line count when
+    known, sizes the progress bar (a `progress.Reporter`'s, on stderr).
+    """
+    from ..core.progress import Reporter
+
+    if resume and output is None:
+        raise InputError("resuming needs an output file")
+    reporter = reporter or Reporter()
+    done, texts = resume_output(output, texts, chunk_size) if resume else (0, iter(texts))
+    if done:
+        reporter.log(f"resuming: {done} lines already in {output}")
+    remaining = None if total is None else max(total - done, 0)
+    with open_output(output, append=resume) as out, reporter.task("tagging", remaining, unit="sentences") as bar:
+        return write_stream(tagger, texts, out, fmt, chunk_size, progress=bar.advance, done=done)
+
+
+def open_output(path: str | Path | None, append: bool = False) -> ContextManager[TextIO]:
+    """`path` for writing results (replaced, or appended to after `resume_output`); stdout if None."""
+    if path is None:
+        return contextlib.nullcontext(sys.stdout)  # not closed on leaving: stdout is the caller's
+    return open(path, "a" if append else "w", encoding="utf-8", newline="")  # "\n" stays "\n"
+
+
+def resume_output(path: str | Path, texts: Iterable[str], chunk_size: int = CHUNK_TEXTS
+                  ) -> tuple[int, Iterator[str]]:
+    """Prepare a jsonl output for continuing: (records it holds, the texts for `write_stream`).
+
+    Checks that the last record's "text" is the input line of that number (an
+    output of another input is an InputError, and left as it was), then cuts
+    off a partial last line (a killed job's). The texts returned start at the
+    chunk holding the first missing record, which `write_stream(done=...)` tags
+    whole again: a text's scores can depend, in their last bits, on the batch it
+    shares, and so every record equals an uninterrupted run's byte for byte.
+    Reads one line at a time; a missing file holds 0 records.
+    """
+    texts = iter(texts)
+    if not Path(path).exists():
+        return 0, texts  # nothing written yet: --resume may be given from the first attempt on
+    done, end, last = 0, 0, None
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.endswith(b"\n"):
+                break  # the partial record of an interrupted write
+            done, end, last = done + 1, end + len(line), line
+    if last is None:
+        os.truncate(path, end)
+        return 0, texts
+    try:
+        record = json.loads(last)["text"]
+    except (ValueError, TypeError, KeyError):
+        raise InputError(f"{path}:{done}: not a nerctl jsonl record, cannot resume") from None
+    start = done - done % chunk_size
+    read, text = 0, None
+    for read, text in enumerate(itertools.islice(texts, start), 1):
+        pass
+    head = list(itertools.islice(texts, done - start))  # tagged again with their chunk, not written again
+    read, text = read + len(head), head[-1] if head else text
+    if read < done:
+        raise InputError(f"{path} holds {done} records but the input has only {read} lines: "
+                         "it belongs to another input")
+    if text != record:
+        raise InputError(f"{path}:{done} answers {record!r}, but input line {done} is {text!r}: "
+                         "it belongs to another input")
+    os.truncate(path, end)  # only now: a refused output is left as it was
+    return done, itertools.chain(head, texts)
+
+
+def spans_record(doc: "Doc") -> dict:
+    """A prediction as a record both doccano ("label") and Prodigy ("spans", "tokens") import; scores kept."""
+    return {
+        "text": doc.text,
+        "label": [[e.start, e.end, e.type] for e in doc.entities],
+        "spans": [{"start": e.start, "end": e.end, "label": e.type, "text": e.text, "score": round(e.score, 4)}
+                  for e in doc.entities],
+        "tokens": [{"text": w.text, "start": w.start, "end": w.end, "id": i} for i, w in enumerate(doc.words)],
+    }
+
+
+def prediction_task(doc: "Doc", model_version: str | None) -> dict:
+    """A prediction as a Label Studio pre-annotated task: data.text and one prediction, a score per span."""
+    results = [result(e.start, e.end, e.text, e.type, round(e.score, 4)) for e in doc.entities]
+    score = round(sum(e.score for e in doc.entities) / len(doc.entities), 4) if doc.entities else 1.0
+    return {"data": {"text": doc.text},
+            "predictions": [{"model_version": model_version or "nerctl", "score": score, "result": results}]}

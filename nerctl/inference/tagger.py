@@ -1,0 +1,223 @@
+"""Tagging: words or raw text in, one tag per word and well-formed entity spans out.
+
+The `Tagger` is shared by training (dev scoring), `evaluate` and `predict`, so
+all three see exactly the same windows, batches and decoding.
+"""
+from __future__ import annotations
+
+import collections
+import copy
+import itertools
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from ..core.choices import DECODERS
+from ..modeling.crf import Transitions
+from .decode import viterbi_iob2
+from ..core.errors import InputError
+from ..modeling.encoding import Encoder, PieceTokenizer, collate, merge_windows, tagging_plan
+from ..data.sentence import Word, split_words
+from ..artifacts.rundir import RunDir
+from ..data.tags import LabelMap, entity_spans, repair_bio
+
+Progress = Callable[[int, int], None]  # (sentences just finished, total sentences)
+
+
+CHUNK_TEXTS = 2048  # texts `pipe` tags together: 32 length-sorted batches of 64, a few MB of results
+
+
+@dataclass(frozen=True)
+class TaggedWord:
+    """A word of the text (character offsets into it) with its tag and the tag's probability."""
+
+    text: str
+    start: int
+    end: int
+    tag: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Entity:
+    """An entity span: its type, its text and character offsets, the mean probability of its words' tags."""
+
+    type: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass
+class Doc:
+    """A tagged text: what `tagger(text)` returns, and one record of `nerctl predict`."""
+
+    text: str
+    words: list[TaggedWord]
+    entities: list[Entity] = field(default_factory=list)
+    gold: list[str] | None = None  # gold tags, when the input was a tagged file
+
+    @property
+    def tags(self) -> list[str]:
+        return [w.tag for w in self.words]
+
+    def to_dict(self) -> dict:
+        """The JSON record `nerctl predict --format jsonl` writes for this text."""
+        out = {
+            "text": self.text,
+            "entities": [{"type": e.type, "text": e.text, "start": e.start, "end": e.end, "score": round(e.score, 4)}
+                         for e in self.entities],
+            "words": [{"word": w.text, "start": w.start, "end": w.end, "tag": w.tag, "score": round(w.score, 4)}
+                      for w in self.words],
+        }
+        if self.gold is not None:
+            for word, gold in zip(out["words"], self.gold):
+                word["gold"] = gold
+        return out
+
+
+class Tagger:
+    """A network with its tokenizer and label map, ready to tag.
+
+    `tagger(text)` gives a Doc; `tagger.pipe(texts)` streams Docs. `forward` is
+    one of `engines`' forwards: training's in-memory Keras model, or a finished
+    run's model on the engine `from_run` chooses (`nerctl.load` calls it).
+    """
+
+    def __init__(self, forward, tokenizer: PieceTokenizer, label_map: LabelMap, max_len: int,
+                 batch_size: int = 64, decoder: str = "viterbi", transitions: Transitions | None = None):
+        if decoder not in DECODERS:
+            raise InputError(f"unknown decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
+        if forward.num_labels != len(label_map.labels):
+            raise InputError(f"the model has {forward.num_labels} labels, the label map {len(label_map.labels)}")
+        self.decoder = decoder
+        self.transitions = transitions  # a CRF head's learned scores, used by Viterbi
+        self.engine = None  # set by from_run: the engines.Engine that runs `forward`
+        self.name: str | None = None  # set by from_run: the run's name (Label Studio's model_version)
+        self.forward = forward
+        self.label_map = label_map
+        self.encoder = Encoder(tokenizer, max_len, label_map)
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_run(cls, run: RunDir, batch_size: int | None = None, precision: str = "auto",
+                 backend: str = "auto") -> "Tagger":
+        """A finished run's model on the engine `engines.choose_engine` picks (see `self.engine`)."""
+        from .engines import choose_engine
+
+        engine = choose_engine(backend, precision, run.tflite.is_file(), run.int8_onnx.is_file())
+        if engine.backend == "litert":
+            from .engines import LiteForward
+
+            forward, source = LiteForward(run.tflite), run.tflite.name
+        elif engine.backend == "onnx":
+            from .engines import OnnxForward
+
+            forward, source = OnnxForward(run.int8_onnx), run.int8_onnx.name
+        else:
+            from .engines import KerasForward
+            from ..modeling.model import load_trained_model
+
+            forward, source = KerasForward(load_trained_model(run.best, engine.precision)), run.best.name + "/"
+        label_map = run.read_labels()
+        if forward.num_labels != len(label_map.labels) or not _names_match(forward, label_map):
+            raise InputError(f"{run.path}: labels.json ({len(label_map.labels)} labels) does not match "
+                             f"the model in {source} ({forward.num_labels} labels)")
+        config = run.read_config().config
+        tagger = cls(forward, PieceTokenizer.from_folder(run.tokenizer), label_map, config.max_len,
+                     batch_size or config.eval_batch_size, transitions=Transitions.load(run.best, label_map.labels))
+        tagger.engine, tagger.name = engine, run.path.name
+        return tagger
+
+    def word_probabilities(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
+                           ) -> list[np.ndarray]:
+        """Per sentence, a [words, labels] array of tag probabilities.
+
+        `progress(done, total)` is called after each batch with the sentences it
+        finished (a long sentence's windows may sit in several batches) and the
+        number of sentences.
+        """
+        windows = self.encoder.encode(sentences)
+        plan = tagging_plan(windows, self.batch_size)
+        outputs: list[np.ndarray | None] = [None] * len(windows)
+        windows_left = collections.Counter(w.sentence for w in windows)
+        for length, indices in plan:
+            batch = collate(windows, indices, self.encoder.pad_id, length)
+            probs = self.forward(batch.input_ids, batch.attention_mask, len(plan))
+            finished = 0
+            for row, k in enumerate(batch.windows):
+                outputs[k] = probs[row, : len(windows[k].input_ids)]
+                windows_left[windows[k].sentence] -= 1
+                finished += windows_left[windows[k].sentence] == 0
+            if progress:
+                progress(finished, len(windows_left))
+        return merge_windows(windows, outputs, [len(s) for s in sentences])
+
+    def decode(self, probs: Sequence[np.ndarray]) -> list[tuple[list[str], list[float]]]:
+        """Per sentence, tags and their probabilities: the best valid IOB2 sequence."""
+        if self.decoder == "viterbi":
+            ids = viterbi_iob2([np.log(np.maximum(p, 1e-12)) for p in probs], self.label_map.labels,
+                               learned=self.transitions)
+        else:
+            ids = [p.argmax(axis=-1).tolist() for p in probs]
+        labels = self.label_map.labels
+        return [(repair_bio([labels[i] for i in row]), [float(p[w, i]) for w, i in enumerate(row)])
+                for p, row in zip(probs, ids)]
+
+    def predict_words(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
+                      ) -> list[tuple[list[str], list[float]]]:
+        """Tags (valid IOB2) and their probabilities for each sentence's words."""
+        return self.decode(self.word_probabilities(sentences, progress))
+
+    def tag_words(self, texts: Sequence[str], word_lists: Sequence[list[Word]], gold=None,
+                  progress: Progress | None = None) -> list[Doc]:
+        """Tag pre-split words; `texts` are what their offsets point into."""
+        predictions = self.predict_words([[w.text for w in words] for words in word_lists], progress)
+        out = []
+        for i, (text, words, (tags, scores)) in enumerate(zip(texts, word_lists, predictions)):
+            entities = [
+                Entity(kind, text[words[a].start : words[b - 1].end], words[a].start, words[b - 1].end,
+                       float(np.mean(scores[a:b])))
+                for kind, a, b in entity_spans(tags)
+            ]
+            tagged = [TaggedWord(w.text, w.start, w.end, tag, score) for w, tag, score in zip(words, tags, scores)]
+            out.append(Doc(text, tagged, entities, list(gold[i]) if gold else None))
+        return out
+
+    def tag_texts(self, texts: Sequence[str], progress: Progress | None = None) -> list[Doc]:
+        """Tag raw strings together; offsets refer to each original string."""
+        return self.tag_words(texts, [split_words(t) for t in texts], progress=progress)
+
+    def __call__(self, text: str) -> Doc:
+        """Tag one text."""
+        return self.tag_texts([text])[0]
+
+    def tag_chunks(self, texts: Iterable[str], chunk_size: int = CHUNK_TEXTS) -> Iterator[list[Doc]]:
+        """Tag `texts` (any iterable, read lazily) `chunk_size` at a time; yield each chunk's Docs in order.
+
+        Memory is bounded by the chunk, not the input. Within a chunk texts are
+        sorted by length into batches, so chunks should hold many batches.
+        """
+        texts = iter(texts)
+        while chunk := list(itertools.islice(texts, chunk_size)):
+            yield self.tag_texts(chunk)
+
+    def pipe(self, texts: Iterable[str], batch_size: int | None = None, chunk_size: int = CHUNK_TEXTS
+             ) -> Iterator[Doc]:
+        """Tag a stream of texts, one Doc per text in order, reading the input a chunk at a time."""
+        tagger = self
+        if batch_size is not None and batch_size != self.batch_size:
+            tagger = copy.copy(self)
+            tagger.batch_size = batch_size
+        for docs in tagger.tag_chunks(texts, chunk_size):
+            yield from docs
+
+
+def _names_match(forward, label_map: LabelMap) -> bool:
+    """A Keras model names its labels (id2label); a LiteRT flatbuffer holds none, only their number."""
+    model = getattr(forward, "model", None)
+    if model is None:
+        return True
+    return tuple(model.config.id2label[i] for i in range(model.config.num_labels)) == label_map.labels

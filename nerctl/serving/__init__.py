@@ -1,0 +1,1 @@
+"""`nerctl serve`: the HTTP app and the request batcher."""

@@ -1,0 +1,328 @@
+"""`nerctl serve`: a finished run as an HTTP tagging service (FastAPI on uvicorn).
+
+    POST /v1/ner     {"texts": [...]} -> {"model": RUN, "results": [record, ...]}, each record
+                     exactly what `nerctl predict --format jsonl` writes for that text
+    GET  /v1/model   labels, max_len, engine, and the run's data and scores
+    GET  /health     alive;  GET /ready: the model is loaded (503 before)
+    GET  /metrics    Prometheus: requests by status, texts tagged, batch sizes, queue depth, latency
+    GET  /docs       the OpenAPI documentation
+
+Each worker process loads the run once, on the engine `predict` uses (LiteRT:
+no TensorFlow import), and tags concurrent requests together (batching.py).
+Every error is a JSON body {"error": {"status": N, "message": "..."}}, never a
+traceback. The service keeps no state between requests, so any number of
+replicas can sit behind a load balancer.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import signal
+import time
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
+
+from .batcher import Batcher, QueueFull
+from ..core.errors import InputError
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+SETTINGS_ENV = "NERCTL_SERVE_SETTINGS"  # how `serve` hands its settings to uvicorn's worker processes
+API_KEY_ENV = "NERCTL_API_KEY"
+
+
+@dataclass
+class ServeSettings:
+    run: str  # the run directory (resolved)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    max_batch: int = 64  # texts per model call
+    max_wait_ms: float = 5.0  # how long the first request of a batch waits for company
+    max_queue: int = 1024  # texts waiting for a batch; beyond: 503 with Retry-After
+    max_texts: int = 256  # texts per request; beyond: 413
+    max_body_bytes: int = 1 << 20  # request body size; beyond: 413
+    max_words: int = 0  # words per text; beyond: 413 (0: no limit, long texts are windowed as in predict)
+    backend: str = "auto"
+    precision: str = "auto"
+    cors_origins: list[str] = field(default_factory=list)
+    api_key: str | None = field(default=None, repr=False)  # never logged
+
+    def check(self) -> "ServeSettings":
+        for name in ("workers", "max_batch", "max_queue", "max_texts", "max_body_bytes"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.max_wait_ms < 0 or self.max_words < 0:
+            raise InputError("--max-wait-ms and --max-words must not be negative")
+        if self.api_key is not None and not self.api_key:
+            raise InputError("the API key is empty")
+        return self
+
+
+def read_api_key(path: str | Path | None) -> str | None:
+    """The bearer token from --api-key-file (first line), else NERCTL_API_KEY, else None (no auth)."""
+    if path is None:
+        return os.environ.get(API_KEY_ENV) or None
+    try:
+        key = Path(path).read_text(encoding="utf-8").splitlines()[0].strip() if Path(path).stat().st_size else ""
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read the API key ({err.__class__.__name__})") from None
+    if not key:
+        raise InputError(f"{path}: the API key file is empty")
+    return key
+
+
+def serve(settings: ServeSettings) -> None:
+    """Run the service until SIGTERM or Ctrl-C: stop accepting, finish in-flight requests, return."""
+    import uvicorn
+
+    os.environ[SETTINGS_ENV] = json.dumps(asdict(settings))  # read by each worker's create_app_from_env
+    # uvicorn re-raises the signal that stopped it once it has shut down gracefully; with
+    # these handlers in place that is a no-op, and the command exits 0 as a service should.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: None)
+    uvicorn.run("nerctl.serving.app:create_app_from_env", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers, timeout_graceful_shutdown=30, log_level="info",
+                server_header=False, proxy_headers=False)
+
+
+def create_app_from_env():
+    """The app for one uvicorn worker, from the settings `serve` left in the environment."""
+    return create_app(ServeSettings(**json.loads(os.environ[SETTINGS_ENV])))
+
+
+def authorized(header: str | None, key: str | None) -> bool:
+    """True without a key; else the header must be `Bearer <key>` (compared in constant time)."""
+    if key is None:
+        return True
+    scheme, _, given = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), key.encode())
+
+
+def create_app(settings: ServeSettings):
+    """The FastAPI application: routes, limits, auth, metrics; the model loads at start-up."""
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app):
+        from ..api import load
+
+        tagger = load(settings.run, settings.backend, settings.precision, settings.max_batch)
+        app.state.tagger = tagger
+        app.state.batcher = Batcher(lambda texts: [doc.to_dict() for doc in tagger.tag_texts(texts)],
+                                    settings.max_batch, settings.max_wait_ms / 1000, settings.max_queue,
+                                    on_batch=metrics.batch_size.observe, on_queue=metrics.queue_depth.set)
+        app.state.batcher.start()
+        app.state.ready = True
+        yield
+        app.state.ready = False
+        await app.state.batcher.stop()
+
+    from .. import __version__
+
+    app = FastAPI(title="nerctl", version=__version__, lifespan=lifespan,
+                  description="Named-entity tagging with a run trained by nerctl. Errors are "
+                  '{"error": {"status": N, "message": "..."}}.')
+    app.state.settings, app.state.metrics, app.state.ready = settings, metrics, False
+    app.state.run_name = Path(settings.run).name
+    _add_error_handlers(app)
+    _add_routes(app)
+    _add_middleware(app, settings, metrics)
+    return app
+
+
+class Metrics:
+    """The service's Prometheus metrics, in a registry of its own (one per app)."""
+
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter("nerctl_requests", "HTTP requests by path and status", ["path", "status"],
+                                registry=self.registry)
+        self.texts = Counter("nerctl_texts_tagged", "Texts tagged", registry=self.registry)
+        self.batch_size = Histogram("nerctl_batch_size_texts", "Texts per model call", buckets=BATCH_BUCKETS,
+                                    registry=self.registry)
+        self.queue_depth = Gauge("nerctl_queue_depth_texts", "Texts waiting for a batch", registry=self.registry)
+        self.latency = Histogram("nerctl_request_latency_seconds", "Time to answer POST /v1/ner",
+                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+
+    def exposition(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"status": status, "message": message}}, status_code=status, headers=headers)
+
+
+def _add_error_handlers(app) -> None:
+    """Every error as JSON: validation (422 naming the field), HTTP errors, and anything unexpected (500)."""
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, err):
+        first = err.errors()[0] if err.errors() else {"loc": ("body",), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":
+            return error_response(422, f"body: invalid JSON at character {first['loc'][-1]}")
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
+        return error_response(422, f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, err):
+        return error_response(err.status_code, str(err.detail), getattr(err, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request, err):
+        import logging
+
+        logging.getLogger("uvicorn.error").error("error answering %s: %s: %s", request.url.path,
+                                                 type(err).__name__, err)
+        return error_response(500, f"internal error: {type(err).__name__}")
+
+
+class NerRequest(BaseModel):
+    """The body of POST /v1/ner."""
+
+    model_config = ConfigDict(extra="forbid")
+    texts: list[str] = Field(description="Texts to tag; each result is the record `nerctl predict` writes.")
+
+
+def _add_routes(app) -> None:
+    @app.post("/v1/ner", summary="Tag texts")
+    async def ner(body: NerRequest, request: Request):
+        started = time.perf_counter()
+        settings = request.app.state.settings
+        if len(body.texts) > settings.max_texts:
+            return error_response(413, f"texts: {len(body.texts)} texts, at most {settings.max_texts} per request")
+        if settings.max_words:
+            from ..data.sentence import split_words
+
+            for i, text in enumerate(body.texts):
+                if len(split_words(text)) > settings.max_words:
+                    return error_response(413, f"texts.{i}: more than {settings.max_words} words")
+        try:
+            results = await request.app.state.batcher.tag(body.texts)
+        except QueueFull as err:
+            return error_response(503, f"busy: {err}; retry shortly", {"Retry-After": "1"})
+        request.app.state.metrics.texts.inc(len(body.texts))
+        request.app.state.metrics.latency.observe(time.perf_counter() - started)
+        payload = {"model": request.app.state.run_name, "results": results}
+        return Response(json.dumps(payload, ensure_ascii=False), media_type="application/json")
+
+    @app.get("/v1/model", summary="The model and its run")
+    async def model(request: Request):
+        return _model_facts(request.app)
+
+    @app.get("/health", summary="The process is alive")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/ready", summary="The model is loaded")
+    async def ready(request: Request):
+        if not request.app.state.ready:
+            return error_response(503, "the model is not loaded yet")
+        return {"status": "ready"}
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def metrics(request: Request):
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _model_facts(app) -> dict:
+    from ..artifacts.rundir import RunDir
+
+    run, tagger = RunDir(Path(app.state.settings.run)), app.state.tagger
+    summary, saved = run.read_summary(), run.read_config()
+    return {"model": app.state.run_name, "labels": list(tagger.label_map.labels), "max_len": tagger.encoder.max_len,
+            "engine": tagger.engine.to_dict(), "base_model": saved.config.model,
+            "data": {k: run.portable(str(v)) for k, v in saved.resolved.items() if k != "model"},
+            "best_epoch": summary.get("best_epoch"), "best_dev_f1": summary.get("best_dev_f1"),
+            "test_f1": summary.get("test", {}).get("f1")}
+
+
+def _add_middleware(app, settings: ServeSettings, metrics: Metrics) -> None:
+    """Body size limit, API key, request counting (outermost) and CORS when asked for."""
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(_Guard, settings=settings, metrics=metrics)
+
+
+class _Guard:
+    """ASGI middleware: counts every answer by status, checks the API key on /v1/, caps the body size."""
+
+    def __init__(self, app, settings: ServeSettings, metrics: Metrics):
+        self.app, self.settings, self.metrics = app, settings, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path, status = scope["path"], {"code": 500}
+
+        async def counted_send(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            refusal = self._refusal(scope)
+            if refusal is None and scope["method"] in ("POST", "PUT", "PATCH"):
+                body = await self._body(receive)
+                refusal = None if body is not None else error_response(
+                    413, f"body over {self.settings.max_body_bytes} bytes")
+                receive = _replay(body, receive)
+            if refusal is not None:
+                return await refusal(scope, receive, counted_send)
+            await self.app(scope, receive, counted_send)
+        finally:
+            known = path if path in ("/v1/ner", "/v1/model", "/health", "/ready", "/metrics", "/docs") else "other"
+            self.metrics.requests.labels(known, str(status["code"])).inc()
+
+    def _refusal(self, scope):
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if scope["path"].startswith("/v1/") and not authorized(headers.get("authorization"), self.settings.api_key):
+            return error_response(401, "missing or wrong API key (Authorization: Bearer KEY)",
+                                  {"WWW-Authenticate": "Bearer"})
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.settings.max_body_bytes:
+            return error_response(413, f"body over {self.settings.max_body_bytes} bytes")
+        return None
+
+    async def _body(self, receive) -> bytes | None:
+        """The whole request body, or None once it passes max_body_bytes (also without a Content-Length)."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.settings.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _replay(body: bytes | None, receive):
+    """An ASGI `receive` that gives the buffered `body` first, then the connection's own (a disconnect)."""
+    sent = {"done": False}
+
+    async def replayed():
+        if not sent["done"]:
+            sent["done"] = True
+            return {"type": "http.request", "body": body or b"", "more_body": False}
+        return await receive()
+
+    return replayed

@@ -1,0 +1,139 @@
+"""The stages after the last epoch, in the order they run.
+
+Every worker summarises the run; the chief then runs `CHIEF_STAGES` in turn:
+
+    refit       --refit: a new model on train + dev for the best epoch count (refit.py)
+    export      best/ to the SavedModel and the LiteRT model predict runs
+    int8        the int8 model, kept only if its dev F1 holds (`gate_int8`)
+    score_test  the test split, once, on the engine `nerctl evaluate` picks by default
+    record      summary.json, then runs/latest: a run is finished once both are written
+
+Each stage reads what the ones before it left (the exported model, the int8
+file) and adds its part to the summary.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
+
+from ..artifacts.export import export_best
+from ..artifacts.quantize import write_int8_model
+from ..artifacts.rundir import RunDir, update_latest
+from ..data.sentence import Sentence
+from ..evaluation.scoring import evaluate_sentences
+from ..inference.tagger import Tagger
+from .refit import refit_best
+from .state import Checkpointed, Prepared, Session
+
+DEV_F1_TOLERANCE = 0.002  # 0.2 points of strict entity F1: below that the int8 model is not used
+
+
+@dataclass
+class Finishing:
+    """What the stages share: the trained run and the summary they fill in."""
+
+    session: Session
+    prep: Prepared
+    ckpt: Checkpointed
+    averaged: dict[str, Any] | None  # average_epochs' record (the best model is the average where "kept")
+    summary: dict[str, Any]
+
+    @property
+    def chosen(self) -> str:
+        """Which weights best/ holds, for the log."""
+        averaged = self.averaged
+        if averaged and averaged["kept"]:
+            return f"the average of epochs {averaged['epochs'][0]}-{averaged['epochs'][-1]}"
+        return f"epoch {self.ckpt.best_epoch}"
+
+
+def finish(session: Session, prep: Prepared, ckpt: Checkpointed, started: float,
+           averaged: dict[str, Any] | None = None) -> dict:
+    """Summarise the run; on the chief, run the stages that export, score and record it. Returns the summary."""
+    state = Finishing(session, prep, ckpt, averaged, summarise(session, prep, ckpt, started, averaged))
+    if not session.chief:
+        session.log(f"done; the chief writes {session.run.path}")
+        return state.summary
+    for stage in CHIEF_STAGES:
+        stage(state)
+    return state.summary
+
+
+def summarise(session: Session, prep: Prepared, ckpt: Checkpointed, started: float,
+              averaged: dict[str, Any] | None) -> dict[str, Any]:
+    """The summary's figures of the training itself (every worker has them)."""
+    config, dist = session.config, session.dist
+    stopped_early = ckpt.epoch < config.epochs
+    summary: dict[str, Any] = {
+        "run": str(session.run.path), "model": config.model, "epochs": config.epochs, "epochs_run": ckpt.epoch,
+        "stopped_early": stopped_early, "best_epoch": ckpt.best_epoch, "best_dev_f1": ckpt.best_f1,
+        "train_sentences": len(prep.data.train), "dev_sentences": len(prep.data.dev),
+        "seconds": round(time.time() - started, 1), "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    if stopped_early:
+        session.log(f"stopped early after epoch {ckpt.epoch}: dev F1 has not improved for "
+                    f"{ckpt.epoch - ckpt.best_epoch} epochs (--early-stopping {config.early_stopping})")
+    if averaged is not None:
+        summary["average"] = averaged
+    if dist.workers > 1:
+        summary["strategy"] = {"name": dist.name, "workers": dist.workers, "replicas": dist.replicas}
+    return summary
+
+
+def refit(state: Finishing) -> None:
+    if state.session.config.refit:
+        state.summary["refit"] = refit_best(state.session, state.prep, state.ckpt)
+
+
+def export(state: Finishing) -> None:
+    run = state.session.run
+    state.session.log(f"exporting the best model ({state.chosen}) to {run.saved_model.name}/ and {run.tflite.name}")
+    export_best(run)
+
+
+def int8(state: Finishing) -> None:
+    if state.session.config.int8:
+        state.session.log("making the int8 model (ONNX Runtime) and checking its dev F1")
+        state.summary["int8"] = gate_int8(state.session.run, state.prep.data.dev, state.session.log)
+
+
+def score_test(state: Finishing) -> None:
+    data = state.prep.data
+    if data.test is None:
+        return
+    # The engine and batch size `nerctl evaluate` uses by default: it reproduces these figures.
+    best = Tagger.from_run(state.session.run)
+    test, _ = evaluate_sentences(best, data.test)
+    state.summary["test"] = {"file": data.sources["test"], "engine": best.engine.to_dict(), **test}
+    state.session.log(f"test ({state.chosen}, {best.engine.backend} {best.engine.precision}): "
+                      f"P {test['precision']:.4f} R {test['recall']:.4f} F1 {test['f1']:.4f}")
+
+
+def record(state: Finishing) -> None:
+    state.session.run.write_summary(state.summary)
+    update_latest(state.session.run)
+
+
+CHIEF_STAGES: tuple[Callable[[Finishing], None], ...] = (refit, export, int8, score_test, record)
+
+
+def gate_int8(run: RunDir, dev: Sequence[Sentence], log: Callable[[str], None]) -> dict[str, Any]:
+    """Make the int8 model and keep it only if its dev F1 is within DEV_F1_TOLERANCE of fp32's.
+
+    Returns what was measured and decided, for summary.json.
+    """
+    write_int8_model(run)
+    fp32, _ = evaluate_sentences(Tagger.from_run(run, backend="litert"), dev)
+    int8, _ = evaluate_sentences(Tagger.from_run(run, backend="onnx"), dev)
+    kept = int8["f1"] >= fp32["f1"] - DEV_F1_TOLERANCE
+    record = {"dev_f1_fp32": fp32["f1"], "dev_f1_int8": int8["f1"], "tolerance": DEV_F1_TOLERANCE, "kept": kept}
+    if kept:
+        log(f"int8 model kept: dev F1 {int8['f1']:.4f} against fp32's {fp32['f1']:.4f}")
+    else:
+        run.int8_onnx.unlink()
+        record["reason"] = (f"dev F1 {int8['f1']:.4f} is more than {DEV_F1_TOLERANCE * 100:.1f} points below "
+                            f"fp32's {fp32['f1']:.4f}: predict runs fp32")
+        log(f"int8 model not kept: {record['reason']}")
+    return record
