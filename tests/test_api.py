@@ -1,8 +1,6 @@
 """The Python API (`import nerctl`): each public name on the tiny fixture model, against the CLI."""
 import itertools
 import json
-import re
-import shutil
 import subprocess
 import sys
 
@@ -12,7 +10,6 @@ from typer.testing import CliRunner
 import nerctl
 from nerctl.cli import app
 from test_cli import SMOKE, train_args
-from conftest import REPO
 
 runner = CliRunner()
 TEXTS = ["have you seen the dark knight", "who directed jaws", "", "show me films with tom hanks from the 1980s"]
@@ -81,7 +78,7 @@ def test_evaluate_gives_what_evaluate_json_prints(trained_run, bio_files):
 
 
 def test_read_corpus_reads_what_the_commands_read(bio_files):
-    from nerctl.bio import read_bio
+    from nerctl.data.formats.bio import read_bio
 
     assert nerctl.read_corpus(bio_files["dev"]) == read_bio(bio_files["dev"])
 
@@ -104,29 +101,3 @@ def test_bad_input_raises_input_error_with_the_cli_message(call, cli_args, train
 def test_unknown_train_options_are_input_errors():
     with pytest.raises(nerctl.InputError, match="unknown option\\(s\\) epoch;"):
         nerctl.train(epoch=3, environ={})
-
-
-def readme_python_blocks() -> list[str]:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## Python API"):]
-    section = section[: section.index("\n## ", 1)]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
-
-
-def test_readme_python_api_examples_run(tiny_model, bio_files, tmp_path, monkeypatch, capsys):
-    """README's "Python API" examples, run as written, on the tiny model (the NERCTL_* variables point there)."""
-    blocks = readme_python_blocks()
-    assert len(blocks) >= 2
-    (tmp_path / "data").mkdir()
-    shutil.copy(bio_files["test"], tmp_path / "data" / "test.bio")
-    monkeypatch.chdir(tmp_path)
-    for name, value in {"MODEL": tiny_model, "TRAIN_FILE": bio_files["train"], "EVAL_FILE": bio_files["dev"],
-                        "TEST_FILE": bio_files["test"], "MAX_LEN": 32, "LR": 5e-3, "WARMUP_RATIO": 0,
-                        "FREEZE_EMBEDDINGS": "false", "RUNS_ROOT": tmp_path / "runs"}.items():
-        monkeypatch.setenv(f"NERCTL_{name}", str(value))
-    namespace: dict = {}  # shared, as in one session: later blocks use the first one's import
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), namespace)
-    printed = capsys.readouterr().out
-    assert "'entities'" in printed and "no such file" in printed
-    assert (tmp_path / "runs" / "latest" / "summary.json").exists()
