@@ -54,14 +54,14 @@ class ArrayForward:
 
 
 def litert_fp32(run, work: Path, calibration):
-    from nerctl.inference.engines import LiteForward
+    from nerctl.inference.engines.litert import LiteForward
 
     return LiteForward(run.tflite)
 
 
 def litert_int8_dynamic(run, work: Path, calibration):
-    from nerctl.inference.engines import LiteForward
-    from nerctl.modeling.model import SIGNATURE
+    from nerctl.inference.engines.litert import LiteForward
+    from nerctl.artifacts.export import SIGNATURE
     from nerctl.modeling.runtime import import_tensorflow
 
     tf = import_tensorflow()
@@ -74,7 +74,7 @@ def litert_int8_dynamic(run, work: Path, calibration):
 
 def _keras(precision: str):
     def build(run, work: Path, calibration):
-        from nerctl.inference.engines import KerasForward
+        from nerctl.inference.engines.keras import KerasForward
         from nerctl.modeling.runtime import cpu_supports_bf16
         from nerctl.modeling.model import load_trained_model
 
@@ -134,7 +134,7 @@ def _onnx_file(run, work: Path) -> Path:
 
 
 def onnxruntime_fp32(run, work: Path, calibration):
-    from nerctl.inference.engines import OnnxForward
+    from nerctl.inference.engines.onnx import OnnxForward
 
     return OnnxForward(_onnx_file(run, work))
 
@@ -146,7 +146,7 @@ def _onnxruntime_int8(**options):
 
         path = work / f"model-int8-{len(list(work.glob('model-int8-*')))}.onnx"
         quantize_int8(_onnx_file(run, work), path, **options)
-        from nerctl.inference.engines import OnnxForward
+        from nerctl.inference.engines.onnx import OnnxForward
 
         return OnnxForward(path)
     return build

@@ -14,14 +14,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from .core.choices import DATA_FORMATS, HEADS, MISALIGNED, PRECISIONS, SCHEMES, STRATEGIES
+from .core.choices import HEADS, MISALIGNED, PRECISIONS, SCHEMES, STRATEGIES
 from .core.errors import InputError
+from .data.formats import FORMAT_HELP, READ_FORMATS
 
 ENV_PREFIX = "NERCTL_"
 
-# The data options' help, shared by train (a field each) and evaluate/predict/convert/check (cli.py).
-FORMAT_HELP = ("Format of the data files: auto (from the content), mit (TAG<TAB>word), conll (word ... TAG, "
-               "CoNLL-2003 too), jsonl (doccano or Prodigy spans), labelstudio (a Label Studio JSON or JSON-MIN export).")
+# The data options' help, shared by train (a field each) and evaluate/predict/convert/check (cli/app.py).
 SCHEME_HELP = ("Tag scheme of BIO files, read as IOB2: auto (from the prefixes: E-/S- IOBES, L-/U- BILOU, "
                "else IOB2 reading an I- that starts a span as B-), iob1, iob2, iobes (BIOES), bilou.")
 MISALIGNED_HELP = ("Spans that do not fit the words (a boundary inside a word, overlapping, empty, past the "
@@ -58,7 +57,7 @@ class TrainConfig:
                                    path=True, per_worker=True)
     test_file: str | None = option(None, "Test file, scored once at the end with the best model "
                                    "[default: the dataset's test split].", path=True, per_worker=True)
-    format: str = option("auto", FORMAT_HELP, choices=DATA_FORMATS, per_worker=True)
+    format: str = option("auto", FORMAT_HELP, choices=READ_FORMATS, per_worker=True)
     scheme: str = option("auto", SCHEME_HELP, choices=SCHEMES, per_worker=True)
     misaligned: str = option("error", MISALIGNED_HELP, choices=MISALIGNED, per_worker=True)
     dev_fraction: float = option(0.1, "Share of train held out as dev when no --eval-file is given.", gt=0, lt=1)

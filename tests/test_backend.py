@@ -13,6 +13,11 @@ from test_cli import train_args
 runner = CliRunner()
 
 
+def engines_of(has_tflite: bool, has_int8: bool) -> set[str]:
+    """The engines a run has: keras always (best/), litert with model.tflite, onnx with model.int8.onnx."""
+    return {"keras"} | ({"litert"} if has_tflite else set()) | ({"onnx"} if has_int8 else set())
+
+
 @pytest.mark.parametrize("backend, precision, has_tflite, has_int8, native_bf16, expected", [
     ("auto", "auto", True, True, True, ("onnx", "int8")),
     ("auto", "auto", True, False, True, ("litert", "fp32")),
@@ -28,7 +33,7 @@ runner = CliRunner()
 ])
 def test_engine_choice(monkeypatch, backend, precision, has_tflite, has_int8, native_bf16, expected):
     monkeypatch.setattr(engines, "cpu_supports_bf16", lambda: native_bf16)
-    engine = choose_engine(backend, precision, has_tflite, has_int8)
+    engine = choose_engine(backend, precision, engines_of(has_tflite, has_int8))
     assert (engine.backend, engine.precision) == expected
     assert engine.describe().startswith(f"backend {expected[0]} ({expected[1]}): ")
 
@@ -38,14 +43,14 @@ def test_engine_choice(monkeypatch, backend, precision, has_tflite, has_int8, na
     ("litert", "int8", True, True, "runs fp32 only"),
     ("litert", "auto", False, False, "has no model.tflite"),
     ("onnx", "auto", True, False, "has no model.int8.onnx"),
-    ("onnx", "fp32", True, True, "runs the int8 model only"),
+    ("onnx", "fp32", True, True, "runs int8 only"),
     ("keras", "int8", True, True, "runs fp32 or bf16"),
     ("tvm", "auto", True, True, "unknown backend 'tvm'"),
     ("auto", "fp16", True, True, "unknown precision 'fp16'"),
 ])
 def test_impossible_engine_requests_are_input_errors(backend, precision, has_tflite, has_int8, message):
     with pytest.raises(InputError, match=message):
-        choose_engine(backend, precision, has_tflite, has_int8)
+        choose_engine(backend, precision, engines_of(has_tflite, has_int8))
 
 
 def test_each_backend_tags_alike_and_evaluate_names_it(trained_run, bio_files):
@@ -119,6 +124,6 @@ def test_an_int8_model_that_loses_dev_f1_is_removed_and_the_reason_kept(int8_run
     record = finish.gate_int8(run, [], heard.append)
     assert record["kept"] is False and not run.int8_onnx.exists()
     assert "points below" in record["reason"] and "not kept" in heard[0]
-    assert choose_engine("auto", "auto", True, run.int8_onnx.exists()).backend == "litert"
+    assert choose_engine("auto", "auto", engines.available(run)).backend == "litert"
     f1["onnx"] = 0.90 - finish.DEV_F1_TOLERANCE / 2
     assert finish.gate_int8(run, [], heard.append)["kept"] is True and run.int8_onnx.exists()

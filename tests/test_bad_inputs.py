@@ -60,7 +60,8 @@ def test_bad_training_file_is_an_error_before_any_model_is_built(tiny_model, tmp
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("config.json"))
 
 
-@pytest.mark.parametrize("path_kind, message", [("directory", "is a directory"), ("missing", "no such file")])
+@pytest.mark.parametrize("path_kind, message", [("directory", "no .ann files in this folder"),
+                                                    ("missing", "no such file")])
 @pytest.mark.parametrize("command", ["evaluate", "predict"])
 def test_directory_or_missing_path_as_a_file(trained_run, tmp_path, path_kind, message, command):
     path = tmp_path if path_kind == "directory" else tmp_path / "missing.bio"

@@ -96,7 +96,7 @@ def test_evaluate_agrees_with_training_summary_and_with_seqeval_on_predict_outpu
 
 def test_evaluate_table_and_unseen_labels(trained_run, tmp_path):
     table = runner.invoke(app, ["evaluate", str(trained_run), "--file", str(Path(trained_run) / "..")])
-    assert table.exit_code == 2 and "is a directory" in table.stderr
+    assert table.exit_code == 2 and "no .ann files in this folder" in table.stderr  # a folder is read as BRAT
     bad = tmp_path / "unseen.bio"
     bad.write_text("B-SONG\tyesterday\nO\tplease\n\nB-PLACE\tparis\n")
     result = runner.invoke(app, ["evaluate", str(trained_run), "--file", str(bad)])

@@ -57,7 +57,7 @@ def test_saved_model_export_is_a_servable_folder_that_tags_like_predict(trained_
 def test_hf_export_loads_with_transformers_and_has_a_model_card(trained_run, tmp_path):
     from transformers import AutoTokenizer, TFAutoModelForTokenClassification
 
-    from nerctl.inference.engines import KerasForward
+    from nerctl.inference.engines.keras import KerasForward
 
     out = tmp_path / "hf"
     result = nerctl("export", trained_run, "--format", "hf", "--out", out)  # a real subprocess

@@ -41,7 +41,7 @@ def train(tiny_model, files, run_dir, *extra):
     return run_dir
 
 
-@pytest.mark.parametrize("to, suffix", [("jsonl", ".jsonl"), ("labelstudio", ".json")])
+@pytest.mark.parametrize("to, suffix", [("jsonl", ".jsonl"), ("labelstudio", ".json"), ("brat", "")])
 def test_training_on_a_converted_corpus_gives_the_metrics_of_the_bio_file(trained_run, tiny_model, bio_files,
                                                                          tmp_path, to, suffix):
     converted = convert_all(bio_files, tmp_path, to, suffix)

@@ -55,7 +55,8 @@ def test_bf16_and_fp32_give_the_same_tags_and_the_policy_is_restored(trained_run
     import tensorflow as tf
 
     from nerctl.data.formats.bio import read_bio
-    from nerctl.inference.engines import KerasForward, LiteForward
+    from nerctl.inference.engines.keras import KerasForward
+    from nerctl.inference.engines.litert import LiteForward
 
     words = [s.words for s in read_bio(bio_files["test"])]
     fp32 = Tagger.from_run(RunDir(trained_run), precision="fp32")
@@ -135,10 +136,10 @@ def test_exported_models_and_the_keras_model_agree_traced_or_eager(trained_run, 
     import numpy as np
     import tensorflow as tf
 
-    import nerctl.inference.engines
+    import nerctl.inference.engines.keras
     from nerctl.data.formats.bio import read_bio
     from nerctl.modeling.model import load_trained_model
-    from nerctl.inference.engines import KerasForward
+    from nerctl.inference.engines.keras import KerasForward
 
     run = RunDir(trained_run)
     words = [s.words for s in read_bio(bio_files["test"])][:6]
@@ -148,7 +149,7 @@ def test_exported_models_and_the_keras_model_agree_traced_or_eager(trained_run, 
     tagger = Tagger(keras, lite.encoder.tokenizer, lite.label_map, 64)
     eager = tagger.word_probabilities(words)
     assert keras._traced is None  # one batch: no trace, no seconds spent on it
-    monkeypatch.setattr(nerctl.inference.engines, "EAGER_MAX_BATCHES", 0)
+    monkeypatch.setattr(nerctl.inference.engines.keras, "EAGER_MAX_BATCHES", 0)
     traced = tagger.word_probabilities(words)
     assert keras._traced is not None
     serving = tf.saved_model.load(str(run.saved_model)).signatures["serving_default"]

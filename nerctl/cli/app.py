@@ -16,8 +16,10 @@ from typing import List, Optional
 import typer
 
 from .render import PROG, fail, handle_errors, print_json, print_metrics, write_stdout
-from ..core.choices import (BACKENDS, CONVERT_FORMATS, DATA_FORMATS, EXPORT_FORMATS, INPUT_FORMATS, MISALIGNED, OUTPUT_FORMATS, OUTPUT_SCHEMES, PRECISIONS, SCHEMES)
-from ..config import FORMAT_HELP, MISALIGNED_HELP, SCHEME_HELP, TrainConfig, field_type, option_help
+from ..core.choices import (EXPORT_FORMATS, MISALIGNED, OUTPUT_FORMATS, OUTPUT_SCHEMES, PRECISIONS, SCHEMES)
+from ..inference.engines import BACKENDS, backend_help
+from ..data.formats import FORMAT_HELP, INPUT_FORMATS, READ_FORMATS, WRITE_FORMATS
+from ..config import MISALIGNED_HELP, SCHEME_HELP, TrainConfig, field_type, option_help
 
 app = typer.Typer(
     name=PROG,
@@ -33,10 +35,7 @@ app = typer.Typer(
 MIRROR_HELP = "Fetch from this URL base or local folder instead of the corpus' home [env: NERCTL_MIRROR]."
 PRECISION_HELP = ("Compute precision: fp32, bf16 (keras), int8 (onnx); auto: the fastest the run and CPU allow "
                   "(see --backend).")
-BACKEND_HELP = ("Inference engine: onnx (the run's int8 model.int8.onnx on ONNX Runtime, kept at training only if "
-                "its dev F1 held), litert (model.tflite, fp32), keras (best/ in TensorFlow, fp32 or bf16); auto: onnx "
-                "where the run has it, else litert, bf16 means keras. The choice is said on a terminal's stderr and "
-                "in evaluate's scores.")
+BACKEND_HELP = backend_help()
 
 
 def choice_enum(name: str, values: tuple[str, ...]) -> type[Enum]:
@@ -44,8 +43,8 @@ def choice_enum(name: str, values: tuple[str, ...]) -> type[Enum]:
     return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
 
 
-DataFormat = choice_enum("DataFormat", DATA_FORMATS)
-ConvertFormat = choice_enum("ConvertFormat", CONVERT_FORMATS)
+DataFormat = choice_enum("DataFormat", READ_FORMATS)
+ConvertFormat = choice_enum("ConvertFormat", WRITE_FORMATS)
 Scheme = choice_enum("Scheme", SCHEMES)
 OutputScheme = choice_enum("OutputScheme", OUTPUT_SCHEMES)
 Misaligned = choice_enum("Misaligned", MISALIGNED)
@@ -161,7 +160,7 @@ def _tagger(run: Optional[str], batch_size: Optional[int], precision: Enum, back
     from ..inference.engines import choose_engine
     from ..core.progress import Reporter
 
-    choose_engine(backend.value, precision.value, True, True)  # a usage error is told before the run is looked for
+    choose_engine(backend.value, precision.value)  # a usage error is told before the run is looked for
     tagger = load(run, backend.value, precision.value, batch_size)
     Reporter().note(tagger.engine.describe())
     return tagger
@@ -334,7 +333,7 @@ def serve(
     from ..artifacts.rundir import resolve_run
     from ..serving.app import ServeSettings, read_api_key, serve as run_service
 
-    choose_engine(backend.value, precision.value, True, True)  # usage errors first
+    choose_engine(backend.value, precision.value)  # usage errors first
     settings = ServeSettings(str(resolve_run(run).path), host, port, workers, max_batch, max_wait_ms, max_queue,
                              max_texts, max_body_bytes, max_words, backend.value, precision.value,
                              list(cors_origin or []), read_api_key(api_key_file)).check()

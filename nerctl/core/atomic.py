@@ -39,6 +39,27 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+def write_folder(folder: Path, files: dict[str, str], keep: tuple[str, ...]) -> None:
+    """Write `files` (name -> text) as the folder `folder`, swapped in whole.
+
+    An existing folder is replaced only if every file in it has a suffix in
+    `keep` (an earlier output of the same kind); anything else is an InputError.
+    """
+    from .errors import InputError
+
+    if folder.exists() and (not folder.is_dir() or any(
+            p.is_dir() or p.suffix.lower() not in keep for p in folder.iterdir())):
+        raise InputError(f"{folder}: exists and is not an earlier output of this format; choose a new folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for name, text in files.items():
+            atomic_write_text(tmp / name, text)
+        replace_dir(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def replace_dir(tmp: Path, final: Path) -> None:
     """Swap a fully written folder into place (the old one is removed after)."""
     old = final.with_name(f".{final.name}.old")

@@ -29,6 +29,7 @@ class CharSpan:
     end: int
     label: str
     text: str | None = None
+    where: str | None = None  # the span's own place when its format has one (BRAT: the .ann line)
 
     def describe(self) -> str:
         return f"span [{self.start}, {self.end}) {self.label}"
@@ -108,7 +109,7 @@ def spans_to_tags(text: str, words: Sequence[Word], spans: Sequence[CharSpan], w
             taken.update({i: span for i in range(first, last)})
             tally.widened += widened
         elif policy == "error":
-            raise InputError(f"{where}: {span.describe()} {text[span.start:span.end]!r} {detail}; "
+            raise InputError(f"{span.where or where}: {span.describe()} {text[span.start:span.end]!r} {detail}; "
                              "choose --misaligned expand or drop to read it anyway")
         else:
             tally.dropped[reason] += 1

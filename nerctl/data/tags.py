@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-import numpy as np
-
 from ..core.errors import InputError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .sentence import Sentence
 
 OUTSIDE = "O"
@@ -72,6 +72,8 @@ def entity_spans(tags: Sequence[str]) -> list[Span]:
 @functools.lru_cache(maxsize=8)
 def iob2_transitions(labels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """(transition, start) scores: 0 where IOB2 allows a label (after another / first), else -inf."""
+    import numpy as np  # here: reading tags (the CLI's start, every reader) needs no numpy
+
     k = len(labels)
     inside = [label.startswith("I-") for label in labels]
     # allowed[i, j]: label j may follow label i

@@ -11,15 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator, Sequence
 
-from ..core.choices import INPUT_FORMATS, OUTPUT_FORMATS, RESUME_FORMATS, STREAM_FORMATS
+from ..core.choices import OUTPUT_FORMATS, RESUME_FORMATS, STREAM_FORMATS
 from ..core.errors import InputError
 from .output import open_output, render, stream_to
+from ..data.formats import INPUT_FORMATS, format_for_suffix
 from ..data.sources import is_regular_file
 from .tagger import CHUNK_TEXTS, Doc, Tagger
 from ..data.texts import count_lines, iter_texts
 
-# input_format auto reads files with these suffixes as tagged files of that format.
-TAGGED_SUFFIXES = {".bio": "bio", ".conll": "bio", ".iob": "bio", ".jsonl": "jsonl", ".json": "labelstudio"}
 
 
 @dataclass(frozen=True)
@@ -57,9 +56,8 @@ def plan_predict(texts: Sequence[str] = (), file: str | Path | None = None, fmt:
     source = str(file) if file is not None else ("-" if texts == ["-"] else None)
     if source is None and not texts:
         raise InputError("nothing to tag: give texts, --file FILE, or '-' for stdin")
-    if input_format == "auto" and source not in (None, "-"):
-        input_format = TAGGED_SUFFIXES.get(Path(source).suffix.lower(), "text")
-    tagged = source not in (None, "-") and input_format not in ("auto", "text")
+    tagged = source not in (None, "-") and input_format != "text" and (
+        input_format != "auto" or Path(source).is_dir() or format_for_suffix(source) is not None)
     fmt = fmt or ("table" if output is None and stdout_is_terminal else "jsonl")
     if fmt not in OUTPUT_FORMATS:
         raise InputError(f"unknown output format {fmt!r}: choose one of {', '.join(OUTPUT_FORMATS)}")
@@ -70,10 +68,8 @@ def plan_predict(texts: Sequence[str] = (), file: str | Path | None = None, fmt:
         raise InputError(f"--output {output} is the input file")
     if resume and (output is None or fmt not in RESUME_FORMATS or tagged):
         raise InputError(f"--resume needs --output FILE, --format {' or '.join(RESUME_FORMATS)} and text input")
-    # "bio" reads whatever tagged format the content is (mit or conll, or JSON that is named .bio).
-    data_format = "auto" if input_format == "bio" else input_format
     return PredictJob(tuple(texts) if source is None else (), source, fmt, output, resume, tagged,
-                      data_format, scheme, misaligned)
+                      input_format if tagged else "auto", scheme, misaligned)
 
 
 def tag_corpus_file(tagger: Tagger, job: PredictJob, progress=None) -> list[Doc]:
@@ -96,6 +92,9 @@ def run_predict(tagger: Tagger, job: PredictJob, reporter=None, stdin: IO | None
 
     reporter = reporter or Reporter()
     stdin = stdin if stdin is not None else sys.stdin
+    if job.tagged_input:
+        with reporter.counter("tagging") as progress:
+            return _written(tagger, job, tag_corpus_file(tagger, job, progress))
     lines: Iterator[str] = iter_texts(job.source, stdin) if job.source is not None else iter(job.texts)
     if not job.in_memory:
         # A pipe can be read once only: it is not counted first.
@@ -106,10 +105,12 @@ def run_predict(tagger: Tagger, job: PredictJob, reporter=None, stdin: IO | None
                   reporter=reporter)
         return None
     with reporter.counter("tagging") as progress:
-        if job.tagged_input:
-            results = tag_corpus_file(tagger, job, progress)
-        else:
-            results = tagger.tag_texts(list(lines), progress)
+        results = tagger.tag_texts(list(lines), progress)
+    return _written(tagger, job, results)
+
+
+def _written(tagger: Tagger, job: PredictJob, results: list[Doc]) -> list[Doc] | None:
+    """The results for a table (the caller draws it); else written in the job's format, None."""
     if job.fmt == "table":
         return results
     with open_output(job.output) as out:

@@ -20,6 +20,7 @@ from ..core.errors import InputError
 from ..modeling.encoding import Encoder, PieceTokenizer, collate, merge_windows, tagging_plan
 from ..data.sentence import Word, split_words
 from ..artifacts.rundir import RunDir
+from .engines import Engine, available, choose_engine, open_forward
 from ..data.tags import LabelMap, entity_spans, repair_bio
 
 Progress = Callable[[int, int], None]  # (sentences just finished, total sentences)
@@ -87,15 +88,16 @@ class Tagger:
     """
 
     def __init__(self, forward, tokenizer: PieceTokenizer, label_map: LabelMap, max_len: int,
-                 batch_size: int = 64, decoder: str = "viterbi", transitions: Transitions | None = None):
+                 batch_size: int = 64, decoder: str = "viterbi", transitions: Transitions | None = None,
+                 engine: Engine | None = None, name: str | None = None):
         if decoder not in DECODERS:
             raise InputError(f"unknown decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
         if forward.num_labels != len(label_map.labels):
             raise InputError(f"the model has {forward.num_labels} labels, the label map {len(label_map.labels)}")
         self.decoder = decoder
         self.transitions = transitions  # a CRF head's learned scores, used by Viterbi
-        self.engine = None  # set by from_run: the engines.Engine that runs `forward`
-        self.name: str | None = None  # set by from_run: the run's name (Label Studio's model_version)
+        self.engine = engine  # the engines.Engine that runs `forward` (from_run's choice)
+        self.name = name  # the run's name (Label Studio's model_version)
         self.forward = forward
         self.label_map = label_map
         self.encoder = Encoder(tokenizer, max_len, label_map)
@@ -105,30 +107,21 @@ class Tagger:
     def from_run(cls, run: RunDir, batch_size: int | None = None, precision: str = "auto",
                  backend: str = "auto") -> "Tagger":
         """A finished run's model on the engine `engines.choose_engine` picks (see `self.engine`)."""
-        from .engines import choose_engine
-
-        engine = choose_engine(backend, precision, run.tflite.is_file(), run.int8_onnx.is_file())
-        if engine.backend == "litert":
-            from .engines import LiteForward
-
-            forward, source = LiteForward(run.tflite), run.tflite.name
-        elif engine.backend == "onnx":
-            from .engines import OnnxForward
-
-            forward, source = OnnxForward(run.int8_onnx), run.int8_onnx.name
-        else:
-            from .engines import KerasForward
-            from ..modeling.model import load_trained_model
-
-            forward, source = KerasForward(load_trained_model(run.best, engine.precision)), run.best.name + "/"
+        engine = choose_engine(backend, precision, available(run))
+        forward, source = open_forward(engine, run)
         label_map = run.read_labels()
-        if forward.num_labels != len(label_map.labels) or not _names_match(forward, label_map):
+        if forward.num_labels != len(label_map.labels) or forward.label_names not in (None, label_map.labels):
             raise InputError(f"{run.path}: labels.json ({len(label_map.labels)} labels) does not match "
                              f"the model in {source} ({forward.num_labels} labels)")
         config = run.read_config().config
-        tagger = cls(forward, PieceTokenizer.from_folder(run.tokenizer), label_map, config.max_len,
-                     batch_size or config.eval_batch_size, transitions=Transitions.load(run.best, label_map.labels))
-        tagger.engine, tagger.name = engine, run.path.name
+        return cls(forward, PieceTokenizer.from_folder(run.tokenizer), label_map, config.max_len,
+                   batch_size or config.eval_batch_size, transitions=Transitions.load(run.best, label_map.labels),
+                   engine=engine, name=run.path.name)
+
+    def with_transitions(self, transitions: Transitions | None) -> "Tagger":
+        """This tagger (the same forward) decoding with other CRF scores: training's dev tagger each epoch."""
+        tagger = copy.copy(self)
+        tagger.transitions = transitions
         return tagger
 
     def word_probabilities(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
@@ -213,11 +206,3 @@ class Tagger:
             tagger.batch_size = batch_size
         for docs in tagger.tag_chunks(texts, chunk_size):
             yield from docs
-
-
-def _names_match(forward, label_map: LabelMap) -> bool:
-    """A Keras model names its labels (id2label); a LiteRT flatbuffer holds none, only their number."""
-    model = getattr(forward, "model", None)
-    if model is None:
-        return True
-    return tuple(model.config.id2label[i] for i in range(model.config.num_labels)) == label_map.labels

@@ -208,7 +208,6 @@ def load_trained_model(path: str | Path, precision: str = "fp32"):
         raise NerctlError(f"cannot load the trained model in {path}: {err}") from None
 
 
-SIGNATURE = "serving_default"
 
 
 def probabilities_fn(model):

@@ -14,7 +14,7 @@ import numpy as np
 from ..core.atomic import interrupts_deferred, replace_dir
 from ..config import TrainConfig
 from ..modeling.crf import learned
-from ..inference.engines import KerasForward
+from ..inference.engines.keras import KerasForward
 from ..evaluation.scoring import evaluate_sentences
 from ..modeling.runtime import import_tensorflow
 from ..modeling.encoding import batch_plan, collate
@@ -75,7 +75,7 @@ def dev_tagger(session: Session, prep: Prepared) -> Tagger:
 def score_dev(prep: Prepared, tagger: Tagger) -> dict[str, Any]:
     """Dev figures of the model's current weights (and a CRF head's current scores)."""
     if prep.crf is not None:
-        tagger.transitions = learned(prep.crf, prep.label_map.labels)
+        tagger = tagger.with_transitions(learned(prep.crf, prep.label_map.labels))
     dev, _ = evaluate_sentences(tagger, prep.data.dev)
     return dev
 

@@ -1,40 +1,144 @@
-"""Every tagged-data format in one place: detecting it from the content, reading it, writing it.
+"""Every tagged-data format in one registry: detecting it, reading it, writing it.
 
-Readers return the same `Sentence`s (words, IOB2 tags, source, line) whatever
-the format, so training, scoring, `check` and `convert` never ask which one it
-was. `auto` looks at the content, not the name (a pipe has none): a JSON list
-is a Label Studio export, JSON objects a line are JSONL, anything else BIO.
+A format is one module here plus one `Format` entry in `FORMATS`; the
+--format / --from / --to / --input-format choices, their help, suffix maps and
+auto-detection all come from the entries. Readers return the same
+`Sentence`s (words, IOB2 tags, source, line) whatever the format, so
+training, scoring, `check` and `convert` never ask which one it was. `auto`
+looks at the content, not the name (a pipe has none), trying each format's
+detector in registry order; a folder is read by the format that reads
+folders.
+
+Names: `mit` (TAG<TAB>word) and `conll` (word ... TAG) are the two BIO column
+layouts; `bio` names the family: read, it is whichever layout the columns
+show; written, it is `mit`.
 """
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Sequence
 
-from ..align import Tally
-from ...core.atomic import atomic_write_text
-from ..sentence import Sentence
-from ...core.progress import Warn, warn_on_stderr
-from .bio import detect_columns, parse_bio
-from ...core.choices import CONVERT_FORMATS, DATA_FORMATS, MISALIGNED, OUTPUT_SCHEMES, SCHEMES
+from ...core.atomic import atomic_write_text, write_folder
+from ...core.choices import MISALIGNED, OUTPUT_SCHEMES, SCHEMES
 from ...core.errors import InputError
-from .jsonl import jsonl_record, parse_jsonl
-from .labelstudio import parse_labelstudio, task
+from ...core.progress import Warn, warn_on_stderr
+from ..align import Tally
 from ..schemes import from_iob2
+from ..sentence import Sentence
 from ..sources import read_text, split_lines
+from . import brat, bio, jsonl, labelstudio
 
 
-def detect_format(text: str) -> str:
-    """jsonl, labelstudio, or auto for a BIO file (bio.detect_columns tells mit from conll)."""
-    head = text.lstrip()
-    first_line = head.split("\n", 1)[0].strip()
-    # A CoNLL word may be "[" or "{" too, but then a tag follows, not JSON.
-    if head.startswith("[") and head[1:].lstrip()[:1] in ("{", "]"):
-        return "labelstudio"
-    if first_line.startswith("{") and first_line.endswith("}"):
-        return "jsonl"
-    return "auto"
+@dataclass
+class Source:
+    """A file, folder, pipe or /dev/stdin to read, its text read once, when first asked for."""
+
+    path: str
+    _text: str | None = field(default=None, repr=False)
+
+    @property
+    def is_dir(self) -> bool:
+        return Path(self.path).is_dir()
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = read_text(self.path)
+        return self._text
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read: a BIO file's tag scheme, the span formats' --misaligned policy, who hears what changed."""
+
+    scheme: str = "auto"
+    misaligned: str = "error"
+    warn: Warn = warn_on_stderr
+    tally: Tally | None = None  # counts what span formats skipped or changed (check reads it)
+
+
+Reader = Callable[[Source, ReadOptions], list[Sentence]]
+# A writer gives a file's text, or a folder's files by name (BRAT's .txt/.ann pairs).
+Writer = Callable[[Sequence[Sentence], str, Warn], "str | dict[str, str]"]
+
+
+@dataclass(frozen=True)
+class Format:
+    """One tagged-data format: how to read, write and recognise it, and its one line of help."""
+
+    name: str
+    help: str
+    read: Reader | None = None
+    write: Writer | None = None
+    detect: Callable[[Source], bool] | None = None  # from the content (or the folder)
+    suffixes: tuple[str, ...] = ()  # file names that mean this format (predict --input-format auto, convert --to)
+    folder: bool = False  # reads a folder, writes one
+
+
+def _read_bio(layout: str) -> Reader:
+    return lambda source, o: bio.parse_bio(source.text, source.path, layout, o.warn, o.scheme)
+
+
+def _write_bio(layout: str) -> Writer:
+    def write(sentences: Sequence[Sentence], scheme: str, warn: Warn) -> str:
+        lines = []
+        for s in sentences:
+            for word, tag in zip(s.words, from_iob2(s.tags, scheme)):
+                lines.append(f"{tag}\t{word}" if layout == "mit" else f"{word} {tag}")
+            lines.append("")
+        return "\n".join(lines) + "\n" if lines else ""
+    return write
+
+
+def _write_records(record: Callable[[Sentence, int], dict], as_list: bool) -> Writer:
+    def write(sentences: Sequence[Sentence], scheme: str, warn: Warn) -> str:
+        lines = [json.dumps(record(s, i), ensure_ascii=False) for i, s in enumerate(sentences, 1)]
+        if as_list:  # one task a line: a valid JSON list that still diffs and greps line by line
+            return "[\n" + ",\n".join(lines) + "\n]\n"
+        return "".join(line + "\n" for line in lines)
+    return write
+
+
+# The formats, in the order --help lists them (and auto-detection tries their detectors; BIO columns last).
+FORMATS: dict[str, Format] = {f.name: f for f in (
+    Format("mit", "TAG<TAB>word", _read_bio("mit"), _write_bio("mit"), None, (".bio", ".iob")),
+    Format("conll", "word ... TAG, CoNLL-2003 too", _read_bio("conll"), _write_bio("conll"), None, (".conll",)),
+    Format("jsonl", "doccano or Prodigy spans, a JSON object a line",
+           lambda s, o: jsonl.parse_jsonl(s.text, s.path, o.misaligned, o.warn, o.tally),
+           _write_records(lambda s, i: jsonl.jsonl_record(s), as_list=False), lambda s: jsonl.detect(s.text),
+           (".jsonl",)),
+    Format("labelstudio", "a Label Studio JSON or JSON-MIN export",
+           lambda s, o: labelstudio.parse_labelstudio(s.text, s.path, o.misaligned, o.warn, o.tally),
+           _write_records(labelstudio.task, as_list=True), lambda s: labelstudio.detect(s.text), (".json",)),
+    Format("brat", "BRAT standoff: a folder of X.txt/X.ann pairs, or one X.ann beside its X.txt",
+           brat.read, brat.write, brat.detect, (".ann",), folder=True),
+)}
+BIO_FAMILY = "bio"  # mit or conll by the columns on reading, mit on writing
+READ_FORMATS = ("auto", *FORMATS, BIO_FAMILY)  # --format, --from
+WRITE_FORMATS = (BIO_FAMILY, *(name for name, f in FORMATS.items() if f.write))  # convert --to
+# predict --input-format: text (a text a line) or a tagged file of any format; auto: a folder, or a name
+# with a format's suffix, is tagged, anything else is text.
+INPUT_FORMATS = ("auto", "text", *READ_FORMATS[1:])
+FORMAT_HELP = ("Format of the data files: auto (from the content), "
+               + ", ".join(f"{f.name} ({f.help})" for f in FORMATS.values())
+               + f", {BIO_FAMILY} (mit or conll, by the columns).")
+
+
+def format_for_suffix(path: str | Path) -> str | None:
+    """The format a file name says (its suffix), or None."""
+    suffix = Path(path).suffix.lower()
+    return next((f.name for f in FORMATS.values() if suffix in f.suffixes), None)
+
+
+def detect_format(source: Source) -> str:
+    """The format of `source` by its content (a folder: the format that reads folders), else its BIO layout."""
+    for f in FORMATS.values():
+        if (f.folder and source.is_dir) or (f.detect and not source.is_dir and f.detect(source)):
+            return f.name
+    return bio.detect_columns(split_lines(source.text), source.path)
 
 
 def read_corpus(path: str | Path, fmt: str = "auto", scheme: str = "auto", misaligned: str = "error",
@@ -45,49 +149,33 @@ def read_corpus(path: str | Path, fmt: str = "auto", scheme: str = "auto", misal
 
 def read_with_format(path: str | Path, fmt: str = "auto", scheme: str = "auto", misaligned: str = "error",
                      warn: Warn | None = None, tally: Tally | None = None) -> tuple[str, list[Sentence]]:
-    """(the format read, the sentences) of `path`: a file, a pipe or /dev/stdin, read once.
+    """(the format read, the sentences) of `path`: a file, a folder, a pipe or /dev/stdin, read once.
 
     `scheme` applies to BIO files, `misaligned` to span formats (see align.py);
     `warn` (default: stderr) hears what was repaired, skipped or changed;
     `tally`, when given, counts what the span formats skipped or changed.
     """
-    for name, value, allowed in (("format", fmt, DATA_FORMATS), ("scheme", scheme, SCHEMES),
+    for name, value, allowed in (("format", fmt, READ_FORMATS), ("scheme", scheme, SCHEMES),
                                  ("misaligned", misaligned, MISALIGNED)):
         if value not in allowed:
             raise InputError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
-    warn = warn or warn_on_stderr
-    text, source = read_text(path), str(path)
+    source = Source(str(path))
     if fmt == "auto":
-        fmt = detect_format(text)
-    if fmt == "jsonl":
-        return fmt, parse_jsonl(text, source, misaligned, warn, tally)
-    if fmt == "labelstudio":
-        return fmt, parse_labelstudio(text, source, misaligned, warn, tally)
-    if fmt == "auto":
-        fmt = detect_columns(split_lines(text), source)
-    return fmt, parse_bio(text, source, fmt, warn, scheme)
+        fmt = detect_format(source)
+    elif fmt == BIO_FAMILY:
+        fmt = bio.detect_columns(split_lines(source.text), source.path)
+    options = ReadOptions(scheme, misaligned, warn or warn_on_stderr, tally)
+    return fmt, FORMATS[fmt].read(source, options)
 
 
-def render_corpus(sentences: Iterable[Sentence], fmt: str, scheme: str = "iob2") -> str:
-    """Sentences as the text of a file in one of CONVERT_FORMATS; BIO and CoNLL tags written in `scheme`."""
-    if fmt not in CONVERT_FORMATS:
-        raise InputError(f"unknown output format {fmt!r}: choose one of {', '.join(CONVERT_FORMATS)}")
-    if fmt == "jsonl":
-        return "".join(json.dumps(jsonl_record(s), ensure_ascii=False) + "\n" for s in sentences)
-    if fmt == "labelstudio":
-        # One task a line: a valid JSON list that still diffs and greps line by line.
-        tasks = [json.dumps(task(s, i), ensure_ascii=False) for i, s in enumerate(sentences, 1)]
-        return "[\n" + ",\n".join(tasks) + "\n]\n"
-    lines = []
-    for s in sentences:
-        for word, tag in zip(s.words, from_iob2(s.tags, scheme)):
-            lines.append(f"{tag}\t{word}" if fmt == "bio" else f"{word} {tag}")
-        lines.append("")
-    return "\n".join(lines) + "\n" if lines else ""
+def render_corpus(sentences: Iterable[Sentence], fmt: str, scheme: str = "iob2",
+                  warn: Warn | None = None) -> str | dict[str, str]:
+    """Sentences in a format of WRITE_FORMATS: a file's text, or a folder's files by name; tags in `scheme`.
 
-
-# convert --to by the output's suffix (anything else: bio).
-_SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "labelstudio", ".conll": "conll"}
+    `warn` (default: stderr) hears what the format cannot keep."""
+    if fmt not in WRITE_FORMATS:
+        raise InputError(f"unknown output format {fmt!r}: choose one of {', '.join(WRITE_FORMATS)}")
+    return FORMATS["mit" if fmt == BIO_FAMILY else fmt].write(list(sentences), scheme, warn or warn_on_stderr)
 
 
 def convert(source: str | Path, target: str | Path, from_format: str = "auto", to_format: str | None = None,
@@ -95,20 +183,37 @@ def convert(source: str | Path, target: str | Path, from_format: str = "auto", t
             warn: Warn | None = None) -> tuple[str, str, int]:
     """Read `source` in any format, write it to `target` ('-': stdout) in `to_format`; (from, to, sentences).
 
-    Words and tags survive every round trip: text and word offsets are kept
-    where both formats have them, and JSONL / Label Studio records carry tokens
-    where splitting the text would give other words (see align.tokens_field).
+    `to_format` None: the format the target's suffix names, else bio. Words and
+    tags survive every round trip: text and word offsets are kept where both
+    formats have them, and JSONL / Label Studio records carry tokens where
+    splitting the text would give other words (see align.tokens_field).
     """
     if str(target) != "-" and Path(target).exists() and Path(target).resolve() == Path(source).resolve():
         raise InputError(f"{target}: the output is the input file")
-    to_format = to_format or _SUFFIX_FORMATS.get(Path(target).suffix.lower(), "bio")
+    to_format = to_format or format_for_suffix(target) or BIO_FAMILY
     if to_scheme not in OUTPUT_SCHEMES:
         raise InputError(f"unknown output scheme {to_scheme!r}: choose one of {', '.join(OUTPUT_SCHEMES)}")
+    if str(target) == "-" and FORMATS.get(to_format, FORMATS["mit"]).folder:
+        raise InputError(f"{to_format} writes files, not stdout: give an output folder or X.ann")
     read, sentences = read_with_format(source, from_format, scheme, misaligned, warn)
-    text = render_corpus(sentences, to_format, to_scheme)
-    if str(target) == "-":
-        sys.stdout.write(text)
+    written = render_corpus(sentences, to_format, to_scheme, warn)
+    if isinstance(written, dict):
+        _write_files(Path(target), written)
+    elif str(target) == "-":
+        sys.stdout.write(written)
         sys.stdout.flush()
     else:
-        atomic_write_text(Path(target), text)
+        atomic_write_text(Path(target), written)
     return read, to_format, len(sentences)
+
+
+def _write_files(target: Path, files: dict[str, str]) -> None:
+    """A folder format's files: into the folder `target`, or, for a target X.ann, as the pair X.txt, X.ann."""
+    if target.suffix.lower() not in (".ann", ".txt"):
+        write_folder(target, files, keep=tuple(FORMATS["brat"].suffixes) + (".txt",))
+        return
+    if len(files) > 2:
+        raise InputError(f"{target}: one .ann holds one document, the input has {len(files) // 2}; "
+                         "give a folder to write them all")
+    for name, text in files.items():
+        atomic_write_text(target.with_suffix(Path(name).suffix), text)

@@ -18,7 +18,7 @@ from ..tags import is_tag, repair_bio
 
 # How many non-blank lines `auto` inspects to pick a format.
 _DETECT_LINES = 200
-BIO_COLUMNS = ("mit", "conll")  # the formats this module reads (see choices.DATA_FORMATS)
+BIO_COLUMNS = ("mit", "conll")  # the layouts this module reads (formats' `mit` and `conll`)
 
 
 def detect_columns(lines: list[str], path: str) -> str:

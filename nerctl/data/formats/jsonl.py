@@ -11,7 +11,7 @@ file and the record's line.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..align import CharSpan, Tally, aligned_sentence, char_spans, sentence_words, tokens_field
 from ..sentence import Sentence
@@ -20,8 +20,12 @@ from ...core.errors import InputError
 from ..sources import split_lines
 from ..tags import TYPE_RULE, is_entity_type
 
-if TYPE_CHECKING:
-    pass
+
+
+def detect(text: str) -> bool:
+    """JSON objects a line: the first line is one."""
+    first_line = text.lstrip().split("\n", 1)[0].strip()
+    return first_line.startswith("{") and first_line.endswith("}")
 
 
 def parse_jsonl(text: str, path: str, misaligned: str = "error",

@@ -9,7 +9,7 @@ name the file and the task id.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..align import CharSpan, Tally, aligned_sentence, char_spans, sentence_words, tokens_field
 from ..sentence import Sentence
@@ -17,11 +17,15 @@ from ...core.progress import Warn
 from ...core.errors import InputError
 from ..tags import TYPE_RULE, is_entity_type
 
-if TYPE_CHECKING:
-    pass
 
 # The names in the labeling config nerctl writes: <Labels name="label" toName="text"> over <Text name="text" value="$text">.
 FROM_NAME, TO_NAME = "label", "text"
+
+
+def detect(text: str) -> bool:
+    """A JSON list of objects (or an empty one); a CoNLL word may be "[" too, but then a tag follows."""
+    head = text.lstrip()
+    return head.startswith("[") and head[1:].lstrip()[:1] in ("{", "]")
 
 
 def parse_labelstudio(text: str, path: str, misaligned: str = "error",
