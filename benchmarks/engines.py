@@ -6,7 +6,7 @@
 In one process and one run, each candidate engine tags MIT Movie engtest
 through the same `Tagger` (tokenizing, windows, `tagging_plan` batches,
 Viterbi), so only the forward pass differs. Per engine: sentences/s of
-`Tagger.predict_words` (best of --repeats, after a warm-up), strict entity F1
+`Tagger.tags_and_scores` (best of --repeats, after a warm-up), strict entity F1
 on the run's dev split (where choices are made) and on engtest, and the share of words whose tag equals LiteRT fp32's.
 
 Candidates (an engine whose package is missing or whose conversion fails is
@@ -184,12 +184,12 @@ def measure(tagger, sentences, gold, reference, repeats: int, dev) -> dict:
     from nerctl.evaluation.scoring import score
 
     words = [s.words for s in sentences]
-    dev_f1 = score([list(s.tags) for s in dev], [t for t, _ in tagger.predict_words([s.words for s in dev])])["f1"]
-    tagger.predict_words(words[:256])  # warm-up: first shapes, lazy set-up
+    dev_f1 = score([list(s.tags) for s in dev], [t for t, _ in tagger.tags_and_scores([s.words for s in dev])])["f1"]
+    tagger.tags_and_scores(words[:256])  # warm-up: first shapes, lazy set-up
     best, predicted = float("inf"), []
     for _ in range(repeats):
         start = time.perf_counter()
-        predicted = [tags for tags, _ in tagger.predict_words(words)]
+        predicted = [tags for tags, _ in tagger.tags_and_scores(words)]
         best = min(best, time.perf_counter() - start)
     flat = [t for tags in predicted for t in tags]
     agreement = None if reference is None else float(np.mean([a == b for a, b in zip(flat, reference)]))

@@ -12,7 +12,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .core.choices import HEADS, MISALIGNED, PRECISIONS, SCHEMES, STRATEGIES
 from .core.errors import InputError
@@ -30,17 +30,38 @@ MISALIGNED_HELP = ("Spans that do not fit the words (a boundary inside a word, o
 
 def option(default: Any, help: str, *, ge: float | None = None, gt: float | None = None, lt: float | None = None,
            le: float | None = None, choices: tuple[str, ...] | None = None, flag: str | None = None, path: bool = False,
-           per_worker: bool = False) -> Any:
+           per_worker: bool = False, env: bool = True) -> Any:
     """A config field and everything its option needs.
 
     `ge`/`gt`/`lt`/`le`: bounds; `choices`: the allowed values (a tuple from
     choices.py); `flag`: the CLI declaration when not `--field-name` (a
     `--on/--off` pair for booleans); `path`: the value is a file or folder;
     `per_worker`: may differ between the workers of a cluster (paths: the data
-    itself is compared, see training.restore_or_set_up).
+    itself is compared, see training/setup.py's agree_on_data); `env`: a
+    NERCTL_<FIELD> variable sets it (TrainConfig's fields; a command's own
+    options, like serve's, come from the command line only).
+
+    Any dataclass of such fields gets its command options from them
+    (cli/app.py's `option_parameters`) and its checks from `check_options`.
     """
-    return field(default=default, metadata={"help": help, "ge": ge, "gt": gt, "lt": lt, "le": le, "choices": choices,
-                                             "flag": flag, "path": path, "per_worker": per_worker})
+    default_kind = "default_factory" if isinstance(default, list) else "default"
+    return field(**{default_kind: (lambda: list(default)) if isinstance(default, list) else default},
+                 metadata={"help": help, "ge": ge, "gt": gt, "lt": lt, "le": le, "choices": choices, "flag": flag,
+                           "path": path, "per_worker": per_worker, "env": env})
+
+
+def is_option(f: dataclasses.Field) -> bool:
+    """A field declared with `option` (the others are set by the code, not by a user)."""
+    return "help" in f.metadata
+
+
+def check_options(values: Any, name: Callable[[dataclasses.Field], str]) -> None:
+    """InputError naming (by `name`) the first option field of `values` outside its limits or choices."""
+    for f in fields(values):
+        value = getattr(values, f.name)
+        problem = None if value is None or not is_option(f) or isinstance(value, list) else _problem(value, f.metadata)
+        if problem:
+            raise InputError(f"{name(f)} {problem}")
 
 
 @dataclass
@@ -111,11 +132,7 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Raise InputError on impossible values; return self for chaining."""
-        for f in fields(self):
-            value = getattr(self, f.name)
-            problem = None if value is None else _problem(value, f.metadata)
-            if problem:
-                raise InputError(f"invalid config: {f.name} {problem}")
+        check_options(self, lambda f: f"invalid config: {f.name}")
         if not (self.train_file or self.dataset):
             raise InputError("invalid config: give a dataset or a train_file")
         if self.run_name is not None and (
@@ -167,7 +184,7 @@ def _problem(value: Any, meta: Mapping[str, Any]) -> str | None:
 
 def field_type(f: dataclasses.Field) -> type:
     """The runtime type of a field (Optional[X] -> X)."""
-    return {"int": int, "float": float, "str": str, "bool": bool}[str(f.type).split(" | ")[0]]
+    return {"int": int, "float": float, "str": str, "bool": bool, "list[str]": list}[str(f.type).split(" | ")[0]]
 
 
 def env_name(f: dataclasses.Field) -> str:
@@ -179,8 +196,10 @@ def option_help(f: dataclasses.Field) -> str:
     default = f.default
     if f.metadata["flag"] and isinstance(default, bool):  # name the side of a --on/--off pair
         default = f.metadata["flag"].split("/")[0 if default else 1]
-    shown = "" if default is None else f"; default: {default}"
-    return f"{f.metadata['help']} [env: {env_name(f)}{shown}]"
+    parts = [f"env: {env_name(f)}"] if f.metadata["env"] else []
+    if default is not None and default is not dataclasses.MISSING:
+        parts.append(f"default: {default}")
+    return f"{f.metadata['help']} [{'; '.join(parts)}]" if parts else f.metadata["help"]
 
 
 _BOOL_WORDS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}

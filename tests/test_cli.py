@@ -94,7 +94,14 @@ def test_evaluate_agrees_with_training_summary_and_with_seqeval_on_predict_outpu
         assert independent[key] == metrics[key]
 
 
-def test_evaluate_table_and_unseen_labels(trained_run, tmp_path):
+def test_evaluate_table_and_unseen_labels(trained_run, bio_files, tmp_path):
+    long = tmp_path / ("a-folder-name-long-enough-to-be-wider-than-the-table-of-scores-" * 2) / "test.bio"
+    long.parent.mkdir()
+    long.write_bytes(bio_files["test"].read_bytes())
+    table = runner.invoke(app, ["evaluate", str(trained_run), "--file", str(long)])
+    assert table.exit_code == 0, table.output
+    assert table.stdout.splitlines()[0] == f"{long} (litert fp32)"  # piped: the title is not wrapped
+    assert "all (micro)" in table.stdout
     table = runner.invoke(app, ["evaluate", str(trained_run), "--file", str(Path(trained_run) / "..")])
     assert table.exit_code == 2 and "no .ann files in this folder" in table.stderr  # a folder is read as BRAT
     bad = tmp_path / "unseen.bio"

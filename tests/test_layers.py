@@ -4,6 +4,7 @@ Every import counts: at module level, inside a function, under TYPE_CHECKING.
 A layer imports only itself and the layers listed before it.
 """
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +127,14 @@ def test_tagging_modules_import_no_tensorflow():
             "print(sorted(m for m in ('tensorflow', 'transformers', 'tf_keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
+
+
+def test_the_code_map_names_every_module():
+    """docs/development.md's code map lists each module by its path under nerctl/ (and no module that is gone)."""
+    text = (PACKAGE.parent / "docs" / "development.md").read_text(encoding="utf-8")
+    paths = {str(p.relative_to(PACKAGE)) for p in package_files()}
+    missing = sorted(p for p in paths if p not in text)
+    assert not missing, f"modules not in docs/development.md's code map: {missing}"
+    named = set(re.findall(r"\b((?:[a-z_]+/)*[a-z_]+\.py)\b", text.split("```")[1] if "```" in text else text))
+    gone = sorted(p for p in named if "/" in p and p not in paths and not p.startswith(("tests/", "benchmarks/")))
+    assert not gone, f"the code map names modules that do not exist: {gone}"

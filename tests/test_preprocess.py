@@ -170,3 +170,28 @@ def test_tagging_plan_pads_each_window_to_its_own_rounded_length(tokenizer):
     # the same window gets the same padded length in any company
     alone = tagging_plan(windows[:1], 16, multiple=4)
     assert alone[0][0] == next(length for length, batch in plan if 0 in batch)
+
+
+def test_tensorflow_leaves_no_autograph_files_in_the_temp_folder(tmp_path):
+    """Functions autograph converts run, and their generated files are gone at once (not at exit: a killed
+    process would leave them), even for a process that ends with os._exit."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os; from nerctl.modeling.runtime import import_tensorflow; tf = import_tensorflow()\n"
+            "@tf.function\n"
+            "def f(x):\n"
+            "    if tf.reduce_sum(x) > 0:\n"
+            "        return x * 2\n"
+            "    return -x\n"
+            "print(f(tf.constant([1, 2])).numpy().tolist(), f(tf.constant([-3])).numpy().tolist(), flush=True)\n"
+            "os._exit(0)\n")
+    script = tmp_path / "converted.py"  # autograph reads the function's source: a file, not -c
+    script.write_text(code)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
+                         env={**os.environ, "TMPDIR": str(temp)}).stdout
+    assert out.split("\n")[0] == "[2, 4] [3]"
+    assert not list(temp.iterdir())

@@ -11,15 +11,16 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Callable, List, Optional
 
 import typer
 
 from .render import PROG, fail, handle_errors, print_json, print_metrics, write_stdout
-from ..core.choices import (EXPORT_FORMATS, MISALIGNED, OUTPUT_FORMATS, OUTPUT_SCHEMES, PRECISIONS, SCHEMES)
-from ..inference.engines import BACKENDS, backend_help
-from ..data.formats import FORMAT_HELP, INPUT_FORMATS, READ_FORMATS, WRITE_FORMATS
-from ..config import MISALIGNED_HELP, SCHEME_HELP, TrainConfig, field_type, option_help
+from ..core.choices import (EXPORT_FORMATS, MISALIGNED, OUTPUT_FORMATS, OUTPUT_SCHEMES, SCHEMES)
+from ..inference.engines import EngineOptions
+from ..serving.settings import ServeSettings, read_api_key
+from ..data.formats import FORMAT_HELP, INPUT_FORMAT_HELP, INPUT_FORMATS, READ_FORMATS, WRITE_FORMATS
+from ..config import MISALIGNED_HELP, is_option, SCHEME_HELP, TrainConfig, field_type, option_help
 
 app = typer.Typer(
     name=PROG,
@@ -33,9 +34,6 @@ app = typer.Typer(
 )
 
 MIRROR_HELP = "Fetch from this URL base or local folder instead of the corpus' home [env: NERCTL_MIRROR]."
-PRECISION_HELP = ("Compute precision: fp32, bf16 (keras), int8 (onnx); auto: the fastest the run and CPU allow "
-                  "(see --backend).")
-BACKEND_HELP = backend_help()
 
 
 def choice_enum(name: str, values: tuple[str, ...]) -> type[Enum]:
@@ -48,8 +46,6 @@ ConvertFormat = choice_enum("ConvertFormat", WRITE_FORMATS)
 Scheme = choice_enum("Scheme", SCHEMES)
 OutputScheme = choice_enum("OutputScheme", OUTPUT_SCHEMES)
 Misaligned = choice_enum("Misaligned", MISALIGNED)
-Precision = choice_enum("Precision", PRECISIONS)
-Backend = choice_enum("Backend", BACKENDS)
 OutputFormat = choice_enum("OutputFormat", OUTPUT_FORMATS)
 InputFormat = choice_enum("InputFormat", INPUT_FORMATS)
 ExportFormat = choice_enum("ExportFormat", EXPORT_FORMATS)
@@ -100,19 +96,50 @@ def download(
     reporter.log(f"{dataset}: {len(paths)} file(s) verified")
 
 
-def _config_parameters() -> list[inspect.Parameter]:
-    """One `train` option per TrainConfig field, from the field's declaration (see config.option)."""
+def option_parameters(cls: type, unset: bool = False) -> list[inspect.Parameter]:
+    """One command option per `option` field of the dataclass `cls`, from the field's declaration (see config.option).
+
+    `unset`: every default is None, so that the command can tell a flag given
+    from one left out (train: flag > environment > config file > default).
+    """
     params = []
-    for f in dataclasses.fields(TrainConfig):
+    for f in dataclasses.fields(cls):
+        if not is_option(f):
+            continue
         meta = f.metadata
-        if meta["choices"]:
-            kind = choice_enum(f.name.title().replace("_", ""), meta["choices"])
-        else:
-            kind = Path if meta["path"] else field_type(f)
+        kind: Any = choice_enum(f.name.title().replace("_", ""), meta["choices"]) if meta["choices"] else (
+            Path if meta["path"] else field_type(f))
+        default = None if unset or f.default is dataclasses.MISSING else f.default
+        extra = {}
+        if kind is list:
+            kind, default, extra = List[str], None, {"metavar": "<str>"}
+        elif meta["choices"] and default is not None:
+            default = kind(default)
         flag = meta["flag"] or "--" + f.name.replace("_", "-")
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[kind],
-                                        default=typer.Option(None, flag, help=option_help(f), show_default=False)))
+                                        default=typer.Option(default, flag, help=option_help(f), show_default=False,
+                                                             **extra)))
     return params
+
+
+def options_of(cls: type, options: dict[str, Any]) -> dict[str, Any]:
+    """The values a command received for `cls`'s option fields (choices as plain strings, lists as lists)."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        if is_option(f) and f.name in options:
+            value = options[f.name]
+            out[f.name] = value.value if isinstance(value, Enum) else (
+                list(value or []) if field_type(f) is list else value)
+    return out
+
+
+def register(function: Callable, *classes: type, unset: bool = False) -> None:
+    """Add `function` as a command: its own parameters, then one option per field of `classes`."""
+    command = handle_errors(function)
+    params = [p for p in inspect.signature(function).parameters.values() if p.kind != p.VAR_KEYWORD]
+    params += [p for cls in classes for p in option_parameters(cls, unset)]
+    command.__signature__ = inspect.signature(function).replace(parameters=params)
+    app.command(name=function.__name__)(command)
 
 
 def train(
@@ -131,7 +158,7 @@ def train(
     """
     from .. import api
 
-    options = {k: v.value if isinstance(v, Enum) else v for k, v in options.items()}
+    options = options_of(TrainConfig, options)
     if resume:
         given = [f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None]
         if given or config:
@@ -147,27 +174,20 @@ def train(
         write_stdout(f"best dev F1 {summary['best_dev_f1']:.4f} at epoch {summary['best_epoch']}\n")
 
 
-# The fixed options, then one per TrainConfig field; Typer reads the signature.
-_train_command = handle_errors(train)
-_train_command.__signature__ = inspect.signature(train).replace(parameters=[
-    p for p in inspect.signature(train).parameters.values() if p.kind != p.VAR_KEYWORD] + _config_parameters())
-app.command(name="train")(_train_command)
+register(train, TrainConfig, unset=True)
 
 
-def _tagger(run: Optional[str], batch_size: Optional[int], precision: Enum, backend: Enum):
-    """The run's tagger on the chosen engine, the choice said on a terminal's stderr."""
+def _tagger(run: Optional[str], options: dict[str, Any]):
+    """The run's tagger on the engine the options choose, the choice said on a terminal's stderr."""
     from ..api import load
-    from ..inference.engines import choose_engine
     from ..core.progress import Reporter
 
-    choose_engine(backend.value, precision.value)  # a usage error is told before the run is looked for
-    tagger = load(run, backend.value, precision.value, batch_size)
+    engine = EngineOptions(**options_of(EngineOptions, options)).check()
+    tagger = load(run, engine.backend, engine.precision, engine.batch_size)
     Reporter().note(tagger.engine.describe())
     return tagger
 
 
-@app.command()
-@handle_errors
 def evaluate(
     run: Optional[str] = typer.Argument(None, help="Run directory or name [default: runs/latest]."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Tagged file to score (any --format; a pipe too)."),
@@ -176,13 +196,11 @@ def evaluate(
     format: DataFormat = typer.Option(DataFormat.auto, "--format", help=FORMAT_HELP),
     scheme: Scheme = typer.Option(Scheme.auto, "--scheme", help=SCHEME_HELP),
     misaligned: Misaligned = typer.Option(Misaligned.error, "--misaligned", help=MISALIGNED_HELP),
-    batch_size: Optional[int] = typer.Option(None, min=1, help="Sentences per batch [default: the run's]."),
-    backend: Backend = typer.Option(Backend.auto, help=BACKEND_HELP),
-    precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP),
     mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
     errors: int = typer.Option(0, "--errors", min=0, help="Also show the N sentences with the most span errors "
                                "(gold and predicted spans; in --json as 'worst')."),
     json_output: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
+    **options,
 ) -> None:
     """Score a run: entity P/R/F1 (seqeval, strict IOB2) overall and per type, token accuracy.
 
@@ -191,7 +209,7 @@ def evaluate(
     from ..api import evaluate as score
     from ..data.datasets import dataset_split
 
-    tagger = _tagger(run, batch_size, precision, backend)
+    tagger = _tagger(run, options)
     path = file or dataset_split(dataset, split, mirror=mirror)
     metrics = score(tagger, path, format=format.value, scheme=scheme.value, misaligned=misaligned.value,
                     worst=errors, progress=True).to_dict()
@@ -205,8 +223,9 @@ def evaluate(
         print_sentence_errors(metrics["worst"])
 
 
-@app.command()
-@handle_errors
+register(evaluate, EngineOptions)
+
+
 def predict(
     texts: Optional[List[str]] = typer.Argument(None, help="Texts to tag; '-' reads one text per line from stdin."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="File with one text per line ('-' for stdin; "
@@ -221,15 +240,10 @@ def predict(
         None, "--output", "-o", help="Write jsonl or conll here, chunk by chunk, instead of stdout (an existing file is replaced)."),
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted --output jsonl: keep its complete lines and tag only the rest of the input."),
-    input_format: InputFormat = typer.Option(
-        InputFormat.auto, help="bio, jsonl, labelstudio: tag the words of a tagged file in memory (conll output then "
-        "shows gold and predicted; offsets index the file's texts); auto: bio for .bio/.conll/.iob, jsonl for "
-        ".jsonl, labelstudio for .json, else text."),
+    input_format: InputFormat = typer.Option(InputFormat.auto, help=INPUT_FORMAT_HELP),
     scheme: Scheme = typer.Option(Scheme.auto, "--scheme", help=SCHEME_HELP),
     misaligned: Misaligned = typer.Option(Misaligned.error, "--misaligned", help=MISALIGNED_HELP),
-    batch_size: Optional[int] = typer.Option(None, min=1, help="Texts per batch [default: the run's]."),
-    backend: Backend = typer.Option(Backend.auto, help=BACKEND_HELP),
-    precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP),
+    **options,
 ) -> None:
     """Tag texts: words with tags, and entity spans with character offsets into the input.
 
@@ -241,11 +255,14 @@ def predict(
 
     job = plan_predict(texts or [], file, output.value if output else None, output_file, resume,
                        input_format.value, sys.stdout.isatty(), scheme.value, misaligned.value)
-    results = run_predict(_tagger(run, batch_size, precision, backend), job)
+    results = run_predict(_tagger(run, options), job)
     if results is not None:
         from .render import print_predictions_table
 
         print_predictions_table(results)
+
+
+register(predict, EngineOptions)
 
 
 @app.command()
@@ -304,40 +321,25 @@ def export(
     write_stdout(f"{folder}\n")
 
 
-@app.command()
-@handle_errors
 def serve(
     run: Optional[str] = typer.Argument(None, help="Run directory or name [default: runs/latest]."),
-    host: str = typer.Option("127.0.0.1", help="Address to listen on; 0.0.0.0 to accept other machines."),
-    port: int = typer.Option(8080, help="Port to listen on."),
-    workers: int = typer.Option(1, help="Worker processes, each with its own copy of the model."),
-    max_batch: int = typer.Option(64, help="Texts per model call: concurrent requests are tagged together."),
-    max_wait_ms: float = typer.Option(5.0, help="How long a request waits for others to share its batch."),
-    max_queue: int = typer.Option(1024, help="Texts waiting for a batch, per worker; beyond, 503 with Retry-After."),
-    max_texts: int = typer.Option(256, help="Texts per request; beyond, 413."),
-    max_body_bytes: int = typer.Option(1 << 20, help="Request body size; beyond, 413."),
-    max_words: int = typer.Option(0, help="Words per text; beyond, 413 (0: no limit; long texts are windowed "
-                                  "as in predict, memory stays bounded)."),
     api_key_file: Optional[Path] = typer.Option(
         None, help="Require 'Authorization: Bearer KEY' on /v1/, KEY the file's first line [env: NERCTL_API_KEY]."),
-    cors_origin: Optional[List[str]] = typer.Option(None, help="Allow browsers from this origin (repeatable); "
-                                                    "CORS is off without it."),
-    backend: Backend = typer.Option(Backend.auto, help=BACKEND_HELP),
-    precision: Precision = typer.Option(Precision.auto, help=PRECISION_HELP),
+    **options,
 ) -> None:
     """Serve a run over HTTP: POST /v1/ner, GET /v1/model, /health, /ready, /metrics, /docs.
 
     Results are the records `predict --format jsonl` writes. SIGTERM or Ctrl-C
     stops accepting, answers the requests in flight, and exits 0."""
-    from ..inference.engines import choose_engine
     from ..artifacts.rundir import resolve_run
-    from ..serving.app import ServeSettings, read_api_key, serve as run_service
+    from ..serving.app import serve as run_service
 
-    choose_engine(backend.value, precision.value)  # usage errors first
-    settings = ServeSettings(str(resolve_run(run).path), host, port, workers, max_batch, max_wait_ms, max_queue,
-                             max_texts, max_body_bytes, max_words, backend.value, precision.value,
-                             list(cors_origin or []), read_api_key(api_key_file)).check()
-    run_service(settings)
+    values = options_of(ServeSettings, options)
+    EngineOptions(values["backend"], values["precision"]).check()  # usage errors before the run is looked for
+    run_service(ServeSettings(str(resolve_run(run).path), **values, api_key=read_api_key(api_key_file)).check())
+
+
+register(serve, ServeSettings)
 
 
 @app.command()

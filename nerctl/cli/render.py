@@ -73,11 +73,11 @@ def print_json(data) -> None:
     write_stdout(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def metrics_table(metrics: dict, title: str):
+def metrics_table(metrics: dict):
     """A rich table of overall and per-type entity scores."""
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    table = Table()
     for column in ("type", "precision", "recall", "f1", "support"):
         table.add_column(column, justify="left" if column == "type" else "right")
     for name, m in metrics["per_type"].items():
@@ -90,7 +90,9 @@ def metrics_table(metrics: dict, title: str):
 
 def print_metrics(metrics: dict, title: str) -> None:
     console = stdout_console()
-    console.print(metrics_table(metrics, title))
+    # The title on a line of its own: as the table's title it would wrap at the table's width.
+    console.print(title, soft_wrap=True, highlight=False, markup=False)
+    console.print(metrics_table(metrics))
     console.print(f"token accuracy (words, no padding): {metrics['token_accuracy']:.4f}"
                   f"   sentences: {metrics['sentences']}", highlight=False)
 

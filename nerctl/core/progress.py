@@ -35,7 +35,7 @@ class Reporter:
 
     @contextlib.contextmanager
     def counter(self, description: str) -> Iterator[Callable[[int, int], None]]:
-        """A bar fed by `(done, total)` callbacks, as Tagger.predict_words makes them."""
+        """A bar fed by `(done, total)` callbacks, as Tagger.tags_and_scores makes them."""
         with self.task(description, None, unit="sentences") as bar:
             yield lambda done, total: bar.advance(done, total=total)
 

@@ -40,7 +40,7 @@ def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
 
 def evaluate_sentences(tagger: Tagger, sentences: Sequence[Sentence], progress: Progress | None = None) -> tuple[dict, list[list[str]]]:
     """Tag `sentences` and score them against their gold tags; also return the tags."""
-    predictions = tagger.predict_words([s.words for s in sentences], progress)
+    predictions = tagger.tags_and_scores([s.words for s in sentences], progress)
     pred = [tags for tags, _ in predictions]
     return score([s.tags for s in sentences], pred), pred
 

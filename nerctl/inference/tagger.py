@@ -20,7 +20,7 @@ from ..core.errors import InputError
 from ..modeling.encoding import Encoder, PieceTokenizer, collate, merge_windows, tagging_plan
 from ..data.sentence import Word, split_words
 from ..artifacts.rundir import RunDir
-from .engines import Engine, available, choose_engine, open_forward
+from .engines import EngineChoice, available, choose_engine, open_forward
 from ..data.tags import LabelMap, entity_spans, repair_bio
 
 Progress = Callable[[int, int], None]  # (sentences just finished, total sentences)
@@ -89,14 +89,14 @@ class Tagger:
 
     def __init__(self, forward, tokenizer: PieceTokenizer, label_map: LabelMap, max_len: int,
                  batch_size: int = 64, decoder: str = "viterbi", transitions: Transitions | None = None,
-                 engine: Engine | None = None, name: str | None = None):
+                 engine: EngineChoice | None = None, name: str | None = None):
         if decoder not in DECODERS:
             raise InputError(f"unknown decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
         if forward.num_labels != len(label_map.labels):
             raise InputError(f"the model has {forward.num_labels} labels, the label map {len(label_map.labels)}")
         self.decoder = decoder
         self.transitions = transitions  # a CRF head's learned scores, used by Viterbi
-        self.engine = engine  # the engines.Engine that runs `forward` (from_run's choice)
+        self.engine = engine  # the engines.EngineChoice that runs `forward` (from_run's choice)
         self.name = name  # the run's name (Label Studio's model_version)
         self.forward = forward
         self.label_map = label_map
@@ -159,15 +159,15 @@ class Tagger:
         return [(repair_bio([labels[i] for i in row]), [float(p[w, i]) for w, i in enumerate(row)])
                 for p, row in zip(probs, ids)]
 
-    def predict_words(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
-                      ) -> list[tuple[list[str], list[float]]]:
+    def tags_and_scores(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
+                        ) -> list[tuple[list[str], list[float]]]:
         """Tags (valid IOB2) and their probabilities for each sentence's words."""
         return self.decode(self.word_probabilities(sentences, progress))
 
     def tag_words(self, texts: Sequence[str], word_lists: Sequence[list[Word]], gold=None,
                   progress: Progress | None = None) -> list[Doc]:
         """Tag pre-split words; `texts` are what their offsets point into."""
-        predictions = self.predict_words([[w.text for w in words] for words in word_lists], progress)
+        predictions = self.tags_and_scores([[w.text for w in words] for words in word_lists], progress)
         out = []
         for i, (text, words, (tags, scores)) in enumerate(zip(texts, word_lists, predictions)):
             entities = [

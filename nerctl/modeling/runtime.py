@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import linecache
 import os
 import sys
 from pathlib import Path
@@ -39,9 +40,38 @@ def import_tensorflow():
             import tensorflow as tf
 
             tf.config.list_physical_devices()
+        _autograph_files_removed_at_once()
     import tensorflow as tf
 
     return tf
+
+
+def _autograph_files_removed_at_once() -> None:
+    """Remove each file autograph writes as soon as its module is loaded.
+
+    Autograph writes every function it converts to a __autograph_generated_file*.py
+    in the temp folder and removes it only at interpreter exit, so each killed,
+    forked or os._exit-ed process (a test's kill -9, a server worker) leaves
+    its files there for good. The module needs its file only while loading;
+    linecache keeps the source for tracebacks.
+    """
+    try:
+        from tensorflow.python.autograph.pyct import loader
+    except ImportError:  # another TensorFlow layout: leave it be
+        return
+    write_and_load = loader.load_source
+    if getattr(write_and_load, "removes_its_file", False):
+        return
+
+    def load_source(source: str, delete_on_exit: bool):
+        module, file_name = write_and_load(source, delete_on_exit=False)
+        linecache.cache[file_name] = (len(source), None, source.splitlines(True), file_name)  # mtime None: kept
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(file_name)
+        return module, file_name
+
+    load_source.removes_its_file = True
+    loader.load_source = load_source
 
 
 def cpu_supports_bf16(cpuinfo: str | None = None) -> bool:

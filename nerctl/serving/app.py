@@ -21,7 +21,7 @@ import os
 import signal
 import time
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -31,54 +31,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from .batcher import Batcher, QueueFull
-from ..core.errors import InputError
+from .settings import ServeSettings
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 SETTINGS_ENV = "NERCTL_SERVE_SETTINGS"  # how `serve` hands its settings to uvicorn's worker processes
-API_KEY_ENV = "NERCTL_API_KEY"
-
-
-@dataclass
-class ServeSettings:
-    run: str  # the run directory (resolved)
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
-    max_batch: int = 64  # texts per model call
-    max_wait_ms: float = 5.0  # how long the first request of a batch waits for company
-    max_queue: int = 1024  # texts waiting for a batch; beyond: 503 with Retry-After
-    max_texts: int = 256  # texts per request; beyond: 413
-    max_body_bytes: int = 1 << 20  # request body size; beyond: 413
-    max_words: int = 0  # words per text; beyond: 413 (0: no limit, long texts are windowed as in predict)
-    backend: str = "auto"
-    precision: str = "auto"
-    cors_origins: list[str] = field(default_factory=list)
-    api_key: str | None = field(default=None, repr=False)  # never logged
-
-    def check(self) -> "ServeSettings":
-        for name in ("workers", "max_batch", "max_queue", "max_texts", "max_body_bytes"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.max_wait_ms < 0 or self.max_words < 0:
-            raise InputError("--max-wait-ms and --max-words must not be negative")
-        if self.api_key is not None and not self.api_key:
-            raise InputError("the API key is empty")
-        return self
-
-
-def read_api_key(path: str | Path | None) -> str | None:
-    """The bearer token from --api-key-file (first line), else NERCTL_API_KEY, else None (no auth)."""
-    if path is None:
-        return os.environ.get(API_KEY_ENV) or None
-    try:
-        key = Path(path).read_text(encoding="utf-8").splitlines()[0].strip() if Path(path).stat().st_size else ""
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read the API key ({err.__class__.__name__})") from None
-    if not key:
-        raise InputError(f"{path}: the API key file is empty")
-    return key
 
 
 def serve(settings: ServeSettings) -> None:

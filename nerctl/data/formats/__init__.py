@@ -122,6 +122,10 @@ WRITE_FORMATS = (BIO_FAMILY, *(name for name, f in FORMATS.items() if f.write)) 
 # predict --input-format: text (a text a line) or a tagged file of any format; auto: a folder, or a name
 # with a format's suffix, is tagged, anything else is text.
 INPUT_FORMATS = ("auto", "text", *READ_FORMATS[1:])
+INPUT_FORMAT_HELP = ("text: one text a line; " + ", ".join(READ_FORMATS[1:]) + ": tag the words of a tagged file in "
+                     "memory (conll output then shows gold and predicted; offsets index the file's texts); auto: "
+                     "tagged for a folder or a name ending in "
+                     + ", ".join(s for f in FORMATS.values() for s in f.suffixes) + ", else text.")
 FORMAT_HELP = ("Format of the data files: auto (from the content), "
                + ", ".join(f"{f.name} ({f.help})" for f in FORMATS.values())
                + f", {BIO_FAMILY} (mit or conll, by the columns).")

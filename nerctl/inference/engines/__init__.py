@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...artifacts.rundir import RunDir
+from ...config import check_options, option
 from ...core.choices import PRECISIONS
 from ...core.errors import InputError
 from ...modeling.runtime import cpu_supports_bf16
@@ -53,6 +54,11 @@ BACKENDS = ("auto", *ENGINES)
 assert all(set(spec.precisions) <= set(PRECISIONS) for spec in ENGINES.values())
 
 
+PRECISION_HELP = ("Compute precision: " + ", ".join(
+    f"{p} ({', '.join(s.name for s in ENGINES.values() if p in s.precisions)})" for p in PRECISIONS[1:])
+    + "; auto: the fastest the run and CPU allow (see --backend).")
+
+
 def backend_help() -> str:
     """--backend's help, from the specs."""
     engines = ", ".join(f"{spec.name} ({spec.help})" for spec in ENGINES.values())
@@ -61,7 +67,7 @@ def backend_help() -> str:
 
 
 @dataclass(frozen=True)
-class Engine:
+class EngineChoice:
     """A resolved choice: which backend, at which precision, and why."""
 
     backend: str
@@ -75,13 +81,27 @@ class Engine:
         return f"backend {self.backend} ({self.precision}): {self.reason}"
 
 
+@dataclass
+class EngineOptions:
+    """How a finished run tags: its engine, the precision, the batch size (evaluate's and predict's options)."""
+
+    backend: str = option("auto", backend_help(), choices=BACKENDS, env=False)
+    precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS, env=False)
+    batch_size: int | None = option(None, "Sentences per model batch [default: the run's].", ge=1, env=False)
+
+    def check(self) -> "EngineOptions":
+        check_options(self, lambda f: "--" + f.name.replace("_", "-"))
+        choose_engine(self.backend, self.precision)  # an impossible pair is told before the run is looked for
+        return self
+
+
 def available(run: RunDir) -> set[str]:
     """The engines whose file the run has."""
     return {name for name, spec in ENGINES.items() if Path(getattr(run, spec.artefact)).exists()}
 
 
 def choose_engine(backend: str = "auto", precision: str = "auto", has: set[str] | frozenset[str] = frozenset(ENGINES)
-                  ) -> Engine:
+                  ) -> EngineChoice:
     """Resolve --backend and --precision for a run that has the engines in `has` (see `available`).
 
     auto takes the first engine in ENGINES' order that the run has and that
@@ -106,12 +126,12 @@ def choose_engine(backend: str = "auto", precision: str = "auto", has: set[str] 
         raise InputError(f"the run has no {spec.file_name} for --backend {spec.name} "
                          f"({_missing_hint(spec)}); use --backend {_fallback(spec, has)}")
     if precision != "auto":
-        return Engine(spec.name, precision, reason)
+        return EngineChoice(spec.name, precision, reason)
     if len(spec.precisions) > 1 and "bf16" in spec.precisions:
         native = cpu_supports_bf16()
-        return Engine(spec.name, "bf16" if native else "fp32",
+        return EngineChoice(spec.name, "bf16" if native else "fp32",
                       reason + ("; bf16: the CPU has native bfloat16" if native else "; fp32: no native bfloat16"))
-    return Engine(spec.name, spec.precisions[0], reason)
+    return EngineChoice(spec.name, spec.precisions[0], reason)
 
 
 def _auto(precision: str, has: set[str] | frozenset[str]) -> tuple[EngineSpec, str]:
@@ -133,7 +153,7 @@ def _fallback(spec: EngineSpec, has: set[str] | frozenset[str]) -> str:
     return next((name for name in ENGINES if name in has and name != spec.name), "keras")
 
 
-def open_forward(engine: Engine, run: RunDir) -> tuple[Any, str]:
+def open_forward(engine: EngineChoice, run: RunDir) -> tuple[Any, str]:
     """(the forward that runs `engine` on `run`, the name of the file it reads), its module imported now."""
     spec = ENGINES[engine.backend]
     path = Path(getattr(run, spec.artefact))
