@@ -15,7 +15,6 @@ show; written, it is `mit`.
 """
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,6 @@ from ...core.choices import MISALIGNED, OUTPUT_SCHEMES, SCHEMES
 from ...core.errors import InputError
 from ...core.progress import Warn, warn_on_stderr
 from ..align import Tally
-from ..schemes import from_iob2
 from ..sentence import Sentence
 from ..sources import read_text, split_lines
 from . import brat, bio, jsonl, labelstudio
@@ -71,48 +69,21 @@ class Format:
 
     name: str
     help: str
-    read: Reader | None = None
+    read: Reader
     write: Writer | None = None
-    detect: Callable[[Source], bool] | None = None  # from the content (or the folder)
+    detect: Callable[[Source], bool] | None = None  # from the content (or the folder); None: BIO columns decide
     suffixes: tuple[str, ...] = ()  # file names that mean this format (predict --input-format auto, convert --to)
     folder: bool = False  # reads a folder, writes one
 
 
-def _read_bio(layout: str) -> Reader:
-    return lambda source, o: bio.parse_bio(source.text, source.path, layout, o.warn, o.scheme)
-
-
-def _write_bio(layout: str) -> Writer:
-    def write(sentences: Sequence[Sentence], scheme: str, warn: Warn) -> str:
-        lines = []
-        for s in sentences:
-            for word, tag in zip(s.words, from_iob2(s.tags, scheme)):
-                lines.append(f"{tag}\t{word}" if layout == "mit" else f"{word} {tag}")
-            lines.append("")
-        return "\n".join(lines) + "\n" if lines else ""
-    return write
-
-
-def _write_records(record: Callable[[Sentence, int], dict], as_list: bool) -> Writer:
-    def write(sentences: Sequence[Sentence], scheme: str, warn: Warn) -> str:
-        lines = [json.dumps(record(s, i), ensure_ascii=False) for i, s in enumerate(sentences, 1)]
-        if as_list:  # one task a line: a valid JSON list that still diffs and greps line by line
-            return "[\n" + ",\n".join(lines) + "\n]\n"
-        return "".join(line + "\n" for line in lines)
-    return write
-
-
 # The formats, in the order --help lists them (and auto-detection tries their detectors; BIO columns last).
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("mit", "TAG<TAB>word", _read_bio("mit"), _write_bio("mit"), None, (".bio", ".iob")),
-    Format("conll", "word ... TAG, CoNLL-2003 too", _read_bio("conll"), _write_bio("conll"), None, (".conll",)),
-    Format("jsonl", "doccano or Prodigy spans, a JSON object a line",
-           lambda s, o: jsonl.parse_jsonl(s.text, s.path, o.misaligned, o.warn, o.tally),
-           _write_records(lambda s, i: jsonl.jsonl_record(s), as_list=False), lambda s: jsonl.detect(s.text),
+    Format("mit", "TAG<TAB>word", bio.reader("mit"), bio.writer("mit"), None, (".bio", ".iob")),
+    Format("conll", "word ... TAG, CoNLL-2003 too", bio.reader("conll"), bio.writer("conll"), None, (".conll",)),
+    Format("jsonl", "doccano or Prodigy spans, a JSON object a line", jsonl.read, jsonl.write, jsonl.detect,
            (".jsonl",)),
-    Format("labelstudio", "a Label Studio JSON or JSON-MIN export",
-           lambda s, o: labelstudio.parse_labelstudio(s.text, s.path, o.misaligned, o.warn, o.tally),
-           _write_records(labelstudio.task, as_list=True), lambda s: labelstudio.detect(s.text), (".json",)),
+    Format("labelstudio", "a Label Studio JSON or JSON-MIN export", labelstudio.read, labelstudio.write,
+           labelstudio.detect, (".json",)),
     Format("brat", "BRAT standoff: a folder of X.txt/X.ann pairs, or one X.ann beside its X.txt",
            brat.read, brat.write, brat.detect, (".ann",), folder=True),
 )}
@@ -179,7 +150,12 @@ def render_corpus(sentences: Iterable[Sentence], fmt: str, scheme: str = "iob2",
     `warn` (default: stderr) hears what the format cannot keep."""
     if fmt not in WRITE_FORMATS:
         raise InputError(f"unknown output format {fmt!r}: choose one of {', '.join(WRITE_FORMATS)}")
-    return FORMATS["mit" if fmt == BIO_FAMILY else fmt].write(list(sentences), scheme, warn or warn_on_stderr)
+    return _written_as(fmt).write(list(sentences), scheme, warn or warn_on_stderr)
+
+
+def _written_as(name: str) -> Format:
+    """The format a --to value writes (bio: mit)."""
+    return FORMATS["mit" if name == BIO_FAMILY else name]
 
 
 def convert(source: str | Path, target: str | Path, from_format: str = "auto", to_format: str | None = None,
@@ -197,7 +173,7 @@ def convert(source: str | Path, target: str | Path, from_format: str = "auto", t
     to_format = to_format or format_for_suffix(target) or BIO_FAMILY
     if to_scheme not in OUTPUT_SCHEMES:
         raise InputError(f"unknown output scheme {to_scheme!r}: choose one of {', '.join(OUTPUT_SCHEMES)}")
-    if str(target) == "-" and FORMATS.get(to_format, FORMATS["mit"]).folder:
+    if str(target) == "-" and to_format in WRITE_FORMATS and _written_as(to_format).folder:
         raise InputError(f"{to_format} writes files, not stdout: give an output folder or X.ann")
     read, sentences = read_with_format(source, from_format, scheme, misaligned, warn)
     written = render_corpus(sentences, to_format, to_scheme, warn)

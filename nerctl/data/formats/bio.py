@@ -7,11 +7,12 @@ can jump straight to it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ...core.choices import SCHEMES
 from ...core.errors import InputError
 from ...core.progress import Warn, warn_on_stderr
-from ..schemes import SchemeError, detect_scheme, to_iob2
+from ..schemes import SchemeError, detect_scheme, from_iob2, to_iob2
 from ..sources import read_text, split_lines
 from ..sentence import Sentence
 from ..tags import is_tag, repair_bio
@@ -19,6 +20,27 @@ from ..tags import is_tag, repair_bio
 # How many non-blank lines `auto` inspects to pick a format.
 _DETECT_LINES = 200
 BIO_COLUMNS = ("mit", "conll")  # the layouts this module reads (formats' `mit` and `conll`)
+
+
+if TYPE_CHECKING:
+    from . import ReadOptions, Source
+
+
+def reader(layout: str) -> Callable[["Source", "ReadOptions"], list[Sentence]]:
+    """The registry's reader for a layout (mit or conll)."""
+    return lambda source, options: parse_bio(source.text, source.path, layout, options.warn, options.scheme)
+
+
+def writer(layout: str) -> Callable[[Sequence[Sentence], str, Warn], str]:
+    """The registry's writer for a layout: a word a line, tags in the chosen scheme, a blank line after a sentence."""
+    def write(sentences: Sequence[Sentence], scheme: str, warn: Warn) -> str:
+        lines = []
+        for s in sentences:
+            for word, tag in zip(s.words, from_iob2(s.tags, scheme)):
+                lines.append(f"{tag}\t{word}" if layout == "mit" else f"{word} {tag}")
+            lines.append("")
+        return "\n".join(lines) + "\n" if lines else ""
+    return write
 
 
 def detect_columns(lines: list[str], path: str) -> str:

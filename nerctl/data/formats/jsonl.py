@@ -11,7 +11,7 @@ file and the record's line.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..align import CharSpan, Tally, aligned_sentence, char_spans, sentence_words, tokens_field
 from ..sentence import Sentence
@@ -20,12 +20,24 @@ from ...core.errors import InputError
 from ..sources import split_lines
 from ..tags import TYPE_RULE, is_entity_type
 
+if TYPE_CHECKING:
+    from . import ReadOptions, Source
 
 
-def detect(text: str) -> bool:
+
+def detect(source: "Source") -> bool:
     """JSON objects a line: the first line is one."""
-    first_line = text.lstrip().split("\n", 1)[0].strip()
+    first_line = source.text.lstrip().split("\n", 1)[0].strip()
     return first_line.startswith("{") and first_line.endswith("}")
+
+
+def read(source: "Source", options: "ReadOptions") -> list[Sentence]:
+    return parse_jsonl(source.text, source.path, options.misaligned, options.warn, options.tally)
+
+
+def write(sentences: Sequence[Sentence], scheme: str, warn: Warn) -> str:
+    """A doccano record a line (tokens where splitting would give other words)."""
+    return "".join(json.dumps(jsonl_record(s), ensure_ascii=False) + "\n" for s in sentences)
 
 
 def parse_jsonl(text: str, path: str, misaligned: str = "error",

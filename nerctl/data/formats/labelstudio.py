@@ -9,7 +9,7 @@ name the file and the task id.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..align import CharSpan, Tally, aligned_sentence, char_spans, sentence_words, tokens_field
 from ..sentence import Sentence
@@ -17,15 +17,28 @@ from ...core.progress import Warn
 from ...core.errors import InputError
 from ..tags import TYPE_RULE, is_entity_type
 
+if TYPE_CHECKING:
+    from . import ReadOptions, Source
+
 
 # The names in the labeling config nerctl writes: <Labels name="label" toName="text"> over <Text name="text" value="$text">.
 FROM_NAME, TO_NAME = "label", "text"
 
 
-def detect(text: str) -> bool:
+def detect(source: "Source") -> bool:
     """A JSON list of objects (or an empty one); a CoNLL word may be "[" too, but then a tag follows."""
-    head = text.lstrip()
+    head = source.text.lstrip()
     return head.startswith("[") and head[1:].lstrip()[:1] in ("{", "]")
+
+
+def read(source: "Source", options: "ReadOptions") -> list[Sentence]:
+    return parse_labelstudio(source.text, source.path, options.misaligned, options.warn, options.tally)
+
+
+def write(sentences: Sequence[Sentence], scheme: str, warn: Warn) -> str:
+    """An annotated task a line: a valid JSON list that still diffs and greps line by line."""
+    tasks = [json.dumps(task(s, i), ensure_ascii=False) for i, s in enumerate(sentences, 1)]
+    return "[\n" + ",\n".join(tasks) + "\n]\n"
 
 
 def parse_labelstudio(text: str, path: str, misaligned: str = "error",
