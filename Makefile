@@ -37,13 +37,16 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
 
-# nerctl against the Hugging Face PyTorch peer, side by side (~40 min; not part of
-# the tests). Writes benchmarks/results/<date>-<host>.json and prints a table.
+# nerctl against the Hugging Face PyTorch peer, side by side (28 min in
+# benchmarks/results/2026-12-01-vm-run4.json, bench_wall_s, plus the peer's venv the
+# first time; not part of the tests). Writes benchmarks/results/<date>-<host>.json and
+# prints a table.
 bench: setup
 	$(BIN)/python benchmarks/bench.py
 
 # Streamed predict: peak RSS at 10,000 and 100,000 lines and throughput against
-# the in-memory path (~9 min), for a trained run (RUN=runs/NAME; default runs/latest).
+# the in-memory path (~9 min: the rows of benchmarks/results/2026-11-27-vm-stream.json
+# add up to 519 s), for a trained run (RUN=runs/NAME; default runs/latest).
 RUN ?= runs/latest
 bench-stream: setup
 	$(BIN)/python benchmarks/stream.py --run $(RUN)

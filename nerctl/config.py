@@ -91,12 +91,14 @@ class TrainConfig:
     max_len: int = option(128, "Word pieces per window, [CLS] and [SEP] included; longer sentences are "
                           "split into overlapping windows.", ge=8)
     # Keep the word-embedding matrix fixed: it is half of MiniLM's parameters and
-    # skipping its gradient and update made CPU steps 1.6x faster (benchmarks/levers.py).
-    freeze_embeddings: bool = option(True, "Keep the word-embedding matrix fixed (1.6x faster steps on a CPU).",
+    # skipping its gradient and update made CPU steps 1.8x faster (293.7 against 537.3 ms at batch 32;
+    # benchmarks/levers.py, benchmarks/results/2026-11-27-vm-levers.json).
+    freeze_embeddings: bool = option(True, "Keep the word-embedding matrix fixed (faster steps; see "
+                                     "benchmarks/README.md).",
                                      flag="--freeze-embeddings/--train-embeddings")
     freeze_layers: int = option(0, "Also keep the embedding block and this many lowest encoder layers fixed: "
                                 "their backward pass is skipped.", ge=0)
-    # The CRF head: dev F1 0.8949 vs 0.8887 for softmax, mean of seeds 42/1/2 paired +0.66 points, at the
+    # The CRF head: dev F1 0.8949 vs 0.8887 for softmax, mean of seeds 42/1/2 paired +0.63 points, at the
     # same training time (benchmarks/results/accuracy-2026-12-01.json, AMD EPYC 2 cores).
     head: str = option("crf", "Output layer: softmax (each word's tag on its own, cross-entropy) or crf "
                        "(also learned tag-transition scores, trained with the CRF likelihood, used by Viterbi).",
@@ -116,8 +118,8 @@ class TrainConfig:
                            "multi-worker (one process per machine, cluster from TF_CONFIG; needs --run-dir on "
                            "shared storage), auto (multi-worker if TF_CONFIG names 2+ tasks, mirrored with 2+ "
                            "GPUs, else default).", choices=STRATEGIES)
-    # ~25 s for MiniLM on 2 cores (conversion from the LiteRT file in a child process at 1.2 GB RSS,
-    # below training's own ~1.8 GB peak; then the dev split twice): see quantize.py.
+    # Adds seconds to the end of training (the conversion from the LiteRT file, in a child process whose
+    # memory stays below training's own peak; then the dev split scored twice): see quantize.py.
     int8: bool = option(True, "At the end, also make an int8 model for ONNX Runtime; predict uses it if "
                         "its dev F1 is within 0.2 points of fp32's.",
                         flag="--int8/--no-int8")

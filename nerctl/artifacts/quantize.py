@@ -1,20 +1,22 @@
 """The int8 model: the LiteRT model converted to ONNX, its weights quantized, kept only if dev F1 holds.
 
 On a 2-core AMD EPYC with AVX2 only (no VNNI, no AVX-512), ONNX Runtime ran
-MiniLM's dynamically quantized int8 model 1.32-1.41x as fast as LiteRT fp32 on
-all of engtest, forward and decode (benchmarks/engines.py), engtest F1 0.8805
-against 0.8819; LiteRT's own int8 (0.97-1.09x) and OpenVINO's (NNCF,
-0.65-0.77x) were not worth it there. Quantizing can cost accuracy, so the model
+MiniLM's dynamically quantized int8 model 1.32x as fast as LiteRT fp32 on all
+of engtest, forward and decode, engtest F1 0.8808 against 0.8819; LiteRT's own
+int8 (0.97x) and OpenVINO's (NNCF, 0.77x) were not worth it there
+(benchmarks/engines.py, benchmarks/results/2026-12-01-vm-engines.json, a
+conversion from the SavedModel). Quantizing can cost accuracy, so the model
 is kept only where its dev F1 is within `DEV_F1_TOLERANCE` of the fp32 model's;
 otherwise the file is removed and the reason recorded.
 
 The conversion starts from model.tflite, not the SavedModel: tf2onnx reading
-the SavedModel peaked at 5.3 GB RSS (2.7 GB to load and freeze it, the rest in
-tf2onnx's graph optimizers), the LiteRT file at 1.2 GB with those optimizers
-left to ONNX Runtime (quant_pre_process), which is below training's own peak
-(~1.8 GB) and took seconds instead of 70. It runs in a child process
-(`python -m nerctl.artifacts.quantize TFLITE OUT`) so that tf2onnx's TensorFlow graph
-state and memory go when it ends.
+the SavedModel (loading and freezing it, then its graph optimizers) took
+training's peak RSS to 4,654 MiB (benchmarks/results/2026-12-01-vm.json); the
+LiteRT file, with those optimizers left to ONNX Runtime (quant_pre_process),
+stays below training's own peak (1,811 MiB for the whole training, conversion
+included: benchmarks/results/2026-12-01-vm-run4.json) and converts much faster.
+It runs in a child process (`python -m nerctl.artifacts.quantize TFLITE OUT`)
+so that tf2onnx's TensorFlow graph state and memory go when it ends.
 """
 from __future__ import annotations
 
@@ -30,9 +32,10 @@ from .rundir import RunDir
 
 OPSET = 17
 # Chosen on the default run's dev split (fp32 0.8870; AMD EPYC, AVX2), on the conversion from the
-# SavedModel: a scale per output channel 0.8852; one scale per matrix 0.8840; 7-bit weights
-# (reduce_range) 0.8709; MatMul only, classifier in fp32 0.8850. Speeds were alike within this
-# VM's noise (~1.3-1.5x fp32). From the LiteRT file, per channel: dev 0.8861, 1.41x.
+# SavedModel (benchmarks/results/2026-12-01-vm-engines.json): a scale per output channel 0.8852; one
+# scale per matrix 0.8840; 7-bit weights (reduce_range) 0.8709; MatMul only, classifier in fp32 0.8850.
+# Speeds were alike within this VM's noise (1.16-1.34x LiteRT fp32 there). From the LiteRT file, per
+# channel held dev F1 too.
 QUANTIZE_OPTIONS = {"per_channel": True}
 
 
@@ -49,7 +52,7 @@ def _convert(tflite: Path, out: Path) -> None:
     from onnx import helper
     from tf2onnx import convert
 
-    convert._convert_common(  # from_tflite() without tf2onnx's optimizers, which peaked at ~4 GB
+    convert._convert_common(  # from_tflite() without tf2onnx's optimizers, which multiplied its peak memory
         None, tflite_path=str(tflite), name=tflite.stem, opset=OPSET, output_path=str(out), optimizers={},
         custom_op_handlers={"TFL_GELU": (_gelu_as_contrib_op, [])},
         extra_opset=[helper.make_opsetid("com.microsoft", 1)])

@@ -56,7 +56,7 @@ class Reporter:
 
 
 def _rate_column(unit: str):
-    """A bar column with the task's speed, e.g. '312.5 sentences/s' (rich is imported lazily)."""
+    """A bar column with the task's speed, one decimal, as in 'N.N sentences/s' (rich is imported lazily)."""
     from rich.progress import ProgressColumn
     from rich.text import Text
 

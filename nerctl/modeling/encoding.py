@@ -76,7 +76,7 @@ class PieceTokenizer:
 
     Built from a transformers tokenizer in training, or straight from a run's
     tokenizer folder with the `tokenizers` library at prediction time, which
-    spares `predict` the transformers import (~1 s).
+    spares `predict` the slow transformers import.
     """
 
     backend: Any  # tokenizers.Tokenizer
@@ -221,7 +221,8 @@ def batch_plan(
     prediction). With `rng`: windows of equal length are shuffled among
     themselves before the cut, and the batch order is shuffled, so every epoch
     sees new batches while each one stays nearly free of padding (on MIT Movie
-    this makes training ~18% faster than padding to multiples of 8). Every
+    this made training steps 8% faster than padding to multiples of 8: 537.3
+    against 580.9 ms, benchmarks/results/2026-11-27-vm-levers.json). Every
     window appears exactly once; only the last batch of the cut may be short.
     """
     if not windows:
@@ -250,7 +251,8 @@ def tagging_plan(windows: Sequence[Window], batch_size: int, multiple: int = PAD
     batch, so its scores do not depend on the batch (a server batches whatever
     requests arrive together; `predict` sorts a whole file), and a batch of
     random texts wastes no work padding short ones to the longest. Measured on
-    engtest (benchmarks/padding.py, AMD EPYC, 2 cores): random 64-text groups
+    engtest (benchmarks/padding.py, benchmarks/results/2026-12-01-vm-padding.json,
+    AMD EPYC, 2 cores): random 64-text groups
     at 336 texts/s against 228 padded to their longest and 399 for the sorted
     file, with scores equal to the sorted file's (34 texts' scores differed
     when padded to the longest).

@@ -50,7 +50,7 @@ def _prepare_transformers() -> None:
 
     logging.set_verbosity_error()
     # transformers' TF model code imports its GLUE metrics, which import scipy.stats
-    # and sklearn when present (seqeval brings them): ~1.5 s of every start-up for
+    # and sklearn when present (seqeval brings them): seconds of every start-up for
     # helpers nerctl never calls. Marking sklearn absent skips them.
     import_utils._sklearn_available = False
 
@@ -173,8 +173,8 @@ def key_dropout_to_step(model, seed: int, step) -> int:
     each Dropout layer draws a stateless mask keyed on `step` (the optimizer's
     step counter, which the checkpoint restores): a resumed run draws exactly the
     masks of an uninterrupted one, at the speed of the default ops (a
-    tf.random.Generator per layer cost ~9% of the step). Uses tf_keras' per-layer
-    RandomGenerator; returns how many layers it keyed.
+    tf.random.Generator per layer cost a noticeable share of the step). Uses
+    tf_keras' per-layer RandomGenerator; returns how many layers it keyed.
     """
     tf = import_tensorflow()
     layers = [layer for layer in model.submodules if isinstance(layer, tf.keras.layers.Dropout)]
