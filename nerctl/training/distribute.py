@@ -78,7 +78,7 @@ def make_distribution(name: str) -> Distribution:
     if name == "mirrored":
         return Distribution(tf.distribute.MirroredStrategy(), name, 1, "local", True)
     if not cluster:
-        raise InputError("--strategy multi-worker needs TF_CONFIG (see README, 'Scaling out')")
+        raise InputError("--strategy multi-worker needs TF_CONFIG (see docs/scaling-out.md)")
     task_type, index = cluster["task"]["type"], int(cluster["task"]["index"])
     if task_type not in ("chief", "worker"):
         raise InputError(f"TF_CONFIG task type {task_type!r}: nerctl runs 'chief' and 'worker' tasks")
