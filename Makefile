@@ -34,8 +34,9 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# The inner loop (a few minutes): no slow, subprocess, cluster or int8 tests (see pyproject.toml's markers).
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow and not subprocess and not cluster and not int8"
 
 # nerctl against the Hugging Face PyTorch peer, side by side (28 min in
 # benchmarks/results/2026-12-01-vm-run4.json, bench_wall_s, plus the peer's venv the

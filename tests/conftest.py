@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data" / "mitmovie"
+SMOKE = str(REPO / "configs" / "smoke.toml")
 
 ACTORS = [["bruce", "willis"], ["drew", "barrymore"], ["tom", "hanks"], ["meryl", "streep"], ["brad", "pitt"]]
 TITLES = [["the", "dark", "knight"], ["titanic"], ["star", "wars"], ["the", "godfather"], ["jaws"]]
@@ -63,6 +65,34 @@ def write_bio(path: Path, sentences, fmt: str = "mit") -> Path:
     return path
 
 
+def write_file(folder, content: str | bytes, name) -> Path:
+    """`content` written to folder/name (a str as UTF-8, bytes as they are); the path."""
+    path = Path(folder) / name
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    return path
+
+
+def free_ports(n: int = 1) -> list[int]:
+    """n distinct free ports on 127.0.0.1: all bound at once (so no two are the same), read, closed."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def train_args(tiny_model, files: dict, run_dir, *extra) -> list[str]:
+    """`nerctl train` on configs/smoke.toml: the model, files["train"], files["dev"] (files["test"] if given),
+    --run-dir (none if run_dir is None), then `extra`. Subprocess callers prepend [sys.executable, "-m", "nerctl"]."""
+    test = ["--test-file", str(files["test"])] if "test" in files else []
+    run = ["--run-dir", str(run_dir)] if run_dir is not None else []
+    return ["train", "-c", SMOKE, "--model", str(tiny_model), "--train-file", str(files["train"]),
+            "--eval-file", str(files["dev"]), *test, *run, *map(str, extra)]
+
+
 def fixture_vocab() -> list[str]:
     words = {w for group in FILLERS.values() for item in group for w in item}
     words |= {w for t in TEMPLATES for w in t.split() if not w.startswith("{")}
@@ -104,19 +134,16 @@ def bio_files(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-def _tiny_training(tiny_model, bio_files, runs: Path, **settings) -> Path:
-    """One tiny training run (configs/smoke.toml on the fixtures) with `settings` on top; its folder."""
-    from nerctl.config import resolve_config
-    from nerctl.core.progress import Reporter
-    from nerctl.training.run import run_training
+def _tiny_training(tiny_model, bio_files, runs: Path, *extra) -> Path:
+    """One tiny training run (configs/smoke.toml on the fixtures, `nerctl train` in process) with `extra`
+    options on top; its folder. NERCTL_* variables are ignored, as the config's environment."""
+    from typer.testing import CliRunner
 
-    config = resolve_config(
-        REPO / "configs" / "smoke.toml",
-        {"model": str(tiny_model), "train_file": str(bio_files["train"]), "eval_file": str(bio_files["dev"]),
-         "test_file": str(bio_files["test"]), "runs_root": str(runs), "run_name": "tiny", **settings},
-        environ={},
-    )
-    run_training(config, reporter=Reporter(quiet=True))
+    from nerctl.cli import app
+
+    unset = {name: None for name in os.environ if name.startswith("NERCTL_")}
+    result = CliRunner().invoke(app, train_args(tiny_model, bio_files, runs / "tiny", *extra), env=unset)
+    assert result.exit_code == 0, result.output
     return runs / "tiny"
 
 
@@ -130,7 +157,7 @@ def trained_run(tiny_model, bio_files, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def gated_run(tiny_model, bio_files, tmp_path_factory) -> Path:
     """The same training with --int8: the int8 model made at the end and kept only if dev F1 held."""
-    return _tiny_training(tiny_model, bio_files, tmp_path_factory.mktemp("gated"), int8=True)
+    return _tiny_training(tiny_model, bio_files, tmp_path_factory.mktemp("gated"), "--int8")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 import nerctl
 from nerctl.cli import app
-from test_cli import SMOKE, train_args
+from conftest import SMOKE, train_args
 
 runner = CliRunner()
 TEXTS = ["have you seen the dark knight", "who directed jaws", "", "show me films with tom hanks from the 1980s"]

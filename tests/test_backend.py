@@ -8,7 +8,7 @@ from nerctl.inference import engines
 from nerctl.cli import app
 from nerctl.inference.engines import choose_engine
 from nerctl.core.errors import InputError
-from test_cli import train_args
+from conftest import train_args
 
 runner = CliRunner()
 
@@ -81,6 +81,7 @@ def test_a_bf16_trained_run_summary_is_what_evaluate_reproduces(tiny_model, bio_
     assert {k: v for k, v in metrics.items() if k != "file"} == {k: v for k, v in test.items() if k != "file"}
 
 
+@pytest.mark.int8
 def test_the_int8_model_tags_like_fp32_and_evaluate_names_it(int8_run, bio_files):
     """ONNX Runtime on the int8 model: nearly fp32's tags (int8 weights move a few low-margin words)."""
     tags = {}
@@ -97,6 +98,7 @@ def test_the_int8_model_tags_like_fp32_and_evaluate_names_it(int8_run, bio_files
     assert json.loads(scored.stdout)["engine"] == {"backend": "onnx", "precision": "int8"}
 
 
+@pytest.mark.int8
 def test_training_keeps_the_int8_model_only_if_its_dev_f1_holds(gated_run):
     from nerctl.training.finish import DEV_F1_TOLERANCE
 
@@ -108,6 +110,7 @@ def test_training_keeps_the_int8_model_only_if_its_dev_f1_holds(gated_run):
     assert summary["test"]["engine"]["backend"] == ("onnx" if check["kept"] else "litert")
 
 
+@pytest.mark.int8
 def test_an_int8_model_that_loses_dev_f1_is_removed_and_the_reason_kept(int8_run, tmp_path, monkeypatch):
     import shutil
 

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from nerctl.cli import app
 from nerctl.inference.tagger import Tagger
 from nerctl.artifacts.rundir import RunDir
+from conftest import train_args
 
 runner = CliRunner()
 
@@ -217,8 +218,9 @@ def test_latest_pointing_nowhere_is_an_input_error(tmp_path, monkeypatch):
     ([], {"NERCTL_RUN_NAME": "/tmp/abs"}, "invalid run name '/tmp/abs'"),
 ])
 def test_impossible_training_options_are_one_line_errors(tiny_model, bio_files, tmp_path, args, env, message):
-    result = runner.invoke(app, ["train", "-c", "configs/smoke.toml", "--model", str(tiny_model),
-                                 "--train-file", str(bio_files["train"]), "--eval-file", str(bio_files["dev"]), *args],
+    # no --run-dir: the run's place comes from NERCTL_RUNS_ROOT (and NERCTL_RUN_NAME)
+    files = {"train": bio_files["train"], "dev": bio_files["dev"]}  # and no --test-file
+    result = runner.invoke(app, train_args(tiny_model, files, None, *args),
                            env={"NERCTL_RUNS_ROOT": str(tmp_path), **env})
     assert message in one_line_error(result)
     assert not any(tmp_path.rglob("config.json"))  # nothing half-made left behind

@@ -3,16 +3,11 @@ import pytest
 
 from nerctl.data.formats.bio import read_bio
 from nerctl.core.errors import InputError
-
-
-def write(tmp_path, content: bytes, name="data.bio"):
-    path = tmp_path / name
-    path.write_bytes(content)
-    return path
+from conftest import write_file
 
 
 def test_reads_mit_format_sentences_and_lines(tmp_path):
-    path = write(tmp_path, b"O\twhat\nB-ACTOR\tbruce\nI-ACTOR\twillis\n\nB-TITLE\tjaws\n")
+    path = write_file(tmp_path, b"O\twhat\nB-ACTOR\tbruce\nI-ACTOR\twillis\n\nB-TITLE\tjaws\n", "data.bio")
     sentences = read_bio(path)
     assert [s.words for s in sentences] == [("what", "bruce", "willis"), ("jaws",)]
     assert [s.tags for s in sentences] == [("O", "B-ACTOR", "I-ACTOR"), ("B-TITLE",)]
@@ -20,21 +15,21 @@ def test_reads_mit_format_sentences_and_lines(tmp_path):
 
 
 def test_reads_conll_format_tag_in_last_column(tmp_path):
-    path = write(tmp_path, b"-DOCSTART- -X- O O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\n")
+    path = write_file(tmp_path, b"-DOCSTART- -X- O O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\n", "data.bio")
     (sentence,) = read_bio(path)
     assert sentence.words == ("EU", "rejects")
     assert sentence.tags == ("B-ORG", "O")
 
 
 def test_bom_crlf_and_trailing_spaces_are_tolerated(tmp_path):
-    path = write(tmp_path, "\ufeffO\twhat  \r\nB-TITLE\tjaws\r\n\r\n\r\nO\tok\r\n".encode("utf-8"))
+    path = write_file(tmp_path, "\ufeffO\twhat  \r\nB-TITLE\tjaws\r\n\r\n\r\nO\tok\r\n".encode("utf-8"), "data.bio")
     sentences = read_bio(path)
     assert [s.words for s in sentences] == [("what", "jaws"), ("ok",)]
 
 
 def test_explicit_format_overrides_detection(tmp_path):
     # "O O" could be either format; forcing conll reads the tag from the last column.
-    path = write(tmp_path, b"B-X O\n")
+    path = write_file(tmp_path, b"B-X O\n", "data.bio")
     assert read_bio(path, "conll")[0].tags == ("O",)
     assert read_bio(path, "mit")[0].tags == ("B-X",)
 
@@ -53,12 +48,12 @@ def test_explicit_format_overrides_detection(tmp_path):
 )
 def test_bad_files_name_file_and_line(tmp_path, content, message):
     with pytest.raises(InputError) as err:
-        read_bio(write(tmp_path, content))
+        read_bio(write_file(tmp_path, content, "data.bio"))
     assert message in str(err.value)
 
 
 def test_bad_tag_in_forced_format_names_the_line(tmp_path):
-    path = write(tmp_path, b"O\twhat\n\nb-title\tjaws\n")
+    path = write_file(tmp_path, b"O\twhat\n\nb-title\tjaws\n", "data.bio")
     with pytest.raises(InputError, match=r"data.bio:3: 'b-title' is not a tag"):
         read_bio(path, "mit")
 

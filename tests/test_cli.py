@@ -9,10 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from nerctl.cli import app
-from conftest import REPO
+from conftest import train_args
 
 runner = CliRunner()
-SMOKE = str(REPO / "configs" / "smoke.toml")
 
 
 def nerctl(*args, env=None, input=None, timeout=300):
@@ -20,12 +19,6 @@ def nerctl(*args, env=None, input=None, timeout=300):
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "nerctl", *map(str, args)], capture_output=True, text=True,
                           env=full_env, input=input, timeout=timeout, cwd=full_env.get("CWD"))
-
-
-def train_args(tiny_model, bio_files, run_dir, *extra):
-    return ["train", "-c", SMOKE, "--model", str(tiny_model), "--train-file", str(bio_files["train"]),
-            "--eval-file", str(bio_files["dev"]), "--test-file", str(bio_files["test"]),
-            "--run-dir", str(run_dir), *extra]
 
 
 def seqeval_on_conll(text: str) -> dict:
@@ -129,6 +122,7 @@ def test_predict_formats(trained_run):
     assert [r["text"] for r in json.loads(stdin.stdout)] == ["one", "", "two words"]
 
 
+@pytest.mark.subprocess
 def test_subprocess_train_predict_and_clean_streams(tiny_model, bio_files, tmp_path):
     run_dir = tmp_path / "runs" / "sub"
     trained = nerctl(*train_args(tiny_model, bio_files, run_dir))

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import train_args
 from nerctl.modeling.crf import SCALE, Transitions
 from nerctl.inference.decode import viterbi_iob2
 from nerctl.modeling.encoding import IGNORE_INDEX
@@ -120,14 +120,13 @@ def test_transitions_file_round_trips_and_is_checked_against_the_labels(tmp_path
         Transitions.load(tmp_path, LABELS[:3])
 
 
+@pytest.mark.subprocess
 def test_training_with_the_crf_head_learns_and_evaluate_reproduces_it(tiny_model, bio_files, tmp_path):
     """The real command on the tiny fixture: the loss falls, crf.json is saved with the best model,
     predict and evaluate use it, and evaluate reproduces the test figure of summary.json."""
     run = tmp_path / "run"
-    done = subprocess.run([sys.executable, "-m", "nerctl", "train", "-c", str(REPO / "configs" / "smoke.toml"),
-                           "--model", str(tiny_model), "--train-file", str(bio_files["train"]),
-                           "--eval-file", str(bio_files["dev"]), "--test-file", str(bio_files["test"]),
-                           "--epochs", "3", "--head", "crf", "--run-dir", str(run)],
+    done = subprocess.run([sys.executable, "-m", "nerctl",
+                           *train_args(tiny_model, bio_files, run, "--epochs", "3", "--head", "crf")],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

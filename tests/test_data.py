@@ -2,7 +2,6 @@
 import hashlib
 import http.server
 import os
-import socket
 import threading
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from nerctl.data import datasets as data
 from nerctl.core.errors import InputError, NerctlError
 from nerctl.core.atomic import current_umask
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, free_ports
 
 FILES = {"a.bio": b"O\thello\n\n", "b.bio": b"B-X\tworld\n\n"}
 
@@ -68,12 +67,6 @@ def test_force_fetches_again(toy, tmp_path):
         data.download("toy", tmp_path / "data", str(toy), force=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_http_mirror_and_unreachable_mirror(toy, tmp_path):
     handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(toy), **k)  # noqa: E731
     http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
@@ -89,7 +82,7 @@ def test_http_mirror_and_unreachable_mirror(toy, tmp_path):
     finally:
         server.shutdown()
     with pytest.raises(NerctlError, match="cannot fetch"):
-        data.download("toy", tmp_path / "other", f"http://127.0.0.1:{free_port()}/")
+        data.download("toy", tmp_path / "other", f"http://127.0.0.1:{free_ports()[0]}/")
     assert no_leftovers(tmp_path / "other" / "toy")
 
 

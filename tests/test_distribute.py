@@ -3,7 +3,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,8 @@ from typer.testing import CliRunner
 from nerctl.cli import app
 from nerctl.training.distribute import cluster_config, collective_timeout, replica_rows
 from nerctl.core.errors import InputError
-from test_cli import nerctl, train_args
+from conftest import free_ports, train_args
+from test_cli import nerctl
 
 runner = CliRunner()
 WORKER_TIMEOUT_S = 240  # a worker that is still running then has hung: the test fails, the workers are killed
@@ -51,16 +51,6 @@ def test_multi_worker_without_tf_config_is_a_usage_error(tiny_model, bio_files, 
     result = runner.invoke(app, train_args(tiny_model, bio_files, tmp_path / "r", "--strategy", "multi-worker"))
     assert result.exit_code == 2 and "needs TF_CONFIG" in result.stderr
     assert not (tmp_path / "r").exists()
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def start_workers(args: list, n: int = 2, per_worker=None, tmpdir=None) -> list[subprocess.Popen]:
@@ -136,6 +126,7 @@ def assert_same_training(a: list[dict], b: list[dict]) -> None:
         assert x["dev_f1"] == pytest.approx(y["dev_f1"], abs=0.01), (x, y)
 
 
+@pytest.mark.cluster
 def test_two_workers_train_like_one_process_and_only_the_chief_writes(still_model, bio_files, reference_run,
                                                                      tmp_path):
     single = reference_run
@@ -162,6 +153,7 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(still_mode
         json.loads((single / "summary.json").read_text())["best_epoch"]
 
 
+@pytest.mark.cluster
 def test_a_killed_cluster_resumes_from_the_chiefs_checkpoint(still_model, bio_files, reference_run, tmp_path):
     run = tmp_path / "cluster" / "run"
     args = train_args(still_model, bio_files, run, "--strategy", "multi-worker", "--epochs", "3")
@@ -183,6 +175,7 @@ def test_a_killed_cluster_resumes_from_the_chiefs_checkpoint(still_model, bio_fi
     assert_same_training(epoch_records(run), epoch_records(reference_run))
 
 
+@pytest.mark.cluster
 @pytest.mark.parametrize("differs", ["data", "batch size"])
 def test_workers_with_different_data_or_settings_stop_with_a_clear_error(still_model, bio_files, tmp_path, differs):
     run = tmp_path / "cluster" / "run"
@@ -197,6 +190,7 @@ def test_workers_with_different_data_or_settings_stop_with_a_clear_error(still_m
     assert not run.exists()  # the chief's failed set-up left nothing behind
 
 
+@pytest.mark.cluster
 def test_every_worker_refuses_a_used_run_directory_at_once(still_model, bio_files, tmp_path):
     run = tmp_path / "cluster" / "run"
     run.mkdir(parents=True)
@@ -245,6 +239,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.cluster
 def test_two_replicas_take_the_same_step_as_one(still_model):
     """The distributed step's maths, without rounding drift: a MirroredStrategy over two logical
     CPUs (replicas of 3 and 4 rows) against one device, for 3 steps of the real optimizer

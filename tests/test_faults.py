@@ -10,27 +10,26 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, make_sentences, write_bio
+from conftest import make_sentences, train_args, write_bio
 from nerctl.core.errors import InputError
 from nerctl.artifacts.rundir import RunDir
 
-SMOKE = str(REPO / "configs" / "smoke.toml")
+pytestmark = pytest.mark.subprocess
 TIMING_FIELDS = ("train_seconds", "train_sentences_per_second")
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("faults-data")
-    return (write_bio(folder / "train.bio", make_sentences(3000, seed=5)),
-            write_bio(folder / "dev.bio", make_sentences(60, seed=6)))
+    return {"train": write_bio(folder / "train.bio", make_sentences(3000, seed=5)),
+            "dev": write_bio(folder / "dev.bio", make_sentences(60, seed=6))}
 
 
 def command(tiny_model, data, run_dir, *extra) -> list[str]:
     # Every run also averages its epochs' weights (--average-last 3 sums epoch 1's too): the running sum is
     # checkpointed state like the weights, so each fault below also checks that it comes back exactly.
-    return [sys.executable, "-m", "nerctl", "train", "-c", SMOKE, "--model", str(tiny_model),
-            "--train-file", str(data[0]), "--eval-file", str(data[1]), "--epochs", "3", "--average-last", "3",
-            "--run-dir", str(run_dir), *extra]
+    return [sys.executable, "-m", "nerctl",
+            *train_args(tiny_model, data, run_dir, "--epochs", "3", "--average-last", "3", *extra)]
 
 
 def outcome(run_dir: Path) -> tuple[list[dict], dict, str | None]:

@@ -11,12 +11,7 @@ from nerctl.data.formats import read_corpus, read_with_format, render_corpus
 from nerctl.data.sentence import split_words
 from nerctl.data.schemes import SchemeError, from_iob2, to_iob2
 from nerctl.data.tags import entity_spans
-
-
-def write(tmp_path, content, name):
-    path = tmp_path / name
-    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    return path
+from conftest import write_file
 
 
 @pytest.mark.parametrize("scheme, tags", [
@@ -47,9 +42,10 @@ def test_impossible_sequences_name_the_word(scheme, tags, index, message):
 
 
 def test_conll2003_columns_docstart_and_iobes_are_detected(tmp_path):
-    path = write(tmp_path, "-DOCSTART- -X- -X- O\n\nEU NNP B-NP S-ORG\nrejects VBZ B-VP O\n"
-                           "German JJ B-NP B-MISC\ncall NN I-NP E-MISC\n\n-DOCSTART- -X- -X- O\n\nPeter NNP B-NP S-PER\n",
-                 "c.conll")
+    path = write_file(tmp_path, "-DOCSTART- -X- -X- O\n\nEU NNP B-NP S-ORG\nrejects VBZ B-VP O\n"
+                                "German JJ B-NP B-MISC\ncall NN I-NP E-MISC\n\n-DOCSTART- -X- -X- O\n\n"
+                                "Peter NNP B-NP S-PER\n",
+                      "c.conll")
     fmt, sentences = read_with_format(path)
     assert fmt == "conll"
     assert [s.tags for s in sentences] == [("B-ORG", "O", "B-MISC", "I-MISC"), ("B-PER",)]
@@ -57,15 +53,15 @@ def test_conll2003_columns_docstart_and_iobes_are_detected(tmp_path):
 
 
 def test_a_broken_scheme_names_file_and_line(tmp_path):
-    path = write(tmp_path, "O\ta\n\nB-X\tb\nO\tc\nE-X\td\n", "s.bio")
+    path = write_file(tmp_path, "O\ta\n\nB-X\tb\nO\tc\nE-X\td\n", "s.bio")
     with pytest.raises(InputError, match=r"s.bio:4: 'O' comes inside an unfinished X span"):
         read_corpus(path)
     with pytest.raises(InputError, match=r"m.bio: mixes IOBES \(E-, S-\) and BILOU"):
-        read_corpus(write(tmp_path, "U-X\ta\nS-X\tb\n", "m.bio"))
+        read_corpus(write_file(tmp_path, "U-X\ta\nS-X\tb\n", "m.bio"))
 
 
 def test_strict_iob2_refuses_what_auto_repairs(tmp_path):
-    path = write(tmp_path, "O\ta\nI-X\tb\n", "i.bio")
+    path = write_file(tmp_path, "O\ta\nI-X\tb\n", "i.bio")
     warnings = []
     assert read_corpus(path, warn=warnings.append)[0].tags == ("O", "B-X")
     assert len(warnings) == 1
@@ -76,7 +72,7 @@ def test_strict_iob2_refuses_what_auto_repairs(tmp_path):
 
 def test_doccano_and_prodigy_records(tmp_path):
     tokens = [{"text": t, "start": s, "end": e} for t, s, e in (("U.S.", 0, 4), ("films", 5, 10))]
-    path = write(tmp_path, "\n".join([
+    path = write_file(tmp_path, "\n".join([
         json.dumps({"text": "have you seen jaws?", "label": [[14, 18, "TITLE"]]}),
         "",
         json.dumps({"text": "U.S. films", "spans": [{"start": 0, "end": 4, "label": "LOC"}], "tokens": tokens}),
@@ -113,13 +109,14 @@ def test_labelstudio_reads_the_latest_non_cancelled_annotation_and_json_min(tmp_
         labelstudio_task(8, "no annotation yet", []),
     ]
     warnings = []
-    fmt, sentences = read_with_format(write(tmp_path, json.dumps(tasks, indent=2), "ls.json"), warn=warnings.append)
+    fmt, sentences = read_with_format(write_file(tmp_path, json.dumps(tasks, indent=2), "ls.json"),
+                                      warn=warnings.append)
     assert fmt == "labelstudio"
     assert [(s.words, s.tags, s.line) for s in sentences] == [(("who", "directed", "jaws"), ("O", "O", "B-TITLE"), 7)]
     assert "skipped 1 task(s) without a non-cancelled annotation" in warnings[0]
     minimal = [{"id": 3, "text": "who directed jaws", "annotator": 1,
                 "label": [{"start": 13, "end": 17, "text": "jaws", "labels": ["TITLE"]}]}]
-    (sentence,) = read_corpus(write(tmp_path, json.dumps(minimal), "min.json"))
+    (sentence,) = read_corpus(write_file(tmp_path, json.dumps(minimal), "min.json"))
     assert sentence.tags == ("O", "O", "B-TITLE") and sentence.line == 3
 
 

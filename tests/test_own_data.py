@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from nerctl.cli import app
 from nerctl.data.formats import read_corpus
 from nerctl.data.tags import entity_spans
-from conftest import SHARED_DATA
-from test_cli import SMOKE, nerctl
+from conftest import SHARED_DATA, train_args
+from test_cli import nerctl
 
 runner = CliRunner()
 TIMING = ("train_seconds", "train_sentences_per_second")
@@ -34,9 +34,7 @@ def convert_all(files: dict, folder, to: str, suffix: str) -> dict:
 
 
 def train(tiny_model, files, run_dir, *extra):
-    args = ["train", "-c", SMOKE, "--model", str(tiny_model), "--train-file", str(files["train"]),
-            "--eval-file", str(files["dev"]), "--test-file", str(files["test"]), "--run-dir", str(run_dir), *extra]
-    result = runner.invoke(app, args)
+    result = runner.invoke(app, train_args(tiny_model, files, run_dir, *extra))
     assert result.exit_code == 0, result.output
     return run_dir
 
@@ -147,6 +145,7 @@ def test_check_exits_2_when_training_would_fail(tiny_model, bio_files, tmp_path)
     assert json.loads(expanded.stdout)["files"][1]["widened_spans"] == 1
 
 
+@pytest.mark.subprocess
 def test_pipes_process_substitution_and_stdin_are_files(trained_run, bio_files, tmp_path):
     run = str(trained_run)
     script = (f'{shlex.quote(sys.executable)} -m nerctl predict --run {shlex.quote(run)} '
@@ -161,11 +160,11 @@ def test_pipes_process_substitution_and_stdin_are_files(trained_run, bio_files, 
     assert json.loads(scored.stdout)["sentences"] == len(read_corpus(bio_files["test"]))
 
 
+@pytest.mark.subprocess
 def test_training_reads_its_file_from_a_pipe(trained_run, tiny_model, bio_files, tmp_path):
-    args = " ".join(shlex.quote(str(a)) for a in ["-c", SMOKE, "--model", tiny_model, "--eval-file", bio_files["dev"],
-                                                  "--test-file", bio_files["test"], "--run-dir", tmp_path / "run"])
-    script = (f"{shlex.quote(sys.executable)} -m nerctl train {args} "
-              f"--train-file <(cat {shlex.quote(str(bio_files['train']))})")
+    piped = f"<(cat {shlex.quote(str(bio_files['train']))})"  # bash's process substitution: left unquoted
+    args = train_args(tiny_model, {**bio_files, "train": piped}, tmp_path / "run")
+    script = f"{shlex.quote(sys.executable)} -m nerctl " + " ".join(a if a == piped else shlex.quote(a) for a in args)
     trained = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=600,
                              env={**os.environ, "NO_COLOR": "1"})
     assert trained.returncode == 0, trained.stderr

@@ -192,6 +192,7 @@ def test_a_run_whose_labels_do_not_match_its_model_is_an_input_error(trained_run
         Tagger.from_run(RunDir(copy), precision="bf16")
 
 
+@pytest.mark.int8
 @pytest.mark.parametrize("precision, backend, imported", [
     ("fp32", "auto", "False False False False"), ("bf16", "auto", "True True False False"),
     ("fp32", "keras", "True True False False"), ("int8", "onnx", "False False False False")])

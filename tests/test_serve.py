@@ -15,19 +15,14 @@ import pytest
 from typer.testing import CliRunner
 
 from nerctl.cli import app
+from conftest import free_ports
 
 TEXTS = ["have you seen the dark knight", "who directed jaws", "", "show me films with tom hanks from the 1980s"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     def __init__(self, run, *options, env=None):
-        self.port = free_port()
+        (self.port,) = free_ports()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "nerctl", "serve", str(run), "--port", str(self.port), *map(str, options)],

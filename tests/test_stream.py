@@ -169,6 +169,7 @@ def nerctl_cmd(*args) -> list[str]:
     return [sys.executable, "-m", "nerctl", *map(str, args)]
 
 
+@pytest.mark.subprocess
 def test_kill_9_then_resume_equals_an_uninterrupted_run(trained_run, tmp_path):
     """A real job killed with SIGKILL part-way, then resumed: byte for byte the uninterrupted output."""
     texts = queries(6000, seed=9)

@@ -80,7 +80,7 @@ def test_early_stopping_ends_the_run_and_a_resume_says_so(tiny_model, bio_files,
     from typer.testing import CliRunner
 
     from nerctl.cli import app
-    from test_cli import train_args
+    from conftest import train_args
 
     runner = CliRunner()
     run_dir = tmp_path / "early"
@@ -119,7 +119,7 @@ def test_refit_trains_on_train_and_dev_for_the_best_epoch_count_and_a_resume_red
     from typer.testing import CliRunner
 
     from nerctl.cli import app
-    from test_cli import train_args
+    from conftest import train_args
 
     runner = CliRunner()
     plain, refit = tmp_path / "plain", tmp_path / "refit"
@@ -220,7 +220,7 @@ def test_average_last_scores_the_average_on_dev_and_keeps_it_only_if_better(tiny
     from typer.testing import CliRunner
 
     from nerctl.cli import app
-    from test_cli import train_args
+    from conftest import train_args
 
     runner = CliRunner()
     result = runner.invoke(app, train_args(tiny_model, bio_files, tmp_path / "run", "--epochs", "3",
@@ -242,7 +242,7 @@ def test_options_that_do_not_combine_are_refused(tiny_model, bio_files, tmp_path
     from typer.testing import CliRunner
 
     from nerctl.cli import app
-    from test_cli import train_args
+    from conftest import train_args
 
     result = CliRunner().invoke(app, train_args(tiny_model, bio_files, tmp_path / "run", "--refit",
                                                 "--average-last", "2"))
