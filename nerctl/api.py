@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .data.sentence import Sentence
+from .artifacts.rundir import RunDir, resolve_run
 from .config import TrainConfig, resolve_config
 from .core.errors import InputError
 from .core.progress import Reporter
-from .artifacts.rundir import RunDir, resolve_run
+from .data.sentence import Sentence
 from .inference.tagger import Tagger
-
 
 
 @dataclass(frozen=True)

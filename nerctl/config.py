@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
+
+import tomllib
 
 from .core.choices import HEADS, MISALIGNED, PRECISIONS, SCHEMES, STRATEGIES
 from .core.errors import InputError
@@ -64,6 +65,28 @@ def check_options(values: Any, name: Callable[[dataclasses.Field], str]) -> None
             raise InputError(f"{name(f)} {problem}")
 
 
+def format_option(**where: bool) -> Any:
+    """The data format option (train's --format, evaluate's, check's; convert's --from)."""
+    return option("auto", FORMAT_HELP, choices=READ_FORMATS, **where)
+
+
+def scheme_option(**where: bool) -> Any:
+    return option("auto", SCHEME_HELP, choices=SCHEMES, **where)
+
+
+def misaligned_option(**where: bool) -> Any:
+    return option("error", MISALIGNED_HELP, choices=MISALIGNED, **where)
+
+
+@dataclass
+class DataOptions:
+    """How the commands that read a tagged file read it (train has the same options in TrainConfig)."""
+
+    format: str = format_option(env=False)
+    scheme: str = scheme_option(env=False)
+    misaligned: str = misaligned_option(env=False)
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run depends on. Saved, resolved, as the run's config.json."""
@@ -78,9 +101,9 @@ class TrainConfig:
                                    path=True, per_worker=True)
     test_file: str | None = option(None, "Test file, scored once at the end with the best model "
                                    "[default: the dataset's test split].", path=True, per_worker=True)
-    format: str = option("auto", FORMAT_HELP, choices=READ_FORMATS, per_worker=True)
-    scheme: str = option("auto", SCHEME_HELP, choices=SCHEMES, per_worker=True)
-    misaligned: str = option("error", MISALIGNED_HELP, choices=MISALIGNED, per_worker=True)
+    format: str = format_option(per_worker=True)
+    scheme: str = scheme_option(per_worker=True)
+    misaligned: str = misaligned_option(per_worker=True)
     dev_fraction: float = option(0.1, "Share of train held out as dev when no --eval-file is given.", gt=0, lt=1)
     # Optimisation.
     epochs: int = option(6, "Training epochs.", ge=1)

@@ -27,12 +27,12 @@ from typing import Sequence
 
 from ..core.atomic import replace_dir
 from ..core.choices import EXPORT_FORMATS
-from ..modeling.crf import FILE_NAME as CRF_FILE
-from ..modeling.model import probabilities_fn
 from ..core.errors import InputError
+from ..modeling.crf import FILE_NAME as CRF_FILE
+from ..modeling.model import load_trained_model, probabilities_fn
 from ..modeling.runtime import import_tensorflow, native_stderr_silenced
-from ..modeling.model import load_trained_model
 from .rundir import RunDir
+
 MARKER = ".nerctl-export"
 
 SIGNATURE = "serving_default"  # the exported models' one signature (the litert engine runs it)

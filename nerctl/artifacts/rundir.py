@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..core.atomic import atomic_write_json, atomic_write_text
 from ..config import TrainConfig
+from ..core.atomic import atomic_write_json, atomic_write_text
 from ..core.errors import InputError
 from ..data.tags import LabelMap
 

@@ -15,12 +15,19 @@ from typing import Any, Callable, List, Optional
 
 import typer
 
-from .render import PROG, fail, handle_errors, print_json, print_metrics, write_stdout
-from ..core.choices import (EXPORT_FORMATS, MISALIGNED, OUTPUT_FORMATS, OUTPUT_SCHEMES, SCHEMES)
+from ..config import DataOptions, TrainConfig, field_type, is_option, option_help
+from ..core.choices import EXPORT_FORMATS, OUTPUT_FORMATS, OUTPUT_SCHEMES
+from ..data.formats import (
+    FORMAT_HELP,
+    INPUT_FORMAT_HELP,
+    INPUT_FORMATS,
+    READ_FORMATS,
+    TO_FORMAT_HELP,
+    WRITE_FORMATS,
+)
 from ..inference.engines import EngineOptions
 from ..serving.settings import ServeSettings, read_api_key
-from ..data.formats import FORMAT_HELP, INPUT_FORMAT_HELP, INPUT_FORMATS, READ_FORMATS, WRITE_FORMATS
-from ..config import MISALIGNED_HELP, is_option, SCHEME_HELP, TrainConfig, field_type, option_help
+from .render import PROG, fail, handle_errors, print_json, print_metrics, write_stdout
 
 app = typer.Typer(
     name=PROG,
@@ -43,9 +50,7 @@ def choice_enum(name: str, values: tuple[str, ...]) -> type[Enum]:
 
 DataFormat = choice_enum("DataFormat", READ_FORMATS)
 ConvertFormat = choice_enum("ConvertFormat", WRITE_FORMATS)
-Scheme = choice_enum("Scheme", SCHEMES)
 OutputScheme = choice_enum("OutputScheme", OUTPUT_SCHEMES)
-Misaligned = choice_enum("Misaligned", MISALIGNED)
 OutputFormat = choice_enum("OutputFormat", OUTPUT_FORMATS)
 InputFormat = choice_enum("InputFormat", INPUT_FORMATS)
 ExportFormat = choice_enum("ExportFormat", EXPORT_FORMATS)
@@ -85,8 +90,8 @@ def download(
     force: bool = typer.Option(False, "--force", help="Fetch again even if verified files are present."),
 ) -> None:
     """Download a dataset and verify its sha256 checksums; print the file paths."""
-    from ..data.datasets import download as fetch
     from ..core.progress import Reporter
+    from ..data.datasets import download as fetch
 
     reporter = Reporter()
     with reporter.task(f"downloading {dataset}", None) as bar:
@@ -96,7 +101,7 @@ def download(
     reporter.log(f"{dataset}: {len(paths)} file(s) verified")
 
 
-def option_parameters(cls: type, unset: bool = False) -> list[inspect.Parameter]:
+def option_parameters(cls: type, unset: bool = False, exclude: tuple[str, ...] = ()) -> list[inspect.Parameter]:
     """One command option per `option` field of the dataclass `cls`, from the field's declaration (see config.option).
 
     `unset`: every default is None, so that the command can tell a flag given
@@ -104,7 +109,7 @@ def option_parameters(cls: type, unset: bool = False) -> list[inspect.Parameter]
     """
     params = []
     for f in dataclasses.fields(cls):
-        if not is_option(f):
+        if not is_option(f) or f.name in exclude:
             continue
         meta = f.metadata
         kind: Any = choice_enum(f.name.title().replace("_", ""), meta["choices"]) if meta["choices"] else (
@@ -133,11 +138,11 @@ def options_of(cls: type, options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def register(function: Callable, *classes: type, unset: bool = False) -> None:
-    """Add `function` as a command: its own parameters, then one option per field of `classes`."""
+def register(function: Callable, *classes: type, unset: bool = False, exclude: tuple[str, ...] = ()) -> None:
+    """Add `function` as a command: its own parameters, then one option per field of `classes` (but `exclude`)."""
     command = handle_errors(function)
     params = [p for p in inspect.signature(function).parameters.values() if p.kind != p.VAR_KEYWORD]
-    params += [p for cls in classes for p in option_parameters(cls, unset)]
+    params += [p for cls in classes for p in option_parameters(cls, unset, exclude)]
     command.__signature__ = inspect.signature(function).replace(parameters=params)
     app.command(name=function.__name__)(command)
 
@@ -193,9 +198,6 @@ def evaluate(
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="Tagged file to score (any --format; a pipe too)."),
     dataset: str = typer.Option("mitmovie", help="Dataset to score when no --file is given."),
     split: str = typer.Option("test", help="Split of the dataset."),
-    format: DataFormat = typer.Option(DataFormat.auto, "--format", help=FORMAT_HELP),
-    scheme: Scheme = typer.Option(Scheme.auto, "--scheme", help=SCHEME_HELP),
-    misaligned: Misaligned = typer.Option(Misaligned.error, "--misaligned", help=MISALIGNED_HELP),
     mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
     errors: int = typer.Option(0, "--errors", min=0, help="Also show the N sentences with the most span errors "
                                "(gold and predicted spans; in --json as 'worst')."),
@@ -211,7 +213,8 @@ def evaluate(
 
     tagger = _tagger(run, options)
     path = file or dataset_split(dataset, split, mirror=mirror)
-    metrics = score(tagger, path, format=format.value, scheme=scheme.value, misaligned=misaligned.value,
+    data = DataOptions(**options_of(DataOptions, options))
+    metrics = score(tagger, path, format=data.format, scheme=data.scheme, misaligned=data.misaligned,
                     worst=errors, progress=True).to_dict()
     if json_output:
         print_json(metrics)
@@ -223,7 +226,7 @@ def evaluate(
         print_sentence_errors(metrics["worst"])
 
 
-register(evaluate, EngineOptions)
+register(evaluate, DataOptions, EngineOptions)
 
 
 def predict(
@@ -241,8 +244,6 @@ def predict(
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted --output jsonl: keep its complete lines and tag only the rest of the input."),
     input_format: InputFormat = typer.Option(InputFormat.auto, help=INPUT_FORMAT_HELP),
-    scheme: Scheme = typer.Option(Scheme.auto, "--scheme", help=SCHEME_HELP),
-    misaligned: Misaligned = typer.Option(Misaligned.error, "--misaligned", help=MISALIGNED_HELP),
     **options,
 ) -> None:
     """Tag texts: words with tags, and entity spans with character offsets into the input.
@@ -253,8 +254,9 @@ def predict(
     """
     from ..inference.predict import plan_predict, run_predict
 
+    data = DataOptions(**options_of(DataOptions, options))
     job = plan_predict(texts or [], file, output.value if output else None, output_file, resume,
-                       input_format.value, sys.stdout.isatty(), scheme.value, misaligned.value)
+                       input_format.value, sys.stdout.isatty(), data.scheme, data.misaligned)
     results = run_predict(_tagger(run, options), job)
     if results is not None:
         from .render import print_predictions_table
@@ -262,7 +264,7 @@ def predict(
         print_predictions_table(results)
 
 
-register(predict, EngineOptions)
+register(predict, DataOptions, EngineOptions, exclude=("format",))  # --format is the output's
 
 
 @app.command()
@@ -273,9 +275,9 @@ def report(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for report.html and its PNGs [default: RUN/report]."),
 ) -> None:
     """Write report.html (self-contained, opens offline) and PNGs: curves, per-type scores, confusions, worst sentences."""
+    from ..artifacts.rundir import resolve_run
     from ..core.progress import Reporter
     from ..evaluation.report import write_report
-    from ..artifacts.rundir import resolve_run
 
     with Reporter().counter("scoring") as progress:
         page = write_report(resolve_run(run), file, out, progress)
@@ -342,39 +344,33 @@ def serve(
 register(serve, ServeSettings)
 
 
-@app.command()
-@handle_errors
 def convert(
     source: Path = typer.Argument(..., help="Tagged file to read (any format; a pipe or /dev/stdin too)."),
     target: Path = typer.Argument(..., help="File to write ('-': stdout); an existing file is replaced."),
     from_format: DataFormat = typer.Option(DataFormat.auto, "--from", help=FORMAT_HELP),
-    to_format: Optional[ConvertFormat] = typer.Option(
-        None, "--to", help="bio (TAG<TAB>word), conll (word TAG), jsonl (doccano records; Prodigy tokens added "
-        "where splitting the text would give other words), labelstudio (a JSON export: tasks with annotations) "
-        "[default: by TARGET's suffix: .jsonl, .json, .conll, else bio]."),
-    scheme: Scheme = typer.Option(Scheme.auto, "--scheme", help=SCHEME_HELP),
+    to_format: Optional[ConvertFormat] = typer.Option(None, "--to", help=TO_FORMAT_HELP),
     to_scheme: OutputScheme = typer.Option(OutputScheme.iob2, "--to-scheme", help="Tag scheme of bio and conll output."),
-    misaligned: Misaligned = typer.Option(Misaligned.error, "--misaligned", help=MISALIGNED_HELP),
+    **options,
 ) -> None:
     """Convert a tagged corpus between formats: words and tags come back unchanged on the round trip."""
-    from ..data.formats import convert as run_convert
     from ..core.progress import Reporter
+    from ..data.formats import convert as run_convert
 
+    data = DataOptions(**options_of(DataOptions, options))
     read, wrote, count = run_convert(source, target, from_format.value, to_format.value if to_format else None,
-                                     scheme.value, to_scheme.value, misaligned.value)
+                                     data.scheme, to_scheme.value, data.misaligned)
     Reporter().log(f"{source} ({read}) -> {target} ({wrote}): {count} sentences")
 
 
-@app.command()
-@handle_errors
+register(convert, DataOptions, exclude=("format",))  # the input's format is --from
+
+
 def check(
     files: List[Path] = typer.Argument(..., help="The training file, then any dev and test files."),
-    format: DataFormat = typer.Option(DataFormat.auto, "--format", help=FORMAT_HELP),
-    scheme: Scheme = typer.Option(Scheme.auto, "--scheme", help=SCHEME_HELP),
-    misaligned: Misaligned = typer.Option(Misaligned.error, "--misaligned", help=MISALIGNED_HELP),
     model: str = typer.Option(_default("model"), "--model", help="Model whose tokenizer counts word pieces."),
     max_len: int = typer.Option(_default("max_len"), "--max-len", min=8, help="Word pieces per window."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    **options,
 ) -> None:
     """Check a corpus before training: formats, sizes, entities per type, span lengths, long sentences,
     misaligned spans, duplicates, labels missing from train, train/test overlap.
@@ -383,13 +379,16 @@ def check(
     from ..data.check import check_files, render_check
     from ..modeling.encoding import piece_counter
 
-    result = check_files(files, format.value, scheme.value, misaligned.value, piece_counter(model, max_len),
-                         max_len - 2)
+    data = DataOptions(**options_of(DataOptions, options))
+    result = check_files(files, data.format, data.scheme, data.misaligned, piece_counter(model, max_len), max_len - 2)
     write_stdout(json.dumps(result, indent=2, ensure_ascii=False) + "\n" if json_output
                  else render_check(result, max_len))
     if result["fatal"]:
         more = f" (and {len(result['fatal']) - 1} more)" if len(result["fatal"]) > 1 else ""
         raise fail(result["fatal"][0] + more, 2)
+
+
+register(check, DataOptions)
 
 
 def main() -> None:

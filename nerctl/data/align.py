@@ -16,8 +16,7 @@ from typing import Any, Callable, Sequence
 
 from ..core.choices import MISALIGNED
 from ..core.errors import InputError
-from .sentence import Sentence
-from .sentence import Word, split_words
+from .sentence import Sentence, Word, split_words
 from .tags import OUTSIDE, entity_spans
 
 

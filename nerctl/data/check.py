@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..core.errors import InputError
 from .align import Tally
 from .sentence import Sentence
-from ..core.errors import InputError
 from .tags import entity_spans, entity_type
 
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..core.errors import InputError, NerctlError
 from ..core.atomic import current_umask
+from ..core.errors import InputError, NerctlError
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import regex
 
-
 # A word is a run of letters, digits and combining marks; any other visible
 # character is a word of its own. MIT Movie is lower-case words without
 # punctuation, so "Knight?" becomes "Knight" and "?". Control and format

@@ -15,12 +15,18 @@ import io
 import json
 from pathlib import Path
 
-from .analysis import SentenceErrors, row_normalised, segments, type_confusion, worst_sentences
-from ..core.errors import InputError
-from .scoring import tag_and_score_file
-from ..core.atomic import atomic_write_text
 from ..artifacts.rundir import RunDir
+from ..core.atomic import atomic_write_text
+from ..core.errors import InputError
 from ..inference.tagger import Tagger
+from .analysis import (
+    SentenceErrors,
+    row_normalised,
+    segments,
+    type_confusion,
+    worst_sentences,
+)
+from .scoring import tag_and_score_file
 
 WORST = 20
 

@@ -13,12 +13,11 @@ from typing import IO, Iterator, Sequence
 
 from ..core.choices import OUTPUT_FORMATS, RESUME_FORMATS, STREAM_FORMATS
 from ..core.errors import InputError
-from .output import open_output, render, stream_to
 from ..data.formats import INPUT_FORMATS, format_for_suffix
 from ..data.sources import is_regular_file
-from .tagger import CHUNK_TEXTS, Doc, Tagger
 from ..data.texts import count_lines, iter_texts
-
+from .output import open_output, render, stream_to
+from .tagger import CHUNK_TEXTS, Doc, Tagger
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,21 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..core.choices import DECODERS
-from ..modeling.crf import Transitions
-from .decode import viterbi_iob2
-from ..core.errors import InputError
-from ..modeling.encoding import Encoder, PieceTokenizer, collate, merge_windows, tagging_plan
-from ..data.sentence import Word, split_words
 from ..artifacts.rundir import RunDir
-from .engines import EngineChoice, available, choose_engine, open_forward
+from ..core.choices import DECODERS
+from ..core.errors import InputError
+from ..data.sentence import Word, split_words
 from ..data.tags import LabelMap, entity_spans, repair_bio
+from ..modeling.crf import Transitions
+from ..modeling.encoding import (
+    Encoder,
+    PieceTokenizer,
+    collate,
+    merge_windows,
+    tagging_plan,
+)
+from .decode import viterbi_iob2
+from .engines import EngineChoice, available, choose_engine, open_forward
 
 Progress = Callable[[int, int], None]  # (sentences just finished, total sentences)
 

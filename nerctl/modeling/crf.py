@@ -24,8 +24,8 @@ import numpy as np
 
 from ..core.atomic import atomic_write_json
 from ..core.errors import InputError
-from .encoding import IGNORE_INDEX
 from ..data.tags import iob2_transitions
+from .encoding import IGNORE_INDEX
 
 FILE_NAME = "crf.json"
 FORBIDDEN = -1e4  # a forbidden transition's score in training: exp() of it is 0 in float32, without inf - inf

@@ -11,6 +11,7 @@ from typing import Iterator
 from ..core.choices import PRECISIONS
 from ..core.errors import InputError, debug_enabled
 
+
 @contextlib.contextmanager
 def native_stderr_silenced() -> Iterator[None]:
     """Send what C++ code writes to file descriptor 2 to /dev/null meanwhile.

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.sentence import Sentence
 from ..config import TrainConfig
-from ..data.datasets import dataset_split
 from ..core.errors import InputError
+from ..data.datasets import dataset_split
 from ..data.formats import read_corpus
+from ..data.sentence import Sentence
 from ..data.sources import is_regular_file
 
 

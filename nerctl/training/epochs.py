@@ -11,18 +11,16 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..core.atomic import interrupts_deferred, replace_dir
 from ..config import TrainConfig
-from ..modeling.crf import learned
-from ..inference.engines.keras import KerasForward
+from ..core.atomic import interrupts_deferred, replace_dir
 from ..evaluation.scoring import evaluate_sentences
-from ..modeling.runtime import import_tensorflow
-from ..modeling.encoding import batch_plan, collate
+from ..inference.engines.keras import KerasForward
 from ..inference.tagger import Tagger
-from .state import Checkpointed, EpochResult, Prepared, Session
+from ..modeling.crf import learned
+from ..modeling.encoding import batch_plan, collate
+from ..modeling.runtime import import_tensorflow
 from .setup import make_step
-
-
+from .state import Checkpointed, EpochResult, Prepared, Session
 
 # ---------------------------------------------------------------- entry points
 

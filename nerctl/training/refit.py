@@ -19,15 +19,13 @@ import dataclasses
 import shutil
 from typing import Any
 
-
 from ..core.atomic import replace_dir
-from ..modeling.model import (key_dropout_to_step)
+from ..modeling.model import key_dropout_to_step
 from ..modeling.runtime import import_tensorflow
-from .step import make_optimizer
-from .state import Checkpointed, Prepared, Session
-from .setup import build_network, make_step
 from .epochs import save_model, train_one_epoch
-
+from .setup import build_network, make_step
+from .state import Checkpointed, Prepared, Session
+from .step import make_optimizer
 
 
 def refit_best(session: Session, prep: Prepared, selection: Checkpointed) -> dict[str, Any]:

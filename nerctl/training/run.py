@@ -22,18 +22,17 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-
-from ..core.atomic import Terminated, sigterm_as_interrupt
-from ..config import TrainConfig
-from .distribute import make_distribution
-from ..core.errors import InputError, Interrupted
-from ..modeling.runtime import import_tensorflow
-from ..core.progress import Reporter
 from ..artifacts.rundir import RunDir
-from .state import Session
-from .setup import prepare, restore_or_set_up
-from .epochs import average_epochs, save_epoch, train_epochs, log_epoch
+from ..config import TrainConfig
+from ..core.atomic import Terminated, sigterm_as_interrupt
+from ..core.errors import InputError, Interrupted
+from ..core.progress import Reporter
+from ..modeling.runtime import import_tensorflow
+from .distribute import make_distribution
+from .epochs import average_epochs, log_epoch, save_epoch, train_epochs
 from .finish import finish
+from .setup import prepare, restore_or_set_up
+from .state import Session
 
 
 def new_run_dir(config: TrainConfig) -> RunDir:

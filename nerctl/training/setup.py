@@ -8,22 +8,28 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-
 from .. import __version__
-from .averaging import WeightAverage
-from ..core.atomic import replace_dir
-from ..config import TrainConfig
-from .corpus import load_data
-from ..modeling.crf import build_crf, crf_loss_fn
-from .distribute import check_workers_agree, fingerprint
-from ..core.errors import InputError
-from ..modeling.model import (build_model, key_dropout_to_step, load_tokenizer, resolve_model, variables_to_train)
-from ..modeling.runtime import import_tensorflow, resolve_precision
-from ..modeling.encoding import Encoder, PieceTokenizer
 from ..artifacts.rundir import SavedConfig
-from .step import layer_lr_scales, make_optimizer, make_train_step, masked_loss_sum
+from ..config import TrainConfig
+from ..core.atomic import replace_dir
+from ..core.errors import InputError
 from ..data.tags import LabelMap
+from ..modeling.crf import build_crf, crf_loss_fn
+from ..modeling.encoding import Encoder, PieceTokenizer
+from ..modeling.model import (
+    build_model,
+    key_dropout_to_step,
+    load_tokenizer,
+    resolve_model,
+    variables_to_train,
+)
+from ..modeling.runtime import import_tensorflow, resolve_precision
+from .averaging import WeightAverage
+from .corpus import load_data
+from .distribute import check_workers_agree, fingerprint
 from .state import Checkpointed, Prepared, Session
+from .step import layer_lr_scales, make_optimizer, make_train_step, masked_loss_sum
+
 
 def package_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version

@@ -4,15 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-
-from .averaging import WeightAverage
+from ..artifacts.rundir import RunDir
 from ..config import TrainConfig
+from ..core.progress import Reporter
+from ..data.tags import LabelMap
+from ..modeling.encoding import Encoder, Window
+from .averaging import WeightAverage
 from .corpus import TrainData
 from .distribute import Distribution
-from ..modeling.encoding import Encoder, Window
-from ..core.progress import Reporter
-from ..artifacts.rundir import RunDir
-from ..data.tags import LabelMap
+
 
 @dataclass
 class Session:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from ..config import TrainConfig
-from .distribute import replica_rows
-from ..modeling.runtime import import_tensorflow
 from ..modeling.encoding import IGNORE_INDEX
+from ..modeling.runtime import import_tensorflow
+from .distribute import replica_rows
 
 
 def masked_loss_sum(labels, logits):

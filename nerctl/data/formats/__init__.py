@@ -27,7 +27,7 @@ from ...core.progress import Warn, warn_on_stderr
 from ..align import Tally
 from ..sentence import Sentence
 from ..sources import read_text, split_lines
-from . import brat, bio, jsonl, labelstudio
+from . import bio, brat, jsonl, labelstudio
 
 
 @dataclass
@@ -93,6 +93,10 @@ WRITE_FORMATS = (BIO_FAMILY, *(name for name, f in FORMATS.items() if f.write)) 
 # predict --input-format: text (a text a line) or a tagged file of any format; auto: a folder, or a name
 # with a format's suffix, is tagged, anything else is text.
 INPUT_FORMATS = ("auto", "text", *READ_FORMATS[1:])
+TO_FORMAT_HELP = (f"Output format: {BIO_FAMILY} (mit's TAG<TAB>word), "
+                  + ", ".join(f"{f.name} ({f.help})" for f in FORMATS.values() if f.write)
+                  + " [default: by TARGET's suffix: "
+                  + ", ".join(f"{s} {f.name}" for f in FORMATS.values() for s in f.suffixes) + f", else {BIO_FAMILY}].")
 INPUT_FORMAT_HELP = ("text: one text a line; " + ", ".join(READ_FORMATS[1:]) + ": tag the words of a tagged file in "
                      "memory (conll output then shows gold and predicted; offsets index the file's texts); auto: "
                      "tagged for a folder or a name ending in "

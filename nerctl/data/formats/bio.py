@@ -13,8 +13,8 @@ from ...core.choices import SCHEMES
 from ...core.errors import InputError
 from ...core.progress import Warn, warn_on_stderr
 from ..schemes import SchemeError, detect_scheme, from_iob2, to_iob2
-from ..sources import read_text, split_lines
 from ..sentence import Sentence
+from ..sources import read_text, split_lines
 from ..tags import is_tag, repair_bio
 
 # How many non-blank lines `auto` inspects to pick a format.

@@ -11,10 +11,17 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..align import CharSpan, Tally, aligned_sentence, char_spans, sentence_words, tokens_field
-from ..sentence import Sentence
-from ...core.progress import Warn
 from ...core.errors import InputError
+from ...core.progress import Warn
+from ..align import (
+    CharSpan,
+    Tally,
+    aligned_sentence,
+    char_spans,
+    sentence_words,
+    tokens_field,
+)
+from ..sentence import Sentence
 from ..tags import TYPE_RULE, is_entity_type
 
 if TYPE_CHECKING:

@@ -32,6 +32,7 @@ class EngineSpec:
     imports: str  # what it loads at run time
     help: str  # one line for --backend's help
     auto_reason: str  # why `auto` picks it when it is the first engine the run has
+    missing: str = "an older nerctl trained it"  # why a finished run may lack its file
 
     @property
     def file_name(self) -> str:
@@ -44,7 +45,8 @@ class EngineSpec:
 ENGINES: dict[str, EngineSpec] = {spec.name: spec for spec in (
     EngineSpec("onnx", "int8_onnx", ("int8",), "onnx", "onnxruntime",
                "the run's int8 model.int8.onnx on ONNX Runtime, kept at training only if its dev F1 held",
-               "the run's int8 model held its dev F1"),
+               "the run's int8 model held its dev F1",
+               "its int8 model failed the dev-F1 check, see summary.json, or an older nerctl trained it"),
     EngineSpec("litert", "tflite", ("fp32",), "litert", "ai_edge_litert",
                "model.tflite, fp32, without TensorFlow", "the fastest fp32 engine, and needs no TensorFlow"),
     EngineSpec("keras", "best", ("fp32", "bf16"), "keras", "tensorflow, transformers",
@@ -119,18 +121,19 @@ def choose_engine(backend: str = "auto", precision: str = "auto", has: set[str] 
     else:
         spec, reason = ENGINES[backend], "asked for"
     if precision not in ("auto", *spec.precisions):
-        others = [f"--backend {s.name} for {'/'.join(s.precisions)}" for s in ENGINES.values() if precision in s.precisions]
+        others = [f"--backend {s.name} for {'/'.join(s.precisions)}" for s in ENGINES.values()
+                  if precision in s.precisions]
         raise InputError(f"--backend {spec.name} runs {' or '.join(spec.precisions)} only, not {precision}"
                          + (f"; use {others[0]}" if others else ""))
     if spec.name not in has:
         raise InputError(f"the run has no {spec.file_name} for --backend {spec.name} "
-                         f"({_missing_hint(spec)}); use --backend {_fallback(spec, has)}")
+                         f"({spec.missing}); use --backend {_fallback(spec, has)}")
     if precision != "auto":
         return EngineChoice(spec.name, precision, reason)
     if len(spec.precisions) > 1 and "bf16" in spec.precisions:
         native = cpu_supports_bf16()
-        return EngineChoice(spec.name, "bf16" if native else "fp32",
-                      reason + ("; bf16: the CPU has native bfloat16" if native else "; fp32: no native bfloat16"))
+        why = "; bf16: the CPU has native bfloat16" if native else "; fp32: no native bfloat16"
+        return EngineChoice(spec.name, "bf16" if native else "fp32", reason + why)
     return EngineChoice(spec.name, spec.precisions[0], reason)
 
 
@@ -141,12 +144,6 @@ def _auto(precision: str, has: set[str] | frozenset[str]) -> tuple[EngineSpec, s
         if spec.name in has:
             return spec, spec.auto_reason if precision == "auto" else f"{precision} asked for"
     return able[0], f"{precision} asked for"
-
-
-def _missing_hint(spec: EngineSpec) -> str:
-    if spec.name == "onnx":
-        return "its int8 model failed the dev-F1 check, see summary.json, or an older nerctl trained it"
-    return "an older nerctl trained it"
 
 
 def _fallback(spec: EngineSpec, has: set[str] | frozenset[str]) -> str:

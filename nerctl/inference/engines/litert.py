@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ...artifacts.export import SIGNATURE
 from ...core.errors import InputError
 from ...modeling.runtime import native_stderr_silenced
-from ...artifacts.export import SIGNATURE
 
 
 class LiteForward:
