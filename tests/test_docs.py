@@ -7,6 +7,7 @@ the README stays a short front door.
 """
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import shutil
@@ -16,6 +17,7 @@ import pytest
 import typer
 
 from nerctl.cli import app
+from nerctl.data.formats import read_corpus
 from conftest import REPO
 
 README = REPO / "README.md"
@@ -256,3 +258,40 @@ def test_a_wrong_line_does_not_parse():
     assert parse_problem(["no-such-command"])
     assert parse_problem(["evaluate", "--errors"])  # an option without its value
     assert parse_problem(["predict", "--format", "jsonl", "hi"]) is None
+
+
+# ---------------------------------------------------------------- data examples
+
+DATA_PAGE = REPO / "docs" / "data.md"
+
+
+def data_examples() -> list[tuple[str, str]]:
+    """docs/data.md's sample files: (file name, text), each JSON block as the file it shows, and the BRAT lines."""
+    out = []
+    for number, block in enumerate(blocks(DATA_PAGE, {"json"})):
+        try:
+            whole = json.loads(block)  # one record printed over several lines, or a Label Studio list
+        except ValueError:
+            out.append((f"example{number}.jsonl", block))  # a record a line
+            continue
+        name = f"example{number}.json" if isinstance(whole, list) else f"example{number}.jsonl"
+        out.append((name, json.dumps(whole) + "\n"))
+    return out
+
+
+@pytest.mark.parametrize("name, text", data_examples(), ids=[name for name, _ in data_examples()])
+def test_the_sample_files_in_docs_read(tmp_path, name, text):
+    """Each sample record in docs/data.md is what nerctl reads, with at least one entity."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    sentences = read_corpus(path, warn=lambda message: None)
+    assert sentences and any(tag != "O" for s in sentences for tag in s.tags)
+
+
+def test_the_brat_sample_in_docs_reads_against_its_text(tmp_path):
+    """The .ann lines docs/data.md shows are read against the sample text they index."""
+    (ann,) = [b for b in blocks(DATA_PAGE, {""}) if b.startswith("T1\t")]
+    (tmp_path / "doc.txt").write_text("who directed jaws\nshow me movies with bruce willis\n", encoding="utf-8")
+    (tmp_path / "doc.ann").write_text(ann, encoding="utf-8")
+    first, second = read_corpus(tmp_path / "doc.ann")
+    assert first.tags[-1] == "B-TITLE" and second.tags[-2:] == ("B-ACTOR", "I-ACTOR")
