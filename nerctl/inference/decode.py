@@ -22,10 +22,7 @@ def viterbi_iob2(log_probs: Sequence[np.ndarray], labels: Sequence[str], group: 
     rather than per word of every sentence. `learned`: a CRF head's scores,
     added to the IOB2 constraints (crf.py).
     """
-    transition, start = iob2_transitions(tuple(labels))
-    end = np.zeros(len(labels))
-    if learned is not None:
-        transition, start, end = transition + learned.transitions, start + learned.start, learned.end
+    transition, start, end = chain_scores(labels, learned)
     lengths = np.array([len(p) for p in log_probs], dtype=np.int64)
     best: list[list[int]] = [[] for _ in log_probs]
     order = [i for i in np.argsort(lengths, kind="stable") if lengths[i] > 0]
@@ -34,6 +31,15 @@ def viterbi_iob2(log_probs: Sequence[np.ndarray], labels: Sequence[str], group: 
         for i, path in zip(members, _decode_group([log_probs[i] for i in members], transition, start, end)):
             best[i] = path
     return best
+
+
+def chain_scores(labels: Sequence[str], learned: "Transitions | None" = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(transition, start, end) scores of the tag chain: IOB2's constraints plus a CRF head's learned scores."""
+    transition, start = iob2_transitions(tuple(labels))
+    if learned is None:
+        return transition, start, np.zeros(len(labels))
+    return transition + learned.transitions, start + learned.start, learned.end
 
 
 def _decode_group(log_probs: list[np.ndarray], transition: np.ndarray, start: np.ndarray,

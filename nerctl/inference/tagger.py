@@ -26,8 +26,9 @@ from ..modeling.encoding import (
     merge_windows,
     tagging_plan,
 )
-from .decode import viterbi_iob2
+from .decode import chain_scores, viterbi_iob2
 from .engines import EngineChoice, available, choose_engine, open_forward
+from .posterior import Posterior, independent_span_probability, posteriors
 
 Progress = Callable[[int, int], None]  # (sentences just finished, total sentences)
 
@@ -48,7 +49,7 @@ class TaggedWord:
 
 @dataclass(frozen=True)
 class Entity:
-    """An entity span: its type, its text and character offsets, the mean probability of its words' tags."""
+    """An entity span: its type, its text and character offsets, the probability that exactly it is tagged."""
 
     type: str
     text: str
@@ -83,6 +84,15 @@ class Doc:
             for word, gold in zip(out["words"], self.gold):
                 word["gold"] = gold
         return out
+
+
+@dataclass
+class Decoded:
+    """One sentence decoded: its tags, each word's probability of its tag, each span's probability."""
+
+    tags: list[str]
+    scores: list[float]
+    span_scores: list[float]  # one per entity_spans(tags) span, in order
 
 
 class Tagger:
@@ -154,34 +164,54 @@ class Tagger:
                 progress(finished, len(windows_left))
         return merge_windows(windows, outputs, [len(s) for s in sentences])
 
-    def decode(self, probs: Sequence[np.ndarray]) -> list[tuple[list[str], list[float]]]:
-        """Per sentence, tags and their probabilities: the best valid IOB2 sequence."""
+    def decode(self, probs: Sequence[np.ndarray]) -> list[Decoded]:
+        """Per sentence, the best valid IOB2 tags, each word's probability of its tag and each span's.
+
+        With a CRF head the probabilities are posteriors under the model Viterbi
+        decodes (posterior.py): a word's is the marginal of its tag, a span's the
+        probability that exactly that span is in the tag sequence. A softmax head
+        (or argmax decoding) scores each word by its softmax, and a span as if
+        each word's tag were drawn on its own."""
+        labels = self.label_map.labels
+        emit = [np.log(np.maximum(p, 1e-12)) for p in probs]
         if self.decoder == "viterbi":
-            ids = viterbi_iob2([np.log(np.maximum(p, 1e-12)) for p in probs], self.label_map.labels,
-                               learned=self.transitions)
+            ids = viterbi_iob2(emit, labels, learned=self.transitions)
         else:
             ids = [p.argmax(axis=-1).tolist() for p in probs]
-        labels = self.label_map.labels
-        return [(repair_bio([labels[i] for i in row]), [float(p[w, i]) for w, i in enumerate(row)])
-                for p, row in zip(probs, ids)]
+        chain, label_ids = chain_scores(labels, self.transitions), self.label_map.label2id
+        found = posteriors(emit, *chain) if self.transitions is not None and self.decoder == "viterbi" else None
+        out = []
+        for i, (p, row) in enumerate(zip(probs, ids)):
+            tags = repair_bio([labels[j] for j in row])
+            posterior = found[i] if found is not None else None
+            word_probs = posterior.marginals if posterior is not None else p
+            spans = [self._span_probability(p, posterior, label_ids["B-" + kind], label_ids["I-" + kind], a, b,
+                                            chain) for kind, a, b in entity_spans(tags)]
+            out.append(Decoded(tags, [float(word_probs[w, j]) for w, j in enumerate(row)], spans))
+        return out
+
+    @staticmethod
+    def _span_probability(probs: np.ndarray, posterior: Posterior | None, begin: int, inside: int, first: int,
+                          end: int, chain: tuple[np.ndarray, np.ndarray, np.ndarray]) -> float:
+        """The span's probability: under the chain's posterior, or with each word's tag drawn on its own."""
+        if posterior is None:
+            return independent_span_probability(probs, begin, inside, first, end)
+        return posterior.span_probability(begin, inside, first, end, chain[0], chain[2])
 
     def tags_and_scores(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
                         ) -> list[tuple[list[str], list[float]]]:
         """Tags (valid IOB2) and their probabilities for each sentence's words."""
-        return self.decode(self.word_probabilities(sentences, progress))
+        return [(d.tags, d.scores) for d in self.decode(self.word_probabilities(sentences, progress))]
 
     def tag_words(self, texts: Sequence[str], word_lists: Sequence[list[Word]], gold=None,
                   progress: Progress | None = None) -> list[Doc]:
         """Tag pre-split words; `texts` are what their offsets point into."""
-        predictions = self.tags_and_scores([[w.text for w in words] for words in word_lists], progress)
+        decoded = self.decode(self.word_probabilities([[w.text for w in words] for words in word_lists], progress))
         out = []
-        for i, (text, words, (tags, scores)) in enumerate(zip(texts, word_lists, predictions)):
-            entities = [
-                Entity(kind, text[words[a].start : words[b - 1].end], words[a].start, words[b - 1].end,
-                       float(np.mean(scores[a:b])))
-                for kind, a, b in entity_spans(tags)
-            ]
-            tagged = [TaggedWord(w.text, w.start, w.end, tag, score) for w, tag, score in zip(words, tags, scores)]
+        for i, (text, words, d) in enumerate(zip(texts, word_lists, decoded)):
+            entities = [Entity(kind, text[words[a].start : words[b - 1].end], words[a].start, words[b - 1].end, score)
+                        for (kind, a, b), score in zip(entity_spans(d.tags), d.span_scores)]
+            tagged = [TaggedWord(w.text, w.start, w.end, tag, score) for w, tag, score in zip(words, d.tags, d.scores)]
             out.append(Doc(text, tagged, entities, list(gold[i]) if gold else None))
         return out
 

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Decoding's cost: Viterbi alone against Viterbi plus the posteriors that score words and spans.
+
+    .venv/bin/python benchmarks/decode.py --run RUN [--repeats 5]
+
+In one process, takes a finished run's word probabilities for all of MIT Movie
+engtest once (the model's forward pass, timed too), then times (best of
+--repeats) the decoding step two ways on them: Viterbi alone with each word's
+softmax probability and a span's mean (how scores were made before posterior
+scores), and `Tagger.decode` (Viterbi, forward-backward, span probabilities).
+Also reports the whole in-process tagging rate (tag_texts on engtest).
+Writes benchmarks/results/<date>-<host>-decode.json.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _common import cpu_flags, cpu_model, new_result, save_result
+
+REPO = Path(__file__).resolve().parent.parent
+ENGTEST = [Path.home() / ".cache" / "nerctl" / "mitmovie" / "engtest.bio",
+           REPO.parent / "shared" / "data" / "mitmovie" / "engtest.bio"]
+
+
+def best_of(repeats: int, work) -> float:
+    """The best wall time of `repeats` calls of `work`."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def viterbi_with_mean_scores(tagger, probs) -> list:
+    """Decoding as before posterior scores: Viterbi, each word's softmax, a span's mean of them."""
+    from nerctl.data.tags import entity_spans, repair_bio
+    from nerctl.inference.decode import viterbi_iob2
+
+    labels = tagger.label_map.labels
+    ids = viterbi_iob2([np.log(np.maximum(p, 1e-12)) for p in probs], labels, learned=tagger.transitions)
+    out = []
+    for p, row in zip(probs, ids):
+        tags = repair_bio([labels[i] for i in row])
+        scores = [float(p[w, i]) for w, i in enumerate(row)]
+        out.append((tags, [float(np.mean(scores[a:b])) for _, a, b in entity_spans(tags)]))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", required=True, help="a finished run directory")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    from nerctl.artifacts.rundir import RunDir
+    from nerctl.data.formats.bio import read_bio
+    from nerctl.inference.tagger import Tagger
+
+    engtest = next(p for p in ENGTEST if p.is_file())
+    sentences = [s.words for s in read_bio(engtest, warn=lambda message: None)]
+    tagger = Tagger.from_run(RunDir(Path(args.run).resolve()))
+    start = time.perf_counter()
+    probs = tagger.word_probabilities(sentences)
+    forward_s = time.perf_counter() - start
+    before = best_of(args.repeats, lambda: viterbi_with_mean_scores(tagger, probs))
+    after = best_of(args.repeats, lambda: tagger.decode(probs))
+    texts = [" ".join(words) for words in sentences]
+    whole = best_of(args.repeats, lambda: tagger.tag_texts(texts))
+    result = new_result(cpu=cpu_model(), cpu_flags=cpu_flags(), run=args.run, engine=tagger.engine.to_dict(),
+                        sentences=len(sentences), forward_s=round(forward_s, 3),
+                        decode_viterbi_mean_s=round(before, 4), decode_posterior_s=round(after, 4),
+                        decode_ratio=round(after / before, 3),
+                        tag_texts_sentences_per_s=round(len(texts) / whole, 1),
+                        posterior_share_of_tag_texts=round((after - before) / whole, 4))
+    print(save_result(result, REPO / "benchmarks" / "results", "-decode"))
+    for key in ("forward_s", "decode_viterbi_mean_s", "decode_posterior_s", "decode_ratio",
+                "tag_texts_sentences_per_s", "posterior_share_of_tag_texts"):
+        print(f"{key:32} {result[key]}")
+
+
+if __name__ == "__main__":
+    main()
