@@ -23,23 +23,6 @@ from _common import cpu_model, new_result, save_result
 REPO = Path(__file__).resolve().parent.parent
 ENGTEST = [Path.home() / ".cache" / "nerctl" / "mitmovie" / "engtest.bio",
            REPO.parent / "shared" / "data" / "mitmovie" / "engtest.bio"]
-BINS = 10
-
-
-def reliability(scores: np.ndarray, right: np.ndarray) -> tuple[list[dict], float]:
-    """Per equal-width bin: spans, mean score, share right; and the ECE over all bins."""
-    which = np.minimum((scores * BINS).astype(int), BINS - 1)
-    rows, ece = [], 0.0
-    for b in range(BINS):
-        inside = which == b
-        if inside.any():
-            mean, share = float(scores[inside].mean()), float(right[inside].mean())
-            rows.append({"bin": [b / BINS, (b + 1) / BINS], "spans": int(inside.sum()), "mean_score": round(mean, 4),
-                         "precision": round(share, 4)})
-            ece += inside.sum() / len(scores) * abs(mean - share)
-    return rows, float(ece)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", required=True, help="a finished run directory")
@@ -49,6 +32,7 @@ def main() -> None:
     from nerctl.data.align import sentence_words
     from nerctl.data.formats import read_corpus
     from nerctl.data.tags import entity_spans
+    from nerctl.evaluation.calibration import reliability
     from nerctl.inference.tagger import Tagger
 
     path = Path(args.file) if args.file else next(p for p in ENGTEST if p.is_file())
@@ -63,7 +47,7 @@ def main() -> None:
             scores.append(e.score)
             right.append((e.type, e.start, e.end) in gold)
     scores_a, right_a = np.array(scores), np.array(right, dtype=float)
-    rows, ece = reliability(scores_a, right_a)
+    rows, ece = reliability(scores, right)
     high = scores_a >= 0.9
     result = new_result(cpu=cpu_model(), run=args.run, file=str(path), engine=tagger.engine.to_dict(),
                         spans=len(scores), ece=round(ece, 4), bins=rows,
