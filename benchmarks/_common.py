@@ -10,6 +10,16 @@ import subprocess
 import time
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parent.parent
+# MIT Movie's test split: where `nerctl download` keeps it, else the mirror beside the repository.
+ENGTEST = (Path.home() / ".cache" / "nerctl" / "mitmovie" / "engtest.bio",
+           REPO.parent / "shared" / "data" / "mitmovie" / "engtest.bio")
+
+
+def engtest() -> Path:
+    """The first copy of engtest.bio that exists (else the download's place, which reading then names)."""
+    return next((p for p in ENGTEST if p.is_file()), ENGTEST[0])
+
 
 def measured(cmd: list[str], stdout=subprocess.DEVNULL, env=None) -> dict:
     """Run a command; return its wall time, CPU time and its own peak RSS (wait4's rusage)."""

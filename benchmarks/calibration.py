@@ -18,11 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import cpu_model, new_result, save_result
+from _common import REPO, cpu_model, engtest, new_result, save_result
 
-REPO = Path(__file__).resolve().parent.parent
-ENGTEST = [Path.home() / ".cache" / "nerctl" / "mitmovie" / "engtest.bio",
-           REPO.parent / "shared" / "data" / "mitmovie" / "engtest.bio"]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", required=True, help="a finished run directory")
@@ -35,7 +32,7 @@ def main() -> None:
     from nerctl.evaluation.calibration import reliability
     from nerctl.inference.tagger import Tagger
 
-    path = Path(args.file) if args.file else next(p for p in ENGTEST if p.is_file())
+    path = Path(args.file) if args.file else engtest()
     sentences = read_corpus(path, warn=lambda message: None)
     tagger = Tagger.from_run(RunDir(Path(args.run).resolve()))
     joined = [sentence_words(s) for s in sentences]

@@ -19,11 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import cpu_flags, cpu_model, new_result, save_result
+from _common import REPO, cpu_flags, cpu_model, engtest, new_result, save_result
 
-REPO = Path(__file__).resolve().parent.parent
-ENGTEST = [Path.home() / ".cache" / "nerctl" / "mitmovie" / "engtest.bio",
-           REPO.parent / "shared" / "data" / "mitmovie" / "engtest.bio"]
 
 
 def best_of(repeats: int, work) -> float:
@@ -60,8 +57,8 @@ def main() -> None:
     from nerctl.data.formats.bio import read_bio
     from nerctl.inference.tagger import Tagger
 
-    engtest = next(p for p in ENGTEST if p.is_file())
-    sentences = [s.words for s in read_bio(engtest, warn=lambda message: None)]
+    test_file = engtest()
+    sentences = [s.words for s in read_bio(test_file, warn=lambda message: None)]
     tagger = Tagger.from_run(RunDir(Path(args.run).resolve()))
     start = time.perf_counter()
     probs = tagger.word_probabilities(sentences)

@@ -25,11 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import cpu_model, new_result, save_result
+from _common import REPO, cpu_model, engtest, new_result, save_result
 
-REPO = Path(__file__).resolve().parent.parent
-ENGTEST = [Path.home() / ".cache" / "nerctl" / "mitmovie" / "engtest.bio",
-           REPO.parent / "shared" / "data" / "mitmovie" / "engtest.bio"]
 
 
 def timed(tag, groups: list[list[str]], repeats: int) -> tuple[float, list]:
@@ -61,8 +58,8 @@ def main() -> None:
     from nerctl.modeling.encoding import batch_plan
     from nerctl.artifacts.rundir import RunDir
 
-    engtest = next(p for p in ENGTEST if p.is_file())
-    texts = list(dict.fromkeys(" ".join(s.words) for s in read_bio(engtest)))  # a text once: results keyed by text
+    test_file = engtest()
+    texts = list(dict.fromkeys(" ".join(s.words) for s in read_bio(test_file)))  # a text once: results keyed by text
     tagger = tagger_module.Tagger.from_run(RunDir(Path(args.run)))
     order = np.random.default_rng(0).permutation(len(texts))
     groups = [[texts[i] for i in order[k : k + args.group]] for k in range(0, len(texts), args.group)]

@@ -42,12 +42,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _common import cpu_model, measured, new_result, save_result  # benchmarks/, first on sys.path
+from _common import REPO, cpu_model, engtest, measured, new_result, save_result  # benchmarks/, first on sys.path
 
-REPO = Path(__file__).resolve().parent.parent
 NERCTL = [sys.executable, "-m", "nerctl"]
-ENGTEST = [Path.home() / ".cache" / "nerctl" / "mitmovie" / "engtest.bio",
-           REPO.parent / "shared" / "data" / "mitmovie" / "engtest.bio"]
 TIME_LIMIT_S = 900  # per load run: the generator stops by then whatever is left
 
 _IN_PROCESS = """
@@ -187,8 +184,8 @@ def main() -> None:
     args = parser.parse_args()
     from nerctl.data.formats.bio import read_bio
 
-    engtest = next(p for p in ENGTEST if p.exists())
-    texts = [" ".join(s.words) for s in read_bio(engtest)]
+    test_file = engtest()
+    texts = [" ".join(s.words) for s in read_bio(test_file)]
     lines_file = Path(tempfile.mkdtemp(prefix="nerctl-serve-bench-")) / "engtest.txt"
     lines_file.write_text("".join(t + "\n" for t in texts))
     result = new_result(cpu=cpu_model(), cores=len(os.sched_getaffinity(0)), run=args.run, texts=len(texts))

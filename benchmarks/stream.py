@@ -26,11 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import measured, new_result, save_result  # benchmarks/, first on sys.path when a script runs
+from _common import REPO, engtest, measured, new_result, save_result  # benchmarks/, first on sys.path when a script runs
 
-REPO = Path(__file__).resolve().parent.parent
-ENGTEST = [Path.home() / ".cache" / "nerctl" / "mitmovie" / "engtest.bio",
-           REPO.parent / "shared" / "data" / "mitmovie" / "engtest.bio"]
 
 # The in-memory path, timed like bench.py's in-process figure but without rendering.
 _IN_MEMORY = """
@@ -81,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="a trained run directory (with model.tflite)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--engtest", type=Path, default=next((p for p in ENGTEST if p.is_file()), ENGTEST[0]))
+    parser.add_argument("--engtest", type=Path, default=engtest())
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
 
