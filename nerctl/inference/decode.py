@@ -23,14 +23,18 @@ def viterbi_iob2(log_probs: Sequence[np.ndarray], labels: Sequence[str], group: 
     added to the IOB2 constraints (crf.py).
     """
     transition, start, end = chain_scores(labels, learned)
-    lengths = np.array([len(p) for p in log_probs], dtype=np.int64)
     best: list[list[int]] = [[] for _ in log_probs]
-    order = [i for i in np.argsort(lengths, kind="stable") if lengths[i] > 0]
-    for g in range(0, len(order), group):
-        members = order[g : g + group]
+    for members in length_groups(log_probs, group):
         for i, path in zip(members, _decode_group([log_probs[i] for i in members], transition, start, end)):
             best[i] = path
     return best
+
+
+def length_groups(rows: Sequence[np.ndarray], group: int) -> list[list[int]]:
+    """The indices of the non-empty `rows`, by length (stable), `group` at a time: what one array step decodes."""
+    lengths = np.array([len(r) for r in rows], dtype=np.int64)
+    order = [int(i) for i in np.argsort(lengths, kind="stable") if lengths[i] > 0]
+    return [order[g : g + group] for g in range(0, len(order), group)]
 
 
 def chain_scores(labels: Sequence[str], learned: "Transitions | None" = None

@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .decode import length_groups
+
 
 @dataclass
 class Posterior:
@@ -50,11 +52,8 @@ class Posterior:
 def posteriors(emit: Sequence[np.ndarray], transition: np.ndarray, start: np.ndarray, final: np.ndarray,
                group: int = 256) -> list[Posterior | None]:
     """Per sentence, its Posterior (None for a sentence without words)."""
-    lengths = np.array([len(e) for e in emit], dtype=np.int64)
     out: list[Posterior | None] = [None] * len(emit)
-    order = [i for i in np.argsort(lengths, kind="stable") if lengths[i] > 0]
-    for g in range(0, len(order), group):
-        members = order[g : g + group]
+    for members in length_groups(emit, group):
         for i, posterior in zip(members, _group([emit[i] for i in members], transition, start, final)):
             out[i] = posterior
     return out
@@ -98,7 +97,7 @@ def _group(emit: list[np.ndarray], transition: np.ndarray, start: np.ndarray, fi
     out = []
     for row, n in enumerate(lengths):
         after = log_scale[row, n - 1] - log_scale[row, :n]  # the scales after each position
-        out.append(Posterior(np.log(probs[row, :n]), log_alpha[row, :n] + log_scale[row, :n, None],
+        out.append(Posterior(emit[row], log_alpha[row, :n] + log_scale[row, :n, None],
                              log_beta[row, :n] + after[:, None], float(log_z[row])))
     return out
 
@@ -107,11 +106,3 @@ def independent_span_probability(probs: np.ndarray, begin: int, inside: int, fir
     """The same span's probability where each word's tag is drawn on its own (a softmax head, argmax)."""
     p = probs[first, begin] * np.prod(probs[first + 1 : end, inside])
     return float(p * (1.0 - probs[end, inside]) if end < len(probs) else p)
-
-
-def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
-    """log(sum(exp(x))) along `axis`, -inf where every term is -inf."""
-    top = np.max(x, axis=axis, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.log(np.sum(np.exp(x - top), axis=axis)) + np.squeeze(top, axis=axis)
