@@ -37,9 +37,10 @@ class Run:
         """Strict entity F1 on the test file, scored once at the end (None without one)."""
         return self.summary.get("test", {}).get("f1")
 
-    def load(self, backend: str = "auto", precision: str = "auto", batch_size: int | None = None) -> Tagger:
+    def load(self, backend: str = "auto", precision: str = "auto", batch_size: int | None = None,
+             min_score: float = 0.0) -> Tagger:
         """The run's tagger (see `nerctl.load`)."""
-        return load(self.path, backend, precision, batch_size)
+        return load(self.path, backend, precision, batch_size, min_score)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Scores:
     entities: int
     per_type: dict[str, dict[str, float]]  # type -> precision, recall, f1, support
     engine: dict[str, str] | None = None  # backend and precision that produced the tags
+    # span score ECE and reliability bins, precision/recall at min scores (evaluation/calibration.py)
+    calibration: dict[str, Any] | None = None
     worst: list[dict] | None = None  # with evaluate(worst=N): the N sentences with the most span errors
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,15 +73,16 @@ def _run_dir(run: "str | Path | Run | RunDir | None") -> RunDir:
 
 
 def load(run: "str | Path | Run | RunDir | None" = None, backend: str = "auto", precision: str = "auto",
-         batch_size: int | None = None) -> Tagger:
+         batch_size: int | None = None, min_score: float = 0.0) -> Tagger:
     """A finished run's tagger: `tagger(text) -> Doc`, `tagger.pipe(texts) -> Iterator[Doc]`.
 
     `run` is a run directory, a run name under the runs root, or None for
     <runs root>/latest (the runs root is NERCTL_RUNS_ROOT, else ./runs).
     `backend` auto runs the LiteRT export where it can (no TensorFlow import);
-    `tagger.engine` says what it chose.
+    `tagger.engine` says what it chose. Entities scored under `min_score` are
+    left out (their words tagged O); `doc.filtered(p)` does it for one Doc.
     """
-    return Tagger.from_run(_run_dir(run), batch_size, precision, backend)
+    return Tagger.from_run(_run_dir(run), batch_size, precision, backend, min_score)
 
 
 def train(config: TrainConfig | str | Path | None = None, *, run_dir: str | Path | None = None,
@@ -128,11 +132,14 @@ def resume(run: "str | Path | Run | RunDir | None" = None, *, mirror: str | None
 
 def evaluate(run: "str | Path | Run | RunDir | Tagger | None", file: str | Path, *, format: str = "auto",
              scheme: str = "auto", misaligned: str = "error", backend: str = "auto", precision: str = "auto",
-             batch_size: int | None = None, worst: int = 0, progress: bool = False) -> Scores:
-    """Score a run (or a loaded Tagger) on a tagged file of any format, as `nerctl evaluate --json` does."""
+             batch_size: int | None = None, worst: int = 0, min_score: float = 0.0, progress: bool = False
+             ) -> Scores:
+    """Score a run (or a loaded Tagger) on a tagged file of any format, as `nerctl evaluate --json` does.
+
+    `min_score`: entities scored under it are left out before scoring (a Tagger's own is kept)."""
     from .evaluation.scoring import evaluate_file
 
-    tagger = run if isinstance(run, Tagger) else load(run, backend, precision, batch_size)
+    tagger = run if isinstance(run, Tagger) else load(run, backend, precision, batch_size, min_score)
     with Reporter(quiet=not progress).counter("scoring") as counter:
         return Scores(**evaluate_file(tagger, file, format, counter, worst, scheme, misaligned))
 

@@ -6,7 +6,7 @@ import pytest
 
 from nerctl.data.tags import entity_spans
 from nerctl.inference.decode import chain_scores
-from nerctl.inference.posterior import independent_span_probability, posteriors
+from nerctl.inference.posterior import independent_chain, posteriors
 from nerctl.modeling.crf import Transitions
 
 LABELS = ("O", "B-A", "B-B", "I-A", "I-B")
@@ -80,13 +80,28 @@ def test_the_decoded_spans_have_probabilities_in_0_1():
             assert 0 < p <= 1
 
 
-def test_independent_span_probability_is_exact_for_independent_words():
+def test_the_independent_chain_gives_each_words_softmax_and_spans_of_words_tagged_alone():
+    """A softmax head's scores: marginals are the word probabilities; a span's is B, then I..., then not I."""
     rng = np.random.default_rng(5)
     probs = rng.dirichlet(np.ones(len(LABELS)), size=3)
+    (posterior,) = posteriors([np.log(probs)], *independent_chain(len(LABELS)))
+    assert np.allclose(posterior.marginals, probs)
     truth = sum(np.prod([probs[i, t] for i, t in enumerate(path)])
                 for path in itertools.product(range(len(LABELS)), repeat=3)
                 if ("A", 0, 2) in entity_spans([LABELS[t] for t in path]) and LABELS[path[0]] == "B-A")
-    assert independent_span_probability(probs, 1, 3, 0, 2) == pytest.approx(truth)
+    transition, _, final = independent_chain(len(LABELS))
+    assert posterior.span_probability(1, 3, 0, 2, transition, final) == pytest.approx(truth)
+
+
+@pytest.mark.parametrize("learned", [False, True])
+def test_a_whole_sequences_probability_equals_brute_force(learned):
+    rng = np.random.default_rng(3 + learned)
+    emit, _, chain = random_case(rng, 4, learned)
+    (posterior,) = posteriors([emit], *chain)
+    paths, probs = enumerate_paths(emit, *chain)
+    for path, p in list(zip(paths, probs))[:: max(1, len(paths) // 40)]:
+        assert posterior.path_probability(path, *chain) == pytest.approx(p, abs=1e-12)
+    assert sum(posterior.path_probability(path, *chain) for path in paths) == pytest.approx(1.0)
 
 
 def test_a_runs_tagger_scores_words_and_spans_by_their_posteriors(trained_run, bio_files):
@@ -103,8 +118,9 @@ def test_a_runs_tagger_scores_words_and_spans_by_their_posteriors(trained_run, b
     emit = [np.log(np.maximum(p, 1e-12)) for p in probs]
     labels = tagger.label_map.labels
     transition, start, final = chain_scores(labels, tagger.transitions)
+    scaled = [e / tagger.temperature for e in emit]  # the run's fitted temperature: the scores' only
     for d, path, posterior in zip(tagger.decode(probs), viterbi_iob2(emit, labels, learned=tagger.transitions),
-                                  posteriors(emit, transition, start, final)):
+                                  posteriors(scaled, transition, start, final)):
         assert d.tags == [labels[i] for i in path]
         assert d.scores == pytest.approx([posterior.marginals[w, i] for w, i in enumerate(path)])
         assert len(d.span_scores) == len(entity_spans(d.tags)) and all(0 < p <= 1 for p in d.span_scores)

@@ -113,11 +113,11 @@ def test_report_has_every_section_and_valid_pngs(trained_run, bio_files, tmp_pat
     page_path = out / "report.html"
     assert result.stdout.strip() == str(page_path)
     page = page_path.read_text()
-    for section in ("summary", "curves", "per-type", "confusion", "worst"):
+    for section in ("summary", "curves", "per-type", "scores", "confusion", "worst"):
         assert f'id="{section}"' in page, section
     embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(embedded) == 3 and "http" not in page.split("<body>")[1]  # self-contained: nothing to fetch
-    for name, data in zip(("curves.png", "per_type.png", "confusion.png"), embedded):
+    assert len(embedded) == 4 and "http" not in page.split("<body>")[1]  # self-contained: nothing to fetch
+    for name, data in zip(("curves.png", "per_type.png", "reliability.png", "confusion.png"), embedded):
         file_bytes = (out / name).read_bytes()
         width, height = png_size(file_bytes)
         assert width > 200 and height > 100
@@ -130,6 +130,10 @@ def test_report_has_every_section_and_valid_pngs(trained_run, bio_files, tmp_pat
     for name, m in metrics["per_type"].items():
         assert f"<td>{name}</td><td>{m['precision']:.4f}</td><td>{m['recall']:.4f}</td><td>{m['f1']:.4f}</td>" \
                f"<td>{m['support']}</td>" in page
+    scores = metrics["calibration"]
+    assert f"ECE {scores['ece']:.4f} over {scores['spans']} predicted spans" in page
+    for row in scores["thresholds"]:
+        assert f"<td>{row['min_score']:g}</td><td>{row['spans']}</td><td>{row['precision']:.4f}</td>" in page
     words = sum(len(s) for s in read_bio(bio_files["test"]))
     row_totals = [int(x) for x in re.findall(r"<td>(\d+)</td></tr>", page.split('id="confusion"')[1].split("<h2")[0])]
     assert sum(row_totals) == words

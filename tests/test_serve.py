@@ -74,6 +74,20 @@ def test_results_are_the_records_predict_writes(server, trained_run):
     assert [json.dumps(r, ensure_ascii=False) + "\n" for r in body["results"]] == printed.stdout.splitlines(True)
 
 
+def test_a_requests_min_score_leaves_out_the_spans_under_it_as_predict_does(server, trained_run):
+    """min_score 1 leaves no entity (every span probability is under 1 on the tiny model); 0.3 what
+    `predict --min-score 0.3` leaves; a bad value is a 422 naming the field."""
+    status, body, _ = server.request("POST", "/v1/ner", {"texts": TEXTS, "min_score": 1.0})
+    assert status == 200 and all(r["entities"] == [] and {w["tag"] for w in r["words"]} <= {"O"}
+                                 for r in body["results"])
+    printed = CliRunner().invoke(app, ["predict", "--run", str(trained_run), "--format", "jsonl", "--min-score", "0.3",
+                                       *TEXTS])
+    status, body, _ = server.request("POST", "/v1/ner", {"texts": TEXTS, "min_score": 0.3})
+    assert [json.dumps(r, ensure_ascii=False) + "\n" for r in body["results"]] == printed.stdout.splitlines(True)
+    status, body, _ = server.request("POST", "/v1/ner", {"texts": TEXTS, "min_score": 2})
+    assert status == 422 and "min_score" in body["error"]["message"]
+
+
 def test_model_health_ready_metrics_and_docs(server, trained_run):
     status, model, _ = server.request("GET", "/v1/model")
     assert status == 200
@@ -81,6 +95,7 @@ def test_model_health_ready_metrics_and_docs(server, trained_run):
     summary = json.loads((trained_run / "summary.json").read_text())
     assert model["engine"] == {"backend": "litert", "precision": "fp32"} and model["max_len"] == 32
     assert model["best_dev_f1"] == summary["best_dev_f1"] and model["test_f1"] == summary["test"]["f1"]
+    assert model["temperature"] == summary["calibration"]["temperature"] and model["min_score"] == 0.0
     assert server.request("GET", "/health")[:2] == (200, {"status": "ok"})
     assert server.request("GET", "/ready")[:2] == (200, {"status": "ready"})
     assert "/v1/ner" in server.request("GET", "/openapi.json")[1]["paths"]

@@ -89,7 +89,7 @@ def test_write_stream_flushes_every_chunk(tagger):
 
     sink = Sink()
     progress = []
-    write_stream(tagger, queries(100), sink, chunk_size=40, progress=progress.append)
+    write_stream(tagger, queries(100), sink, chunk_size=40, progress=lambda docs: progress.append(len(docs)))
     assert sink.flushed == [40, 80, 100] and progress == [40, 40, 20]
 
 

@@ -132,6 +132,7 @@ def test_refit_trains_on_train_and_dev_for_the_best_epoch_count_and_a_resume_red
     assert record["train_sentences"] == summary["train_sentences"] + summary["dev_sentences"] == 240 + 40
     assert record["selection"]["best_dev_f1"] == summary["best_dev_f1"]
     assert "refit: training a new model on train + dev (280 sentences)" in result.stderr
+    assert summary["calibration"]["model"] == "selection/"  # the scores' temperature: fitted on a model that never saw dev
     # selection/ is the model a run without --refit keeps; best/ is a new one, and test was scored with it.
     kept, selection, final = weights(plain / "best"), weights(refit / "selection"), weights(refit / "best")
     assert all(np.array_equal(kept[name], selection[name]) for name in kept)

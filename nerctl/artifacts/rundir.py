@@ -12,6 +12,8 @@
       model.tflite     the same model for LiteRT (fp32)
       model.int8.onnx  the same model with int8 weights for ONNX Runtime, kept only if its
                        dev F1 is within 0.2 points of fp32's (summary.json "int8" says)
+      calibration.json the temperature the scores use, fitted on dev (evaluation/calibration.py),
+                       with the dev NLL and ECE before and after; absent: temperature 1
       checkpoints/     last epoch: weights + optimizer state, for --resume
       metrics.jsonl    one JSON line per epoch
       logs/            TensorBoard event files: loss and lr per step, dev P/R/F1 per epoch
@@ -87,6 +89,10 @@ class RunDir:
         return self.path / "model.int8.onnx"
 
     @property
+    def calibration(self) -> Path:
+        return self.path / "calibration.json"
+
+    @property
     def checkpoints(self) -> Path:
         return self.path / "checkpoints"
 
@@ -126,6 +132,24 @@ class RunDir:
 
     def read_labels(self) -> LabelMap:
         return LabelMap.load(self.labels)
+
+    def write_calibration(self, record: dict[str, Any]) -> None:
+        """calibration.json: {"temperature": T, ...what the fit measured}."""
+        atomic_write_json(self.calibration, record)
+
+    def read_calibration(self) -> dict[str, Any]:
+        """calibration.json, or {} for a run without one (trained before scores were calibrated)."""
+        if not self.calibration.exists():
+            return {}
+        record = json.loads(self.calibration.read_text(encoding="utf-8"))
+        temperature = record.get("temperature")
+        if not isinstance(temperature, (int, float)) or not temperature > 0:
+            raise InputError(f"{self.calibration}: 'temperature' must be a positive number, not {temperature!r}")
+        return record
+
+    def read_temperature(self) -> float:
+        """The temperature the run's scores use (1 without calibration.json)."""
+        return float(self.read_calibration().get("temperature", 1.0))
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write_json(self.summary, summary)

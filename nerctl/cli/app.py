@@ -188,7 +188,7 @@ def _tagger(run: Optional[str], options: dict[str, Any]):
     from ..core.progress import Reporter
 
     engine = EngineOptions(**options_of(EngineOptions, options)).check()
-    tagger = load(run, engine.backend, engine.precision, engine.batch_size)
+    tagger = load(run, engine.backend, engine.precision, engine.batch_size, engine.min_score)
     Reporter().note(tagger.engine.describe())
     return tagger
 
@@ -337,7 +337,7 @@ def serve(
     from ..serving.app import serve as run_service
 
     values = options_of(ServeSettings, options)
-    EngineOptions(values["backend"], values["precision"]).check()  # usage errors before the run is looked for
+    EngineOptions(values["backend"], values["precision"], min_score=values["min_score"]).check()  # usage errors before the run is looked for
     run_service(ServeSettings(str(resolve_run(run).path), **values, api_key=read_api_key(api_key_file)).check())
 
 

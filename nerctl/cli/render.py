@@ -95,6 +95,21 @@ def print_metrics(metrics: dict, title: str) -> None:
     console.print(metrics_table(metrics))
     console.print(f"token accuracy (words, no padding): {metrics['token_accuracy']:.4f}"
                   f"   sentences: {metrics['sentences']}", highlight=False)
+    if metrics.get("calibration"):
+        console.print(thresholds_table(metrics["calibration"]))
+
+
+def thresholds_table(calibration: dict):
+    """Precision and recall of the spans a --min-score would keep, and how well scores match hits (ECE)."""
+    from rich.table import Table
+
+    table = Table(title=f"span scores: calibration error (ECE) {calibration['ece']:.4f} over "
+                  f"{calibration['spans']} spans", title_justify="left")
+    for column in ("--min-score", "spans kept", "precision", "recall"):
+        table.add_column(column, justify="right")
+    for row in calibration["thresholds"]:
+        table.add_row(f"{row['min_score']:g}", str(row["spans"]), f"{row['precision']:.4f}", f"{row['recall']:.4f}")
+    return table
 
 
 def print_predictions_table(results) -> None:

@@ -1,7 +1,9 @@
 """`nerctl report`: one self-contained HTML page (and its PNGs) on how a run went.
 
 Sections: the run's summary, loss and dev F1 per epoch, per-type scores on a
-file, a word-level confusion matrix of entity types, and the worst sentences.
+file, how far span scores can be trusted (a reliability diagram, the ECE,
+precision and recall at min scores), a word-level confusion matrix of entity
+types, and the worst sentences.
 The page embeds its images (base64), so it opens offline from anywhere; the
 PNGs are also written beside it for slides and READMEs. matplotlib is imported
 here only, and used without pyplot: figures render straight to PNG (no display
@@ -50,6 +52,7 @@ def write_report(run: RunDir, file: str | Path | None = None, out: Path | None =
     images = {
         "curves.png": curves_png(run.read_metrics()),
         "per_type.png": per_type_png(metrics),
+        "reliability.png": reliability_png(metrics["calibration"]),
         "confusion.png": confusion_png(types, counts),
     }
     for name, data in images.items():
@@ -112,6 +115,36 @@ def per_type_png(metrics: dict) -> bytes:
     axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axis.grid(axis="x", alpha=0.3)
     return _png(figure)
+
+
+def reliability_png(calibration: dict) -> bytes:
+    """Reliability diagram: per score bin, the share of spans right against their mean score, with counts."""
+    figure = _figure(5.2, 4.2)
+    axis = figure.subplots()
+    bins = calibration["bins"]
+    axis.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle="--", label="score = precision")
+    axis.plot([b["mean_score"] for b in bins], [b["precision"] for b in bins], "-o", color="tab:blue",
+              label="spans in a score bin")
+    for b in bins:
+        axis.annotate(str(b["spans"]), (b["mean_score"], b["precision"]), textcoords="offset points", xytext=(4, -10),
+                      fontsize=7)
+    axis.set(xlim=(0, 1), ylim=(0, 1), xlabel="span score (bin mean)", ylabel="share of spans right",
+             title=f"span scores: ECE {calibration['ece']:.4f} over {calibration['spans']} spans")
+    axis.legend(loc="upper left")
+    axis.grid(alpha=0.3)
+    return _png(figure)
+
+
+def _calibration_section(calibration: dict, images: dict[str, bytes]) -> str:
+    f4 = "{:.4f}".format
+    rows = [[f"{r['min_score']:g}", r["spans"], f4(r["precision"]), f4(r["recall"])] for r in calibration["thresholds"]]
+    return f"""<h2 id="scores">Span scores</h2>
+<p>A span's score is the probability that exactly that span is right. Spans are binned by score (labels:
+how many); on the diagonal, a bin's spans are right as often as their scores say. The expected calibration
+error (ECE) is the bins' distance from it, weighted by their spans. The table shows what
+<code>--min-score</code> would keep. Here: ECE {f4(calibration['ece'])} over {calibration['spans']} predicted spans.</p>
+{_img(images, "reliability.png", "reliability diagram of span scores")}
+{_table(["--min-score", "spans kept", "precision", "recall"], rows)}"""
 
 
 def confusion_png(types: list[str], counts) -> bytes:
@@ -220,6 +253,7 @@ P {f4(metrics['precision'])}, R {f4(metrics['recall'])}, <b>F1 {f4(metrics['f1']
 <h2 id="per-type">Scores per entity type</h2>
 {_img(images, "per_type.png", "precision, recall and F1 per type")}
 {_table(["type", "precision", "recall", "F1", "gold entities"], per_type)}
+{_calibration_section(metrics["calibration"], images)}
 <h2 id="confusion">Confusion of entity types (words)</h2>
 <p>Each word's gold type (row) against its predicted type (column); B- and I- count as the same
 type, O is outside any entity. The figure shows each row's shares; the table the word counts

@@ -6,6 +6,7 @@ from typing import Sequence
 
 from ..data.sentence import Sentence
 from ..inference.tagger import Progress, Tagger
+from .calibration import score_calibration
 
 
 def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
@@ -39,10 +40,14 @@ def score(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
 
 
 def evaluate_sentences(tagger: Tagger, sentences: Sequence[Sentence], progress: Progress | None = None) -> tuple[dict, list[list[str]]]:
-    """Tag `sentences` and score them against their gold tags; also return the tags."""
-    predictions = tagger.tags_and_scores([s.words for s in sentences], progress)
-    pred = [tags for tags, _ in predictions]
-    return score([s.tags for s in sentences], pred), pred
+    """Tag `sentences` and score them against their gold tags; also return the tags.
+
+    Besides `score`'s figures, "calibration": how well the span scores match
+    how often spans are right, and precision/recall at a few min scores
+    (calibration.score_calibration)."""
+    decoded = tagger.decode(tagger.word_probabilities([s.words for s in sentences], progress))
+    gold, pred = [s.tags for s in sentences], [d.tags for d in decoded]
+    return {**score(gold, pred), "calibration": score_calibration(gold, decoded)}, pred
 
 
 def tag_and_score_file(tagger: Tagger, path: str | Path, fmt: str = "auto", progress: Progress | None = None,

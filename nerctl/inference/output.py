@@ -54,11 +54,11 @@ def _task_lines(results: list[Doc], model_version: str | None) -> str:
 
 
 def write_stream(tagger: Tagger, texts: Iterable[str], sink: TextIO, fmt: str = "jsonl",
-                 chunk_size: int = CHUNK_TEXTS, progress: Callable[[int], None] | None = None, done: int = 0) -> int:
+                 chunk_size: int = CHUNK_TEXTS, progress: Callable[[list[Doc]], None] | None = None, done: int = 0) -> int:
     """Tag `texts` and write them to `sink` in `fmt`, one flushed chunk at a time; return how many were written.
 
     A killed job leaves every finished chunk in `sink` and at most a partial
-    last record. `progress(n)` is called with the records of each chunk written.
+    last record. `progress(docs)` is called with the records of each chunk written.
     `done`, with the texts from `resume_output`: records already in `sink`.
     labelstudio writes one JSON list: "[" first, tasks a line, "]" once the input ends.
     """
@@ -76,7 +76,7 @@ def write_stream(tagger: Tagger, texts: Iterable[str], sink: TextIO, fmt: str = 
         sink.flush()
         written += len(results)
         if progress:
-            progress(len(results))
+            progress(results)
     sink.write(("\n" if written else "") + "]\n" if listed else "")
     return written
 
@@ -98,8 +98,23 @@ def stream_to(tagger: Tagger, texts: Iterable[str], output: str | Path | None, f
     if done:
         reporter.log(f"resuming: {done} lines already in {output}")
     remaining = None if total is None else max(total - done, 0)
+    dropped = 0
     with open_output(output, append=resume) as out, reporter.task("tagging", remaining, unit="sentences") as bar:
-        return write_stream(tagger, texts, out, fmt, chunk_size, progress=bar.advance, done=done)
+        def advance(docs: list[Doc]) -> None:
+            nonlocal dropped
+            bar.advance(len(docs))
+            dropped += sum(d.dropped for d in docs)
+
+        written = write_stream(tagger, texts, out, fmt, chunk_size, progress=advance, done=done)
+    log_dropped(tagger, dropped, reporter)
+    return written
+
+
+def log_dropped(tagger: Tagger, dropped: int, reporter) -> None:
+    """Say on stderr how many entities --min-score left out."""
+    if tagger.min_score:
+        reporter.log(f"{dropped} entit{'y' if dropped == 1 else 'ies'} scored under --min-score "
+                     f"{tagger.min_score:g} left out")
 
 
 def open_output(path: str | Path | None, append: bool = False) -> ContextManager[TextIO]:
@@ -165,8 +180,9 @@ def spans_record(doc: "Doc") -> dict:
 
 
 def prediction_task(doc: "Doc", model_version: str | None) -> dict:
-    """A prediction as a Label Studio pre-annotated task: data.text and one prediction, a score per span."""
+    """A prediction as a Label Studio pre-annotated task: data.text and one prediction, a score per span;
+    the prediction's score is 1 - the text's uncertainty (Label Studio sorts tasks by it)."""
     results = [result(e.start, e.end, e.text, e.type, round(e.score, 4)) for e in doc.entities]
-    score = round(sum(e.score for e in doc.entities) / len(doc.entities), 4) if doc.entities else 1.0
+    score = round(1.0 - doc.uncertainty, 4)
     return {"data": {"text": doc.text},
             "predictions": [{"model_version": model_version or "nerctl", "score": score, "result": results}]}

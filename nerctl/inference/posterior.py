@@ -6,8 +6,12 @@ follow) plus a CRF head's learned scores (decode.scores_of). Forward-backward in
 every valid sequence: alpha_i(t) over the words up to i ending in t, beta_i(t) over the words after i
 given t at i, log Z over everything. A word's marginal is exp(alpha + beta - log Z); the probability
 that exactly the span X over words a..b-1 is in the sequence (B-X at a, I-X after it, then no I-X) is
-one path's sum through it, computed from the same quantities. Sentences of similar length are done
-together as [sentence, position, label] arrays, as Viterbi does.
+one path's sum through it, computed from the same quantities, and a whole tag sequence's probability
+is its score less log Z. Sentences of similar length are done together as [sentence, position, label]
+arrays, as Viterbi does.
+
+`independent_chain` is the chain of a model without transitions (a softmax head, or argmax decoding):
+its posteriors are each word's softmax, and a span's probability that of words tagged on their own.
 """
 from __future__ import annotations
 
@@ -27,6 +31,11 @@ class Posterior:
     alpha: np.ndarray  # [words, labels]
     beta: np.ndarray  # [words, labels]
     log_z: float
+
+    def path_probability(self, path: Sequence[int], transition: np.ndarray, start: np.ndarray,
+                         final: np.ndarray) -> float:
+        """P(the whole tag sequence is `path` | the text)."""
+        return float(np.exp(path_log_score(self.emit, path, transition, start, final) - self.log_z))
 
     @property
     def marginals(self) -> np.ndarray:
@@ -102,7 +111,14 @@ def _group(emit: list[np.ndarray], transition: np.ndarray, start: np.ndarray, fi
     return out
 
 
-def independent_span_probability(probs: np.ndarray, begin: int, inside: int, first: int, end: int) -> float:
-    """The same span's probability where each word's tag is drawn on its own (a softmax head, argmax)."""
-    p = probs[first, begin] * np.prod(probs[first + 1 : end, inside])
-    return float(p * (1.0 - probs[end, inside]) if end < len(probs) else p)
+def path_log_score(emit: np.ndarray, path: Sequence[int], transition: np.ndarray, start: np.ndarray,
+                   final: np.ndarray) -> float:
+    """The unnormalised log score of one tag sequence: start, emissions, transitions and end."""
+    tags = np.asarray(path)
+    score = start[tags[0]] + final[tags[-1]] + emit[np.arange(len(tags)), tags].sum()
+    return float(score + transition[tags[:-1], tags[1:]].sum())
+
+
+def independent_chain(labels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(transition, start, final) of words tagged independently: every tag may follow every tag, at no cost."""
+    return np.zeros((labels, labels)), np.zeros(labels), np.zeros(labels)

@@ -16,7 +16,7 @@ from ..core.errors import InputError
 from ..data.formats import INPUT_FORMATS, format_for_suffix
 from ..data.sources import is_regular_file
 from ..data.texts import count_lines, iter_texts
-from .output import open_output, render, stream_to
+from .output import log_dropped, open_output, render, stream_to
 from .tagger import CHUNK_TEXTS, Doc, Tagger
 
 
@@ -93,7 +93,7 @@ def run_predict(tagger: Tagger, job: PredictJob, reporter=None, stdin: IO | None
     stdin = stdin if stdin is not None else sys.stdin
     if job.tagged_input:
         with reporter.counter("tagging") as progress:
-            return _written(tagger, job, tag_corpus_file(tagger, job, progress))
+            return _written(tagger, job, tag_corpus_file(tagger, job, progress), reporter)
     lines: Iterator[str] = iter_texts(job.source, stdin) if job.source is not None else iter(job.texts)
     if not job.in_memory:
         # A pipe can be read once only: it is not counted first.
@@ -105,11 +105,12 @@ def run_predict(tagger: Tagger, job: PredictJob, reporter=None, stdin: IO | None
         return None
     with reporter.counter("tagging") as progress:
         results = tagger.tag_texts(list(lines), progress)
-    return _written(tagger, job, results)
+    return _written(tagger, job, results, reporter)
 
 
-def _written(tagger: Tagger, job: PredictJob, results: list[Doc]) -> list[Doc] | None:
+def _written(tagger: Tagger, job: PredictJob, results: list[Doc], reporter) -> list[Doc] | None:
     """The results for a table (the caller draws it); else written in the job's format, None."""
+    log_dropped(tagger, sum(d.dropped for d in results), reporter)
     if job.fmt == "table":
         return results
     with open_output(job.output) as out:

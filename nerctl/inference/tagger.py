@@ -11,13 +11,15 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
 
+from pathlib import Path
+
 import numpy as np
 
 from ..artifacts.rundir import RunDir
 from ..core.choices import DECODERS
 from ..core.errors import InputError
 from ..data.sentence import Word, split_words
-from ..data.tags import LabelMap, entity_spans, repair_bio
+from ..data.tags import OUTSIDE, LabelMap, entity_spans, repair_bio
 from ..modeling.crf import Transitions
 from ..modeling.encoding import (
     Encoder,
@@ -28,7 +30,7 @@ from ..modeling.encoding import (
 )
 from .decode import chain_scores, viterbi_iob2
 from .engines import EngineChoice, available, choose_engine, open_forward
-from .posterior import Posterior, independent_span_probability, posteriors
+from .posterior import independent_chain, posteriors
 
 Progress = Callable[[int, int], None]  # (sentences just finished, total sentences)
 
@@ -59,6 +61,34 @@ class Entity:
 
 
 @dataclass
+class Decoded:
+    """One sentence decoded: its tags, each word's probability of its tag, each span's probability.
+
+    `outside` is each word's probability of O (the score a word gets when its span is
+    left out by `filtered`); `confidence` the probability of the whole tag sequence, as
+    decoded (before `filtered`); `dropped` the spans `filtered` left out."""
+
+    tags: list[str]
+    scores: list[float]
+    span_scores: list[float]  # one per entity_spans(tags) span, in order
+    outside: list[float] = field(default_factory=list)
+    confidence: float = 1.0
+    dropped: int = 0
+
+    def filtered(self, min_score: float) -> "Decoded":
+        """These tags with every span scored under `min_score` tagged O (its words scored by P(O))."""
+        tags, scores, kept = list(self.tags), list(self.scores), []
+        for (_, first, end), score in zip(entity_spans(self.tags), self.span_scores):
+            if score >= min_score:
+                kept.append(score)
+                continue
+            for w in range(first, end):
+                tags[w], scores[w] = OUTSIDE, self.outside[w]
+        return Decoded(tags, scores, kept, self.outside, self.confidence,
+                       self.dropped + len(self.span_scores) - len(kept))
+
+
+@dataclass
 class Doc:
     """A tagged text: what `tagger(text)` returns, and one record of `nerctl predict`."""
 
@@ -66,15 +96,43 @@ class Doc:
     words: list[TaggedWord]
     entities: list[Entity] = field(default_factory=list)
     gold: list[str] | None = None  # gold tags, when the input was a tagged file
+    decoded: Decoded | None = field(default=None, repr=False, compare=False)  # what words and entities came from
+
+    @classmethod
+    def of(cls, text: str, words: Sequence[Word], decoded: Decoded, gold: Sequence[str] | None = None) -> "Doc":
+        """The Doc of `words` (offsets into `text`) decoded as `decoded`."""
+        entities = [Entity(kind, text[words[a].start : words[b - 1].end], words[a].start, words[b - 1].end, score)
+                    for (kind, a, b), score in zip(entity_spans(decoded.tags), decoded.span_scores)]
+        tagged = [TaggedWord(w.text, w.start, w.end, tag, score)
+                  for w, tag, score in zip(words, decoded.tags, decoded.scores)]
+        return cls(text, tagged, entities, list(gold) if gold is not None else None, decoded)
 
     @property
     def tags(self) -> list[str]:
         return [w.tag for w in self.words]
 
+    @property
+    def uncertainty(self) -> float:
+        """1 - the probability that every word's tag, as decoded, is right: sort texts by it for review."""
+        return 1.0 - (self.decoded.confidence if self.decoded is not None else 1.0)
+
+    @property
+    def dropped(self) -> int:
+        """Entities left out for scoring under the tagger's (or `filtered`'s) min_score."""
+        return self.decoded.dropped if self.decoded is not None else 0
+
+    def filtered(self, min_score: float) -> "Doc":
+        """This Doc without the entities scored under `min_score` (their words tagged O)."""
+        if self.decoded is None or not min_score:
+            return self
+        words = [Word(w.text, w.start, w.end) for w in self.words]
+        return Doc.of(self.text, words, self.decoded.filtered(min_score), self.gold)
+
     def to_dict(self) -> dict:
         """The JSON record `nerctl predict --format jsonl` writes for this text."""
         out = {
             "text": self.text,
+            "uncertainty": round(self.uncertainty, 4),
             "entities": [{"type": e.type, "text": e.text, "start": e.start, "end": e.end, "score": round(e.score, 4)}
                          for e in self.entities],
             "words": [{"word": w.text, "start": w.start, "end": w.end, "tag": w.tag, "score": round(w.score, 4)}
@@ -86,30 +144,31 @@ class Doc:
         return out
 
 
-@dataclass
-class Decoded:
-    """One sentence decoded: its tags, each word's probability of its tag, each span's probability."""
-
-    tags: list[str]
-    scores: list[float]
-    span_scores: list[float]  # one per entity_spans(tags) span, in order
-
-
 class Tagger:
     """A network with its tokenizer and label map, ready to tag.
 
     `tagger(text)` gives a Doc; `tagger.pipe(texts)` streams Docs. `forward` is
     one of `engines`' forwards: training's in-memory Keras model, or a finished
     run's model on the engine `from_run` chooses (`nerctl.load` calls it).
+    `temperature` divides the word log-probabilities before the scores are
+    computed (never before Viterbi: the tags do not depend on it); a run's is
+    fitted on its dev split (evaluation/calibration.py). `min_score` tags O
+    every span scored under it (`Decoded.filtered`).
     """
 
     def __init__(self, forward, tokenizer: PieceTokenizer, label_map: LabelMap, max_len: int,
                  batch_size: int = 64, decoder: str = "viterbi", transitions: Transitions | None = None,
-                 engine: EngineChoice | None = None, name: str | None = None):
+                 engine: EngineChoice | None = None, name: str | None = None, temperature: float = 1.0,
+                 min_score: float = 0.0):
         if decoder not in DECODERS:
             raise InputError(f"unknown decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
         if forward.num_labels != len(label_map.labels):
             raise InputError(f"the model has {forward.num_labels} labels, the label map {len(label_map.labels)}")
+        if not 0.0 <= min_score <= 1.0:
+            raise InputError(f"min_score must be between 0 and 1, not {min_score}")
+        if not temperature > 0:
+            raise InputError(f"the temperature must be positive, not {temperature}")
+        self.temperature, self.min_score = float(temperature), float(min_score)
         self.decoder = decoder
         self.transitions = transitions  # a CRF head's learned scores, used by Viterbi
         self.engine = engine  # the engines.EngineChoice that runs `forward` (from_run's choice)
@@ -121,23 +180,36 @@ class Tagger:
 
     @classmethod
     def from_run(cls, run: RunDir, batch_size: int | None = None, precision: str = "auto",
-                 backend: str = "auto") -> "Tagger":
-        """A finished run's model on the engine `engines.choose_engine` picks (see `self.engine`)."""
-        engine = choose_engine(backend, precision, available(run))
-        forward, source = open_forward(engine, run)
+                 backend: str = "auto", min_score: float = 0.0, folder: Path | None = None) -> "Tagger":
+        """A finished run's model on the engine `engines.choose_engine` picks (see `self.engine`),
+        scoring with the run's fitted temperature (1 for a run without calibration.json).
+
+        `folder`: another model of the run in best/'s format (--refit's selection/), run on Keras."""
+        engine = choose_engine("keras" if folder else backend, precision, available(run))
+        forward, source = open_forward(engine, run, folder)
         label_map = run.read_labels()
         if forward.num_labels != len(label_map.labels) or forward.label_names not in (None, label_map.labels):
             raise InputError(f"{run.path}: labels.json ({len(label_map.labels)} labels) does not match "
                              f"the model in {source} ({forward.num_labels} labels)")
         config = run.read_config().config
         return cls(forward, PieceTokenizer.from_folder(run.tokenizer), label_map, config.max_len,
-                   batch_size or config.eval_batch_size, transitions=Transitions.load(run.best, label_map.labels),
-                   engine=engine, name=run.path.name)
+                   batch_size or config.eval_batch_size, transitions=Transitions.load(folder or run.best, label_map.labels),
+                   engine=engine, name=run.path.name, temperature=run.read_temperature(), min_score=min_score)
 
     def with_transitions(self, transitions: Transitions | None) -> "Tagger":
         """This tagger (the same forward) decoding with other CRF scores: training's dev tagger each epoch."""
         tagger = copy.copy(self)
         tagger.transitions = transitions
+        return tagger
+
+    def with_scoring(self, temperature: float | None = None, min_score: float | None = None) -> "Tagger":
+        """This tagger (the same forward) with another temperature or min_score (None: keep this one's)."""
+        tagger = copy.copy(self)
+        tagger.temperature = float(temperature) if temperature is not None else self.temperature
+        tagger.min_score = float(min_score) if min_score is not None else self.min_score
+        if not 0.0 <= tagger.min_score <= 1.0 or not tagger.temperature > 0:
+            raise InputError(f"min_score must be in [0, 1] and the temperature positive, not "
+                             f"{tagger.min_score} and {tagger.temperature}")
         return tagger
 
     def word_probabilities(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
@@ -164,39 +236,42 @@ class Tagger:
                 progress(finished, len(windows_left))
         return merge_windows(windows, outputs, [len(s) for s in sentences])
 
+    def score_chain(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The (transition, start, final) scores the probabilities are computed under: the chain
+        Viterbi decodes with (IOB2 constraints and a CRF head's scores), or, for a softmax head
+        or argmax decoding, each word on its own."""
+        if self.transitions is not None and self.decoder == "viterbi":
+            return chain_scores(self.label_map.labels, self.transitions)
+        return independent_chain(len(self.label_map.labels))
+
     def decode(self, probs: Sequence[np.ndarray]) -> list[Decoded]:
         """Per sentence, the best valid IOB2 tags, each word's probability of its tag and each span's.
 
-        With a CRF head the probabilities are posteriors under the model Viterbi
-        decodes (posterior.py): a word's is the marginal of its tag, a span's the
-        probability that exactly that span is in the tag sequence. A softmax head
-        (or argmax decoding) scores each word by its softmax, and a span as if
-        each word's tag were drawn on its own."""
-        labels = self.label_map.labels
+        The probabilities are posteriors under `score_chain` (posterior.py), the
+        word log-probabilities divided by the temperature: a word's is the
+        marginal of its tag, a span's the probability that exactly that span is
+        in the tag sequence. Spans under `min_score` are then tagged O."""
+        labels, ids_of = self.label_map.labels, self.label_map.label2id
         emit = [np.log(np.maximum(p, 1e-12)) for p in probs]
         if self.decoder == "viterbi":
             ids = viterbi_iob2(emit, labels, learned=self.transitions)
         else:
             ids = [p.argmax(axis=-1).tolist() for p in probs]
-        chain, label_ids = chain_scores(labels, self.transitions), self.label_map.label2id
-        found = posteriors(emit, *chain) if self.transitions is not None and self.decoder == "viterbi" else None
+        chain = self.score_chain()
         out = []
-        for i, (p, row) in enumerate(zip(probs, ids)):
+        for row, posterior in zip(ids, posteriors([e / self.temperature for e in emit], *chain)):
+            if posterior is None:
+                out.append(Decoded([], [], []))
+                continue
             tags = repair_bio([labels[j] for j in row])
-            posterior = found[i] if found is not None else None
-            word_probs = posterior.marginals if posterior is not None else p
-            spans = [self._span_probability(p, posterior, label_ids["B-" + kind], label_ids["I-" + kind], a, b,
-                                            chain) for kind, a, b in entity_spans(tags)]
-            out.append(Decoded(tags, [float(word_probs[w, j]) for w, j in enumerate(row)], spans))
+            path = [ids_of[t] for t in tags]
+            marginals = posterior.marginals
+            spans = [posterior.span_probability(ids_of["B-" + kind], ids_of["I-" + kind], a, b, chain[0], chain[2])
+                     for kind, a, b in entity_spans(tags)]
+            decoded = Decoded(tags, marginals[np.arange(len(path)), path].tolist(), spans,
+                              marginals[:, ids_of[OUTSIDE]].tolist(), posterior.path_probability(path, *chain))
+            out.append(decoded.filtered(self.min_score) if self.min_score else decoded)
         return out
-
-    @staticmethod
-    def _span_probability(probs: np.ndarray, posterior: Posterior | None, begin: int, inside: int, first: int,
-                          end: int, chain: tuple[np.ndarray, np.ndarray, np.ndarray]) -> float:
-        """The span's probability: under the chain's posterior, or with each word's tag drawn on its own."""
-        if posterior is None:
-            return independent_span_probability(probs, begin, inside, first, end)
-        return posterior.span_probability(begin, inside, first, end, chain[0], chain[2])
 
     def tags_and_scores(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
                         ) -> list[tuple[list[str], list[float]]]:
@@ -207,13 +282,8 @@ class Tagger:
                   progress: Progress | None = None) -> list[Doc]:
         """Tag pre-split words; `texts` are what their offsets point into."""
         decoded = self.decode(self.word_probabilities([[w.text for w in words] for words in word_lists], progress))
-        out = []
-        for i, (text, words, d) in enumerate(zip(texts, word_lists, decoded)):
-            entities = [Entity(kind, text[words[a].start : words[b - 1].end], words[a].start, words[b - 1].end, score)
-                        for (kind, a, b), score in zip(entity_spans(d.tags), d.span_scores)]
-            tagged = [TaggedWord(w.text, w.start, w.end, tag, score) for w, tag, score in zip(words, d.tags, d.scores)]
-            out.append(Doc(text, tagged, entities, list(gold[i]) if gold else None))
-        return out
+        return [Doc.of(text, words, d, gold[i] if gold else None)
+                for i, (text, words, d) in enumerate(zip(texts, word_lists, decoded))]
 
     def tag_texts(self, texts: Sequence[str], progress: Progress | None = None) -> list[Doc]:
         """Tag raw strings together; offsets refer to each original string."""

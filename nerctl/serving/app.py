@@ -76,7 +76,7 @@ def create_app(settings: ServeSettings):
 
         tagger = load(settings.run, settings.backend, settings.precision, settings.max_batch)
         app.state.tagger = tagger
-        app.state.batcher = Batcher(lambda texts: [doc.to_dict() for doc in tagger.tag_texts(texts)],
+        app.state.batcher = Batcher(tagger.tag_texts,
                                     settings.max_batch, settings.max_wait_ms / 1000, settings.max_queue,
                                     on_batch=metrics.batch_size.observe, on_queue=metrics.queue_depth.set)
         app.state.batcher.start()
@@ -152,6 +152,8 @@ class NerRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     texts: list[str] = Field(description="Texts to tag; each result is the record `nerctl predict` writes.")
+    min_score: float | None = Field(None, ge=0.0, le=1.0, description="Leave out entities scored under this "
+                                    "(their words tagged O) [default: serve's --min-score].")
 
 
 def _add_routes(app) -> None:
@@ -168,9 +170,11 @@ def _add_routes(app) -> None:
                 if len(split_words(text)) > settings.max_words:
                     return error_response(413, f"texts.{i}: more than {settings.max_words} words")
         try:
-            results = await request.app.state.batcher.tag(body.texts)
+            docs = await request.app.state.batcher.tag(body.texts)
         except QueueFull as err:
             return error_response(503, f"busy: {err}; retry shortly", {"Retry-After": "1"})
+        min_score = settings.min_score if body.min_score is None else body.min_score
+        results = [doc.filtered(min_score).to_dict() for doc in docs]
         request.app.state.metrics.texts.inc(len(body.texts))
         request.app.state.metrics.latency.observe(time.perf_counter() - started)
         payload = {"model": request.app.state.run_name, "results": results}
@@ -206,7 +210,8 @@ def _model_facts(app) -> dict:
             "engine": tagger.engine.to_dict(), "base_model": saved.config.model,
             "data": {k: run.portable(str(v)) for k, v in saved.resolved.items() if k != "model"},
             "best_epoch": summary.get("best_epoch"), "best_dev_f1": summary.get("best_dev_f1"),
-            "test_f1": summary.get("test", {}).get("f1")}
+            "test_f1": summary.get("test", {}).get("f1"),
+            "temperature": tagger.temperature, "min_score": app.state.settings.min_score}
 
 
 def _add_middleware(app, settings: ServeSettings, metrics: Metrics) -> None:

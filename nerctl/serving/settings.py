@@ -12,7 +12,7 @@ from pathlib import Path
 from ..config import check_options, option
 from ..core.choices import PRECISIONS
 from ..core.errors import InputError
-from ..inference.engines import BACKENDS, PRECISION_HELP, backend_help
+from ..inference.engines import BACKENDS, PRECISION_HELP, backend_help, min_score_option
 
 API_KEY_ENV = "NERCTL_API_KEY"
 
@@ -37,6 +37,7 @@ class ServeSettings:
                                      flag="--cors-origin", env=False)
     backend: str = option("auto", backend_help(), choices=BACKENDS, env=False)
     precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS, env=False)
+    min_score: float = min_score_option()  # a request's "min_score" overrides it
     api_key: str | None = field(default=None, repr=False)  # from --api-key-file or NERCTL_API_KEY; never logged
 
     def check(self) -> "ServeSettings":

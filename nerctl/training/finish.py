@@ -5,6 +5,8 @@ Every worker summarises the run; the chief then runs `CHIEF_STAGES` in turn:
     refit       --refit: a new model on train + dev for the best epoch count (refit.py)
     export      best/ to the SavedModel and the LiteRT model predict runs
     int8        the int8 model, kept only if its dev F1 holds (`gate_int8`)
+    calibrate   the scores' temperature, fitted on dev (`calibrate_run`); with --refit, on the
+                model chosen on dev (selection/): the refit one has seen dev
     score_test  the test split, once, on the engine `nerctl evaluate` picks by default
     record      summary.json, then runs/latest: a run is finished once both are written
 
@@ -16,12 +18,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..artifacts.export import export_best
 from ..artifacts.quantize import write_int8_model
 from ..artifacts.rundir import RunDir, update_latest
 from ..data.sentence import Sentence
+from ..evaluation.calibration import calibrate as fit_calibration
 from ..evaluation.scoring import evaluate_sentences
 from ..inference.tagger import Tagger
 from .refit import refit_best
@@ -99,6 +103,15 @@ def int8(state: Finishing) -> None:
         state.summary["int8"] = gate_int8(state.session.run, state.prep.data.dev, state.session.log)
 
 
+def calibrate(state: Finishing) -> None:
+    state.session.log("fitting the scores' temperature on dev")
+    run = state.session.run
+    record = calibrate_run(run, state.prep.data.dev, run.selection if state.session.config.refit else None)
+    state.summary["calibration"] = record
+    state.session.log(f"temperature {record['temperature']:.3f}: dev span ECE {record['ece_before']:.4f} -> "
+                      f"{record['ece_after']:.4f}")
+
+
 def score_test(state: Finishing) -> None:
     data = state.prep.data
     if data.test is None:
@@ -116,7 +129,17 @@ def record(state: Finishing) -> None:
     update_latest(state.session.run)
 
 
-CHIEF_STAGES: tuple[Callable[[Finishing], None], ...] = (refit, export, int8, score_test, record)
+CHIEF_STAGES: tuple[Callable[[Finishing], None], ...] = (refit, export, int8, calibrate, score_test, record)
+
+
+def calibrate_run(run: RunDir, dev: Sequence[Sentence], folder: Path | None = None) -> dict[str, Any]:
+    """Fit the temperature of the run's scores on `dev` and write calibration.json; return its record.
+
+    The model is the run's on the engine `nerctl evaluate` picks by default, or the one in `folder`."""
+    tagger = Tagger.from_run(run, folder=folder).with_scoring(temperature=1.0)
+    record = {**fit_calibration(tagger, dev), "model": (folder or run.best).name + "/", "engine": tagger.engine.to_dict()}
+    run.write_calibration(record)
+    return record
 
 
 def gate_int8(run: RunDir, dev: Sequence[Sentence], log: Callable[[str], None]) -> dict[str, Any]:

@@ -83,13 +83,22 @@ class EngineChoice:
         return f"backend {self.backend} ({self.precision}): {self.reason}"
 
 
+def min_score_option() -> Any:
+    """--min-score: predict's, evaluate's and serve's."""
+    return option(0.0, "Leave out entities scored under P (0-1; a span's score is the probability that "
+                  "exactly it is right): their words are tagged O. evaluate scores what remains.",
+                  ge=0.0, le=1.0, env=False)
+
+
 @dataclass
 class EngineOptions:
-    """How a finished run tags: its engine, the precision, the batch size (evaluate's and predict's options)."""
+    """How a finished run tags: its engine, the precision, the batch size, the scores it keeps
+    (evaluate's and predict's options)."""
 
     backend: str = option("auto", backend_help(), choices=BACKENDS, env=False)
     precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS, env=False)
     batch_size: int | None = option(None, "Sentences per model batch [default: the run's].", ge=1, env=False)
+    min_score: float = min_score_option()
 
     def check(self) -> "EngineOptions":
         check_options(self, lambda f: "--" + f.name.replace("_", "-"))
@@ -150,9 +159,11 @@ def _fallback(spec: EngineSpec, has: set[str] | frozenset[str]) -> str:
     return next((name for name in ENGINES if name in has and name != spec.name), "keras")
 
 
-def open_forward(engine: EngineChoice, run: RunDir) -> tuple[Any, str]:
-    """(the forward that runs `engine` on `run`, the name of the file it reads), its module imported now."""
+def open_forward(engine: EngineChoice, run: RunDir, path: Path | None = None) -> tuple[Any, str]:
+    """(the forward that runs `engine` on `run`, the name of the file it reads), its module imported now.
+
+    `path`: the engine's file or folder, where not the run's own (keras on selection/)."""
     spec = ENGINES[engine.backend]
-    path = Path(getattr(run, spec.artefact))
+    path = Path(path or getattr(run, spec.artefact))
     module = importlib.import_module(f".{spec.module}", __name__)
     return module.open_forward(path, engine.precision), spec.file_name
