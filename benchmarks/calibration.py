@@ -8,7 +8,8 @@ predicted span with its score, and counts it right when the gold tags hold
 exactly that span. Per score bin (10 equal-width bins): the spans, their mean
 score and the share right; the expected calibration error (ECE: the bins'
 |mean score - share right| weighted by their span counts); and the precision
-of spans scored 0.9 or more against their mean score.
+of spans scored 0.9 or more against their mean score. Both at temperature 1
+(the raw posteriors) and at the run's fitted temperature (calibration.json).
 Writes benchmarks/results/<date>-<host>-calibration.json.
 """
 from __future__ import annotations
@@ -16,9 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from _common import REPO, cpu_model, engtest, new_result, save_result
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -26,35 +26,28 @@ def main() -> None:
     parser.add_argument("--file", help="a tagged file [default: MIT Movie engtest]")
     args = parser.parse_args()
     from nerctl.artifacts.rundir import RunDir
-    from nerctl.data.align import sentence_words
     from nerctl.data.formats import read_corpus
-    from nerctl.data.tags import entity_spans
-    from nerctl.evaluation.calibration import reliability
+    from nerctl.evaluation.calibration import score_calibration
     from nerctl.inference.tagger import Tagger
 
     path = Path(args.file) if args.file else engtest()
     sentences = read_corpus(path, warn=lambda message: None)
-    tagger = Tagger.from_run(RunDir(Path(args.run).resolve()))
-    joined = [sentence_words(s) for s in sentences]
-    docs = tagger.tag_words([t for t, _ in joined], [w for _, w in joined])
-    scores, right = [], []
-    for sentence, doc, (_, words) in zip(sentences, docs, joined):
-        gold = {(kind, words[a].start, words[b - 1].end) for kind, a, b in entity_spans(sentence.tags)}
-        for e in doc.entities:
-            scores.append(e.score)
-            right.append((e.type, e.start, e.end) in gold)
-    scores_a, right_a = np.array(scores), np.array(right, dtype=float)
-    rows, ece = reliability(scores, right)
-    high = scores_a >= 0.9
+    run = RunDir(Path(args.run).resolve())
+    tagger = Tagger.from_run(run)
+    probs = tagger.word_probabilities([s.words for s in sentences])
     result = new_result(cpu=cpu_model(), run=args.run, file=str(path), engine=tagger.engine.to_dict(),
-                        spans=len(scores), ece=round(ece, 4), bins=rows,
-                        high={"spans": int(high.sum()), "mean_score": round(float(scores_a[high].mean()), 4),
-                              "precision": round(float(right_a[high].mean()), 4)})
+                        fitted=run.read_calibration())
+    for name, temperature in (("raw", 1.0), ("calibrated", tagger.temperature)):
+        decoded = tagger.with_scoring(temperature=temperature).decode(probs)
+        scores = score_calibration([s.tags for s in sentences], decoded)
+        high = [b for b in scores["bins"] if b["bin"][0] >= 0.9]
+        result[name] = {"temperature": temperature, **scores, "high": high[0] if high else None}
+        print(f"{name} (T {temperature:g}): {scores['spans']} spans, ECE {scores['ece']:.4f}; "
+              f"score >= 0.9: {result[name]['high']}")
+        for row in scores["bins"]:
+            print(f"  {row['bin'][0]:.1f}-{row['bin'][1]:.1f}  {row['spans']:5d} spans  mean score "
+                  f"{row['mean_score']:.3f}  precision {row['precision']:.3f}")
     print(save_result(result, REPO / "benchmarks" / "results", "-calibration"))
-    print(f"{len(scores)} spans, ECE {ece:.4f}; score >= 0.9: {result['high']}")
-    for row in rows:
-        print(f"  {row['bin'][0]:.1f}-{row['bin'][1]:.1f}  {row['spans']:5d} spans  mean score {row['mean_score']:.3f}"
-              f"  precision {row['precision']:.3f}")
 
 
 if __name__ == "__main__":

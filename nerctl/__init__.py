@@ -26,7 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # Public name -> the module that defines it (imported when the name is first used).
 _LAZY = {
-    "load": "api", "train": "api", "resume": "api", "evaluate": "api", "read_corpus": "api",
+    "load": "api", "train": "api", "resume": "api", "evaluate": "api", "calibrate": "api", "read_corpus": "api",
     "Run": "api", "Scores": "api",
     "Tagger": "inference.tagger", "Doc": "inference.tagger", "Entity": "inference.tagger",
     "TaggedWord": "inference.tagger", "TrainConfig": "config", "Sentence": "data.sentence",

@@ -144,6 +144,28 @@ def evaluate(run: "str | Path | Run | RunDir | Tagger | None", file: str | Path,
         return Scores(**evaluate_file(tagger, file, format, counter, worst, scheme, misaligned))
 
 
+def calibrate(run: "str | Path | Run | RunDir | None" = None, file: str | Path | None = None, *,
+              format: str = "auto", scheme: str = "auto", misaligned: str = "error", mirror: str | None = None
+              ) -> dict[str, Any]:
+    """Fit the temperature of a run's scores again and write its calibration.json, as `nerctl calibrate` does.
+
+    Without `file`, on the run's dev split, read as the training read it (its data must be at hand;
+    with --refit, the model chosen on dev, selection/, is the one fitted); else on that tagged file,
+    which must be held out from training. Returns calibration.json's record."""
+    from .training.finish import calibrate_run
+
+    target = _run_dir(run)
+    if file is None:
+        from .training.corpus import load_data
+
+        config = target.read_config().config
+        sentences = load_data(config, mirror).dev
+        return calibrate_run(target, sentences, target.selection if config.refit else None)
+    sentences = read_corpus(file, format, scheme, misaligned)
+    target.read_labels().check(sentences, file)
+    return calibrate_run(target, sentences)
+
+
 def read_corpus(path: str | Path, format: str = "auto", scheme: str = "auto", misaligned: str = "error"
                 ) -> list[Sentence]:
     """Read a tagged file of any format into sentences (words, IOB2 tags, source and line, and the text

@@ -115,3 +115,23 @@ def test_evaluate_shows_precision_and_recall_at_min_scores_that_evaluate_min_sco
         assert (cut["precision"], cut["recall"]) == pytest.approx((row["precision"], row["recall"]))
     table = evaluate()
     assert "calibration error (ECE)" in table and "--min-score" in table
+
+
+def test_calibrate_refits_a_runs_temperature_as_training_did_and_on_a_held_out_file(trained_run, bio_files, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    trained = json.loads((run / "calibration.json").read_text())
+    (run / "calibration.json").unlink()
+    assert Tagger.from_run(RunDir(run)).temperature == 1.0  # a run from before calibration: raw posteriors
+    result = runner.invoke(app, ["calibrate", str(run), "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == trained == json.loads((run / "calibration.json").read_text())
+    result = runner.invoke(app, ["calibrate", str(run), "--file", str(bio_files["test"])])
+    assert result.exit_code == 0 and result.stdout.startswith("temperature ") and "span ECE" in result.stdout
+    assert json.loads((run / "calibration.json").read_text())["fitted_on"] == len(read_bio(bio_files["test"]))
+    other = tmp_path / "other.bio"
+    other.write_text("see\tO\nparis\tB-PLACE\n\n")
+    result = runner.invoke(app, ["calibrate", str(run), "--file", str(other)])
+    assert result.exit_code == 2 and "B-PLACE" in result.stderr

@@ -229,6 +229,34 @@ def evaluate(
 register(evaluate, DataOptions, EngineOptions)
 
 
+def calibrate(
+    run: Optional[str] = typer.Argument(None, help="Run directory or name [default: runs/latest]."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="Tagged file to fit on, held out from training "
+                                        "(any --format) [default: the run's dev split, read again]."),
+    mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
+    json_output: bool = typer.Option(False, "--json", help="Print calibration.json's record as JSON."),
+    **options,
+) -> None:
+    """Fit the temperature that makes a run's scores probabilities (calibration.json).
+
+    Training does it at its end, on dev; this redoes it, for a run trained
+    before nerctl calibrated its scores or on another held-out file. The tags
+    never change, only the scores."""
+    from ..api import calibrate as fit
+
+    data = DataOptions(**options_of(DataOptions, options))
+    record = fit(run, file, format=data.format, scheme=data.scheme, misaligned=data.misaligned, mirror=mirror)
+    if json_output:
+        print_json(record)
+    else:
+        write_stdout(f"temperature {record['temperature']:g} (fitted on {record['fitted_on']} sentences): "
+                     f"NLL {record['nll_before']:.4f} -> {record['nll_after']:.4f}, "
+                     f"span ECE {record['ece_before']:.4f} -> {record['ece_after']:.4f}\n")
+
+
+register(calibrate, DataOptions)
+
+
 def predict(
     texts: Optional[List[str]] = typer.Argument(None, help="Texts to tag; '-' reads one text per line from stdin."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="File with one text per line ('-' for stdin; "
