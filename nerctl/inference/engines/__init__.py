@@ -29,7 +29,7 @@ class EngineSpec:
     artefact: str  # the RunDir attribute of the file or folder it runs
     precisions: tuple[str, ...]  # what it computes in; the first is its default
     module: str  # the module in this package with its `open_forward(path, precision)` (imported when used)
-    imports: str  # what it loads at run time
+    imports: str  # what it loads at run time (said in --backend's help)
     help: str  # one line for --backend's help
     auto_reason: str  # why `auto` picks it when it is the first engine the run has
     missing: str = "an older nerctl trained it"  # why a finished run may lack its file
@@ -63,7 +63,7 @@ PRECISION_HELP = ("Compute precision: " + ", ".join(
 
 def backend_help() -> str:
     """--backend's help, from the specs."""
-    engines = ", ".join(f"{spec.name} ({spec.help})" for spec in ENGINES.values())
+    engines = ", ".join(f"{spec.name} ({spec.help}; loads {spec.imports})" for spec in ENGINES.values())
     return (f"Inference engine: {engines}; auto: the first of {', '.join(ENGINES)} the run has and the precision "
             "allows (bf16 means keras). The choice is said on a terminal's stderr and in evaluate's scores.")
 
