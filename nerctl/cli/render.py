@@ -96,15 +96,18 @@ def print_metrics(metrics: dict, title: str) -> None:
     console.print(f"token accuracy (words, no padding): {metrics['token_accuracy']:.4f}"
                   f"   sentences: {metrics['sentences']}", highlight=False)
     if metrics.get("calibration"):
-        console.print(thresholds_table(metrics["calibration"]))
+        calibration = metrics["calibration"]
+        # On a line of its own, as the title above: a table title wraps at the table's width.
+        console.print(f"span scores: calibration error (ECE) {calibration['ece']:.4f} over {calibration['spans']} "
+                      "spans; what --min-score keeps:", highlight=False)
+        console.print(thresholds_table(calibration))
 
 
 def thresholds_table(calibration: dict):
-    """Precision and recall of the spans a --min-score would keep, and how well scores match hits (ECE)."""
+    """Precision and recall of the spans each --min-score would keep."""
     from rich.table import Table
 
-    table = Table(title=f"span scores: calibration error (ECE) {calibration['ece']:.4f} over "
-                  f"{calibration['spans']} spans", title_justify="left")
+    table = Table()
     for column in ("--min-score", "spans kept", "precision", "recall"):
         table.add_column(column, justify="right")
     for row in calibration["thresholds"]:
