@@ -220,7 +220,8 @@ def option_help(f: dataclasses.Field) -> str:
     """The field's help with its variable and default, as `--help` shows it."""
     default = f.default
     if f.metadata["flag"] and isinstance(default, bool):  # name the side of a --on/--off pair
-        default = f.metadata["flag"].split("/")[0 if default else 1]
+        sides = f.metadata["flag"].split("/")
+        default = sides[0 if default else 1] if len(sides) == 2 else None  # a lone flag is off unless given
     parts = [f"env: {env_name(f)}"] if f.metadata["env"] else []
     if default is not None and default is not dataclasses.MISSING:
         parts.append(f"default: {default}")

@@ -1,4 +1,7 @@
 """Label Studio as a live partner: its labeling configs, and the ML backend nerctl serves it."""
+import base64
+import json
+
 import pytest
 
 from nerctl.core.errors import InputError
@@ -48,3 +51,93 @@ def test_an_export_is_read_from_the_configs_text_field():
     assert list(sentence.words) == ["have", "you", "seen", "jaws"] and list(sentence.tags) == ["O", "O", "O", "B-TITLE"]
     with pytest.raises(InputError, match='task 7: no "text" field'):
         parse_labelstudio(export, "export.json")
+
+
+# ---------------------------------------------------------------- the backend's routes, on a real server
+
+def label_config(types, from_name="ner_tags", to_name="doc", field="utterance") -> str:
+    labels = "".join(f'<Label value="{t}"/>' for t in types)
+    return (f'<View><Labels name="{from_name}" toName="{to_name}">{labels}</Labels>'
+            f'<Text name="{to_name}" value="${field}"/></View>')
+
+
+def run_types(run) -> list[str]:
+    labels = json.loads((run / "labels.json").read_text())["labels"]
+    return sorted({label[2:] for label in labels if label != "O"})
+
+
+@pytest.fixture(scope="module")
+def backend(trained_run):
+    from test_serve import Server
+
+    served = Server(trained_run, "--label-studio", env={"NERCTL_API_KEY": KEY})
+    yield served
+    served.stop()
+
+
+KEY = "ls-secret-key"
+AUTH = {"Authorization": "Basic " + base64.b64encode(f"labelstudio:{KEY}".encode()).decode()}
+TEXTS = ["have you seen the dark knight", "who directed jaws", ""]
+
+
+def test_health_answers_in_label_studios_shape_without_auth(backend, trained_run):
+    for path in ("/health", "/"):
+        assert backend.request("GET", path)[:2] == (200, {"status": "UP", "model_class": "nerctl",
+                                                          "model_version": trained_run.name})
+
+
+def test_setup_accepts_a_config_that_matches_the_model_and_names_any_mismatch(backend, trained_run):
+    types = run_types(trained_run)
+    body = {"project": "3.1764633000", "schema": label_config(types), "hostname": "http://127.0.0.1:8200",
+            "access_token": "token", "extra_params": None}
+    assert backend.request("POST", "/setup", body, AUTH)[:2] == (200, {"model_version": trained_run.name})
+    status, answer, _ = backend.request("POST", "/setup", {**body, "schema": label_config(types[1:] + ["PLACE"])},
+                                        AUTH)
+    assert status == 400 and f"the model predicts {types[0]}" in answer["error"]["message"]
+    assert "PLACE the model was never trained on" in answer["error"]["message"]
+
+
+def test_predict_gives_one_prediction_per_task_in_the_configs_names_with_nerctls_scores(backend, trained_run):
+    body = {"tasks": [{"id": i, "data": {"utterance": t}} for i, t in enumerate(TEXTS)], "model_version": None,
+            "project": "3.1764633000", "label_config": label_config(run_types(trained_run)), "params": {"context": {}}}
+    status, answer, _ = backend.request("POST", "/predict", body, AUTH)
+    assert status == 200 and answer["model_version"] == trained_run.name and len(answer["results"]) == len(TEXTS)
+    records = backend.request("POST", "/v1/ner", {"texts": TEXTS}, {"Authorization": f"Bearer {KEY}"})[1]["results"]
+    for text, got, record in zip(TEXTS, answer["results"], records):
+        assert got["model_version"] == trained_run.name and got["score"] == round(1 - record["uncertainty"], 4)
+        spans = [(r["value"]["start"], r["value"]["end"], r["value"]["labels"], r["score"]) for r in got["result"]]
+        assert spans == [(e["start"], e["end"], [e["type"]], e["score"]) for e in record["entities"]]
+        assert all(r["from_name"] == "ner_tags" and r["to_name"] == "doc" and r["type"] == "labels"
+                   and r["value"]["text"] == text[r["value"]["start"]:r["value"]["end"]] for r in got["result"])
+    # Without a label_config, the one /setup or a /predict checked for the project is used.
+    again = backend.request("POST", "/predict", {**body, "label_config": None}, AUTH)[1]
+    assert again["results"] == answer["results"]
+
+
+@pytest.mark.parametrize("path, body, status, message", [
+    ("/predict", {"tasks": "x"}, 422, "tasks: Input should be a valid list"),
+    ("/predict", {"tasks": [{"id": 1}]}, 422, "tasks.0.data: Field required"),
+    ("/predict", {"tasks": [{"id": 9, "data": {"text": "jaws"}}], "label_config": None, "project": "77"}, 400,
+     "no /setup for its project"),
+    ("/predict", {"tasks": [{"id": 9, "data": {"text": "jaws"}}], "label_config": "<View"}, 400, "not valid XML"),
+    ("/setup", {"project": "1"}, 422, "schema: Field required"),
+    ("/setup", {"schema": "<View><Text name='t' value='$text'/></View>"}, 400, "no <Labels> control"),
+])
+def test_malformed_label_studio_requests_get_a_4xx_json_error_never_500(backend, path, body, status, message):
+    got, answer, _ = backend.request("POST", path, body, AUTH)
+    assert got == status and message in answer["error"]["message"], answer
+
+
+def test_a_task_without_the_configs_text_field_is_named(backend, trained_run):
+    body = {"tasks": [{"id": 5, "data": {"text": "jaws"}}], "label_config": label_config(run_types(trained_run))}
+    status, answer, _ = backend.request("POST", "/predict", body, AUTH)
+    assert status == 422 and "tasks.0 (id 5): data.utterance is not a text" in answer["error"]["message"]
+
+
+def test_the_backend_routes_need_the_key_as_bearer_or_basic_password(backend, trained_run):
+    body = {"schema": label_config(run_types(trained_run))}
+    assert backend.request("POST", "/setup", body)[0] == 401
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"labelstudio:nope").decode()}
+    assert backend.request("POST", "/setup", body, wrong)[0] == 401
+    assert backend.request("POST", "/setup", body, {"Authorization": f"Bearer {KEY}"})[0] == 200
+    assert backend.request("GET", "/versions", headers=AUTH)[:2] == (200, {"versions": [trained_run.name]})

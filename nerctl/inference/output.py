@@ -21,7 +21,7 @@ from typing import Callable, ContextManager, Iterable, Iterator, TextIO
 
 from ..core.choices import STREAM_FORMATS
 from ..core.errors import InputError
-from ..data.formats.labelstudio import result
+from ..data.formats.labelstudio import FROM_NAME, TO_NAME, result
 from .tagger import CHUNK_TEXTS, Doc, Tagger
 
 
@@ -180,9 +180,12 @@ def spans_record(doc: "Doc") -> dict:
 
 
 def prediction_task(doc: "Doc", model_version: str | None) -> dict:
-    """A prediction as a Label Studio pre-annotated task: data.text and one prediction, a score per span;
-    the prediction's score is 1 - the text's uncertainty (Label Studio sorts tasks by it)."""
-    results = [result(e.start, e.end, e.text, e.type, round(e.score, 4)) for e in doc.entities]
-    score = round(1.0 - doc.uncertainty, 4)
-    return {"data": {"text": doc.text},
-            "predictions": [{"model_version": model_version or "nerctl", "score": score, "result": results}]}
+    """A prediction as a Label Studio pre-annotated task: data.text and one prediction."""
+    return {"data": {"text": doc.text}, "predictions": [prediction(doc, model_version)]}
+
+
+def prediction(doc: "Doc", model_version: str | None, from_name: str = FROM_NAME, to_name: str = TO_NAME) -> dict:
+    """A Label Studio prediction: a `labels` result with its score per span; the prediction's score is
+    1 - the text's uncertainty (Label Studio sorts tasks by it: least certain first, ascending)."""
+    results = [result(e.start, e.end, e.text, e.type, round(e.score, 4), from_name, to_name) for e in doc.entities]
+    return {"model_version": model_version or "nerctl", "score": round(1.0 - doc.uncertainty, 4), "result": results}

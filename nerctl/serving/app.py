@@ -15,6 +15,7 @@ replicas can sit behind a load balancer.
 """
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import os
@@ -35,6 +36,9 @@ from .settings import ServeSettings
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+# Label Studio's routes (serving/labelstudio.py): guarded by the API key like /v1/.
+LABEL_STUDIO_PATHS = ("/setup", "/predict", "/webhook", "/train", "/versions")
+KNOWN_PATHS = ("/v1/ner", "/v1/model", "/health", "/ready", "/metrics", "/docs", "/", *LABEL_STUDIO_PATHS)
 
 SETTINGS_ENV = "NERCTL_SERVE_SETTINGS"  # how `serve` hands its settings to uvicorn's worker processes
 
@@ -59,11 +63,19 @@ def create_app_from_env():
 
 
 def authorized(header: str | None, key: str | None) -> bool:
-    """True without a key; else the header must be `Bearer <key>` (compared in constant time)."""
+    """True without a key; else the header must be `Bearer <key>`, or HTTP Basic with the key as password
+    (how Label Studio authenticates to an ML backend), compared in constant time."""
     if key is None:
         return True
     scheme, _, given = (header or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), key.encode())
+    if scheme.lower() == "basic":
+        try:
+            given = base64.b64decode(given.strip(), validate=True).decode("utf-8").partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return False
+    elif scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), key.encode())
 
 
 def create_app(settings: ServeSettings):
@@ -94,6 +106,10 @@ def create_app(settings: ServeSettings):
     app.state.run_name = Path(settings.run).name
     _add_error_handlers(app)
     _add_routes(app)
+    if settings.label_studio:
+        from .labelstudio import add_label_studio_routes
+
+        add_label_studio_routes(app, error_response)
     _add_middleware(app, settings, metrics)
     return app
 
@@ -185,7 +201,11 @@ def _add_routes(app) -> None:
         return _model_facts(request.app)
 
     @app.get("/health", summary="The process is alive")
-    async def health():
+    async def health(request: Request):
+        if request.app.state.settings.label_studio:  # the shape Label Studio's probe expects
+            from .labelstudio import health_record
+
+            return health_record(request.app)
         return {"status": "ok"}
 
     @app.get("/ready", summary="The model is loaded")
@@ -251,14 +271,16 @@ class _Guard:
                 return await refusal(scope, receive, counted_send)
             await self.app(scope, receive, counted_send)
         finally:
-            known = path if path in ("/v1/ner", "/v1/model", "/health", "/ready", "/metrics", "/docs") else "other"
+            known = path if path in KNOWN_PATHS else "other"
             self.metrics.requests.labels(known, str(status["code"])).inc()
 
     def _refusal(self, scope):
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if scope["path"].startswith("/v1/") and not authorized(headers.get("authorization"), self.settings.api_key):
-            return error_response(401, "missing or wrong API key (Authorization: Bearer KEY)",
-                                  {"WWW-Authenticate": "Bearer"})
+        guarded = scope["path"].startswith("/v1/") or (self.settings.label_studio and
+                                                       scope["path"] in LABEL_STUDIO_PATHS)
+        if guarded and not authorized(headers.get("authorization"), self.settings.api_key):
+            return error_response(401, "missing or wrong API key (Authorization: Bearer KEY, or Basic with "
+                                  "the key as password)", {"WWW-Authenticate": 'Bearer, Basic realm="nerctl"'})
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.settings.max_body_bytes:
             return error_response(413, f"body over {self.settings.max_body_bytes} bytes")

@@ -38,6 +38,8 @@ class ServeSettings:
     backend: str = option("auto", backend_help(), choices=BACKENDS, env=False)
     precision: str = option("auto", PRECISION_HELP, choices=PRECISIONS, env=False)
     min_score: float = min_score_option()  # a request's "min_score" overrides it
+    label_studio: bool = option(False, "Also answer as a Label Studio ML backend: /setup, /predict, /versions, "
+                                "and /health in its shape (docs/labelstudio.md).", flag="--label-studio", env=False)
     api_key: str | None = field(default=None, repr=False)  # from --api-key-file or NERCTL_API_KEY; never logged
 
     def check(self) -> "ServeSettings":

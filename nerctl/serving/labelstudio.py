@@ -1,0 +1,139 @@
+"""`nerctl serve --label-studio`: the routes Label Studio calls on an ML backend.
+
+    GET  /health, GET /   {"status": "UP", "model_class": "nerctl", "model_version"}: Label Studio's probe
+    POST /setup           the project's labeling config checked against the model; {"model_version"}
+    POST /predict         one prediction per task: `labels` results with span scores, a task score
+    GET  /versions        the model versions this backend has served
+
+Label Studio waits about a second for /health and a few for /setup, so
+neither loads or trains anything. The labeling config (sent with /setup and
+/predict) names the results' from_name and to_name and the task field that
+holds the text (data/formats/labelstudio.py parses it). A config nerctl cannot
+serve is a 400 whose message Label Studio shows; a malformed body is a 422
+naming the field, never a 500. Predictions go through the server's batcher
+(serving/batcher.py), so Label Studio's requests and /v1/ner's share batches.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..core.errors import InputError
+from ..data.formats.labelstudio import LabelingConfig, parse_labeling_config
+from ..data.tags import entity_type
+from ..inference.output import prediction
+
+MODEL_CLASS = "nerctl"
+
+
+class SetupRequest(BaseModel):
+    """POST /setup, as Label Studio sends it (other fields it may add are ignored)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    project: str | int | None = Field(None, description='"<project id>.<timestamp>"')
+    label_config: str = Field(alias="schema", description="The project's labeling config (XML).")
+    hostname: str | None = None
+    access_token: str | None = None
+    extra_params: Any = None
+
+
+class Task(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: int | str | None = None
+    data: dict[str, Any]
+
+
+class PredictRequest(BaseModel):
+    """POST /predict, as Label Studio sends it."""
+
+    model_config = ConfigDict(extra="ignore")
+    tasks: list[Task]
+    label_config: str | None = Field(None, description="The project's labeling config (XML).")
+    project: str | int | None = None
+    model_version: str | None = None
+    params: dict[str, Any] | None = None
+
+
+def model_types(tagger) -> list[str]:
+    """The entity types the tagger's model predicts."""
+    return sorted({entity_type(label) for label in tagger.label_map.labels} - {"O"})
+
+
+def served_config(app, xml: str | None, project: str | int | None) -> LabelingConfig:
+    """The labeling config of a request (else the one /setup last checked for its project), checked
+    against the served model. InputError says what does not match."""
+    projects = app.state.label_studio_configs
+    key = str(project).split(".")[0] if project is not None else None
+    if xml is None:
+        if key not in projects:
+            raise InputError("no label_config in the request and no /setup for its project yet")
+        return projects[key]
+    config = parse_labeling_config(xml)
+    config.check_types(model_types(app.state.tagger))
+    if key is not None:
+        projects[key] = config
+    return config
+
+
+def task_texts(tasks: list[Task], config: LabelingConfig) -> list[str]:
+    """Each task's text, from the field the labeling config names."""
+    texts = []
+    for i, task in enumerate(tasks):
+        text = task.data.get(config.text_key)
+        if not isinstance(text, str):
+            raise InputError(f"tasks.{i} (id {task.id}): data.{config.text_key} is not a text "
+                             f'(the labeling config\'s <Text value="${config.text_key}">)')
+        texts.append(text)
+    return texts
+
+
+def add_label_studio_routes(app, error_response) -> None:
+    """The ML backend routes, on the app `serving/app.py` made."""
+    app.state.label_studio_configs = {}  # project id -> its checked LabelingConfig
+
+    @app.get("/", summary="Label Studio's health probe")
+    async def root(request: Request):
+        return health_record(request.app)
+
+    @app.post("/setup", summary="Label Studio: check the project's labeling config")
+    async def setup(body: SetupRequest, request: Request):
+        try:
+            served_config(request.app, body.label_config, body.project)
+        except InputError as err:
+            return error_response(400, str(err))
+        return {"model_version": request.app.state.run_name}
+
+    @app.post("/predict", summary="Label Studio: pre-annotate tasks")
+    async def predict(body: PredictRequest, request: Request):
+        try:
+            config = served_config(request.app, body.label_config, body.project)
+        except InputError as err:
+            return error_response(400, str(err))
+        try:
+            texts = task_texts(body.tasks, config)
+        except InputError as err:
+            return error_response(422, str(err))
+        docs = await tag_in_batches(request.app, texts)
+        version = request.app.state.run_name
+        return {"results": [prediction(doc, version, config.from_name, config.to_name) for doc in docs],
+                "model_version": version}
+
+    @app.get("/versions", summary="Label Studio: the model versions served")
+    async def versions(request: Request):
+        return {"versions": [request.app.state.run_name]}
+
+
+async def tag_in_batches(app, texts: list[str]) -> list:
+    """The Docs of `texts`, a batch at a time: Label Studio may send a whole project's tasks at once,
+    more than the queue holds."""
+    step, docs = app.state.settings.max_batch, []
+    for start in range(0, len(texts), step):
+        docs += await app.state.batcher.tag(texts[start : start + step])
+    return docs
+
+
+def health_record(app) -> dict[str, Any]:
+    """What GET /health answers in Label Studio mode (and GET /)."""
+    return {"status": "UP", "model_class": MODEL_CLASS, "model_version": app.state.run_name}
