@@ -141,3 +141,28 @@ def test_the_backend_routes_need_the_key_as_bearer_or_basic_password(backend, tr
     assert backend.request("POST", "/setup", body, wrong)[0] == 401
     assert backend.request("POST", "/setup", body, {"Authorization": f"Bearer {KEY}"})[0] == 200
     assert backend.request("GET", "/versions", headers=AUTH)[:2] == (200, {"versions": [trained_run.name]})
+
+
+# ---------------------------------------------------------------- when it trains
+
+def test_a_burst_of_annotations_during_a_training_coalesces_into_one_more():
+    from nerctl.serving.schedule import Schedule
+
+    schedule = Schedule(every=1)
+    starts = [schedule.on_event("ANNOTATION_CREATED") for _ in range(100)]
+    assert starts == [True] + [False] * 99 and schedule.pending  # one running, one due after it
+    assert schedule.on_finished() is True and not schedule.pending  # the coalesced one starts
+    assert schedule.on_finished() is False and not schedule.running  # and nothing after it
+
+
+def test_train_every_n_annotations_and_start_training_at_once():
+    from nerctl.serving.schedule import Schedule, UnknownEvent
+
+    schedule = Schedule(every=3)
+    assert [schedule.on_event("ANNOTATION_UPDATED") for _ in range(3)] == [False, False, True]
+    assert schedule.on_finished() is False
+    assert schedule.on_event("ANNOTATION_DELETED") is False and schedule.events == 1
+    assert schedule.on_event("START_TRAINING") is True and schedule.events == 0
+    assert schedule.on_event("START_TRAINING") is False and schedule.pending  # never two at once
+    with pytest.raises(UnknownEvent):
+        schedule.on_event("TASKS_DELETED")
