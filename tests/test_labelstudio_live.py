@@ -3,15 +3,20 @@
 Label Studio is driven through its own REST API, as its UI does: a project with non-default control
 names, the backend connected with basic auth, tasks imported, predictions retrieved and stored.
 """
+import base64
 import json
+import time
 
 import pytest
+
+from nerctl.data.tags import entity_spans
 
 from labelstudio_server import LabelStudio
 from test_labelstudio import label_config, run_types
 
 pytestmark = pytest.mark.labelstudio
 KEY = "nerctl-backend-key"
+BASIC = {"Authorization": "Basic " + base64.b64encode(f"labelstudio:{KEY}".encode()).decode()}
 TEXTS = ["have you seen the dark knight", "show me films with tom hanks from the 1980s", "who directed jaws"]
 
 
@@ -82,3 +87,70 @@ def test_a_mismatching_labeling_config_is_refused_and_the_backend_log_says_why(s
     _, stderr = backend.stop()
     assert f"the model predicts {types[0]}, which the labeling config has no label for" in stderr
     assert "PLACE the model was never trained on" in stderr
+
+
+def annotated_task(sentence, from_name: str, to_name: str) -> dict:
+    """A task with the annotation a person would make: each entity span by its character offsets."""
+    words, tags = [w for w, _ in sentence], [t for _, t in sentence]
+    text, starts = " ".join(words), []
+    for word in words:
+        starts.append(sum(len(w) + 1 for w in words[: len(starts)]))
+    result = []
+    for kind, first, end in entity_spans(tags):
+        start, stop = starts[first], starts[end - 1] + len(words[end - 1])
+        result.append({"from_name": from_name, "to_name": to_name, "type": "labels",
+                       "value": {"start": start, "end": stop, "text": text[start:stop], "labels": [kind]}})
+    return {"data": {"utterance": text}, "annotations": [{"result": result}]}
+
+
+def test_annotations_train_a_new_version_that_label_studio_then_predicts_with(studio, tiny_model, tmp_path):
+    """A weak model is served; 100 annotated tasks and one annotation made in Label Studio start a training
+    (START_TRAINING, Label Studio's own trigger); the new version holds its own on the held-out share, goes
+    live, and Label Studio's next predictions carry its model_version."""
+    from conftest import _tiny_training, make_sentences, write_bio
+    from test_serve import Server
+
+    files = {"train": write_bio(tmp_path / "train.bio", make_sentences(16, seed=5)),
+             "dev": write_bio(tmp_path / "dev.bio", make_sentences(8, seed=6))}
+    served = _tiny_training(tiny_model, files, tmp_path / "runs", "--epochs", "1")
+    backend = Server(served, "--label-studio", "--min-annotations", "20",
+                     env={"NERCTL_API_KEY": KEY, "LABEL_STUDIO_URL": studio.url, "LABEL_STUDIO_API_KEY": studio.token})
+    try:
+        status, project = studio.api("POST", "/api/projects", {"title": "learning", "label_config": label_config(
+            run_types(served), from_name="entities", to_name="query", field="utterance")})
+        pid = project["id"]
+        assert connect(studio, backend, pid)[0] == 201
+        tasks = [annotated_task(s, "entities", "query") for s in make_sentences(100, seed=11)]
+        assert studio.api("POST", f"/api/projects/{pid}/import", tasks + [{"data": {"utterance": "who directed jaws"}}])[0] == 201
+        assert studio.api("PATCH", f"/api/projects/{pid}", {"start_training_on_annotation_update": True})[0] == 200
+        _, listed = studio.api("GET", f"/api/tasks?project={pid}&fields=all&page_size=200")
+        listed = listed["tasks"] if isinstance(listed, dict) else listed
+        last = next(t for t in listed if t["data"]["utterance"] == "who directed jaws")
+        jaws = {"from_name": "entities", "to_name": "query", "type": "labels",
+                "value": {"start": 13, "end": 17, "text": "jaws", "labels": ["TITLE"]}}
+        assert studio.api("POST", f"/api/tasks/{last['id']}/annotations/", {"result": [jaws]})[0] == 201
+        versions = wait_for_training(backend)
+        (version,) = versions["details"]
+        # Label Studio sends START_TRAINING before it commits the annotation that triggered it: 100 or 101.
+        assert version["annotations"] in (100, 101) and version["dev_sentences"] > 0, version
+        assert version["accepted"], version
+        assert versions["served"] == version["name"] != served.name
+        assert backend.request("GET", "/health")[1]["model_version"] == version["name"]
+        status, _ = studio.api("POST", f"/api/dm/actions?id=retrieve_tasks_predictions&project={pid}",
+                               {"selectedItems": {"all": True}})
+        _, stored = studio.api("GET", f"/api/predictions/?project={pid}")
+        assert {p["model_version"] for p in stored} >= {version["name"]}
+    finally:
+        _, stderr = backend.stop()
+    assert studio.token not in stderr and KEY not in stderr  # keys are never logged
+
+
+def wait_for_training(backend, timeout_s: float = 300) -> dict:
+    """/versions once a training has started and ended."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        versions = backend.request("GET", "/versions", headers=BASIC)[1]
+        if versions.get("details") and versions.get("training") is None:
+            return versions
+        time.sleep(2)
+    raise AssertionError(f"no training finished in {timeout_s} s: {versions}")

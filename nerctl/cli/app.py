@@ -355,6 +355,10 @@ def serve(
     run: Optional[str] = typer.Argument(None, help="Run directory or name [default: runs/latest]."),
     api_key_file: Optional[Path] = typer.Option(
         None, help="Require 'Authorization: Bearer KEY' on /v1/, KEY the file's first line [env: NERCTL_API_KEY]."),
+    label_studio_key_file: Optional[Path] = typer.Option(
+        None, help="With --label-studio: Label Studio's API key (legacy token or personal access token), to pull "
+        "annotations; the file's first line [env: LABEL_STUDIO_API_KEY]. Its address: LABEL_STUDIO_URL, else "
+        "the one Label Studio sends."),
     **options,
 ) -> None:
     """Serve a run over HTTP: POST /v1/ner, GET /v1/model, /health, /ready, /metrics, /docs.
@@ -366,7 +370,10 @@ def serve(
 
     values = options_of(ServeSettings, options)
     EngineOptions(values["backend"], values["precision"], min_score=values["min_score"]).check()  # usage errors before the run is looked for
-    run_service(ServeSettings(str(resolve_run(run).path), **values, api_key=read_api_key(api_key_file)).check())
+    from ..serving.labelstudio_api import read_key
+
+    run_service(ServeSettings(str(resolve_run(run).path), **values, api_key=read_api_key(api_key_file),
+                              label_studio_key=read_key(label_studio_key_file)).check())
 
 
 register(serve, ServeSettings)

@@ -92,6 +92,10 @@ def create_app(settings: ServeSettings):
                                     settings.max_batch, settings.max_wait_ms / 1000, settings.max_queue,
                                     on_batch=metrics.batch_size.observe, on_queue=metrics.queue_depth.set)
         app.state.batcher.start()
+        if settings.label_studio:
+            from .labelstudio import start_learner
+
+            start_learner(app)
         app.state.ready = True
         yield
         app.state.ready = False

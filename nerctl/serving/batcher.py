@@ -43,6 +43,10 @@ class Batcher:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="nerctl-tagger")  # the model is not thread-safe
         self._task: asyncio.Task | None = None
 
+    def retarget(self, tag: Callable[[list[str]], list[Any]]) -> None:
+        """Tag the next batches with `tag` (a new model): the batch in flight finishes on the old one."""
+        self._tag = tag
+
     def start(self) -> None:
         """Start the batching loop on the running event loop."""
         self._arrived = asyncio.Event()

@@ -3,7 +3,9 @@
     GET  /health, GET /   {"status": "UP", "model_class": "nerctl", "model_version"}: Label Studio's probe
     POST /setup           the project's labeling config checked against the model; {"model_version"}
     POST /predict         one prediction per task: `labels` results with span scores, a task score
-    GET  /versions        the model versions this backend has served
+    GET  /versions        the versions trained, and how each fared against the served one
+    POST /webhook         annotation events and START_TRAINING, for the learner (learner.py)
+    POST /train           the legacy way to ask for a training
 
 Label Studio waits about a second for /health and a few for /setup, so
 neither loads or trains anything. The labeling config (sent with /setup and
@@ -17,6 +19,8 @@ naming the field, never a 500. (Label Studio shows a /setup refusal only as
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request
@@ -58,6 +62,64 @@ class PredictRequest(BaseModel):
     params: dict[str, Any] | None = None
 
 
+class WebhookRequest(BaseModel):
+    """POST /webhook: Label Studio's project webhooks and its START_TRAINING."""
+
+    model_config = ConfigDict(extra="ignore")
+    action: str
+    project: dict[str, Any] | None = None  # id, label_config, ... (the project's serialisation)
+
+
+class TrainRequest(BaseModel):
+    """POST /train (Label Studio before its START_TRAINING webhook): the tasks come along, but are pulled again."""
+
+    model_config = ConfigDict(extra="ignore")
+    project: str | int | None = None
+    label_config: str | None = None
+
+
+def on_training_event(app, action: str, project: dict[str, Any] | None, error_response):
+    """Hand an event to the learner; "Unknown event" for actions it does not train on."""
+    from .schedule import UnknownEvent
+
+    config = None
+    if project and isinstance(project.get("label_config"), str):
+        try:
+            config = parse_labeling_config(project["label_config"])
+        except InputError as err:
+            return error_response(400, f"project.label_config: {err}")
+    try:
+        status = app.state.learner.on_event(action, project.get("id") if project else None, config)
+    except UnknownEvent:
+        return {"status": "Unknown event", "action": action}
+    return {"status": status, "action": action}
+
+
+def start_learner(app) -> None:
+    """The learner for `serve --label-studio`, serving the last version it accepted (labelstudio.json)."""
+    from ..artifacts.rundir import RunDir
+    from ..inference.tagger import Tagger
+    from .labelstudio_api import URL_ENV, LabelStudioClient
+    from .learner import Learner
+
+    settings = app.state.settings
+    run = RunDir(Path(settings.run))
+
+    def swap(new: RunDir) -> None:
+        tagger = Tagger.from_run(new, batch_size=settings.max_batch, precision=settings.precision,
+                                 backend=settings.backend)
+        app.state.tagger, app.state.run_name = tagger, new.path.name
+        app.state.batcher.retarget(tagger.tag_texts)
+
+    client = LabelStudioClient(os.environ.get(URL_ENV), settings.label_studio_key)
+    learner = Learner(run.path.parent, run.read_config().config, client, swap, str(run.path),
+                      settings.train_every, settings.min_annotations)
+    if learner.state.served != str(run.path) and Path(learner.state.served).is_dir():
+        swap(RunDir(Path(learner.state.served)))
+    app.state.learner = learner
+    learner.resume_interrupted()
+
+
 def model_types(tagger) -> list[str]:
     """The entity types the tagger's model predicts."""
     return sorted({entity_type(label) for label in tagger.label_map.labels} - {"O"})
@@ -76,6 +138,8 @@ def served_config(app, xml: str | None, project: str | int | None) -> LabelingCo
     config.check_types(model_types(app.state.tagger))
     if key is not None:
         projects[key] = config
+        learner = app.state.learner
+        learner.state.project, learner.config = learner.state.project or key, config
     return config
 
 
@@ -101,6 +165,8 @@ def add_label_studio_routes(app, error_response) -> None:
 
     @app.post("/setup", summary="Label Studio: check the project's labeling config")
     async def setup(body: SetupRequest, request: Request):
+        if body.hostname and not request.app.state.learner.client.url:
+            request.app.state.learner.client.url = body.hostname  # where to pull annotations from
         try:
             served_config(request.app, body.label_config, body.project)
         except InputError as err:
@@ -125,9 +191,22 @@ def add_label_studio_routes(app, error_response) -> None:
         return {"results": [prediction(doc, version, config.from_name, config.to_name) for doc in docs],
                 "model_version": version}
 
-    @app.get("/versions", summary="Label Studio: the model versions served")
+    @app.get("/versions", summary="Label Studio: the model versions trained, and how each fared")
     async def versions(request: Request):
-        return {"versions": [request.app.state.run_name]}
+        learner = request.app.state.learner
+        trained = [v.__dict__ for v in learner.state.versions]
+        names = [request.app.state.run_name] + [v["name"] for v in trained if v["name"] != request.app.state.run_name]
+        return {"versions": names, "served": request.app.state.run_name, "training": learner.state.training,
+                "details": trained}
+
+    @app.post("/webhook", summary="Label Studio: an event (annotations, START_TRAINING)")
+    async def webhook(body: WebhookRequest, request: Request):
+        return on_training_event(request.app, body.action, body.project, error_response)
+
+    @app.post("/train", summary="Label Studio (legacy): train")
+    async def train(body: TrainRequest, request: Request):
+        project = {"id": str(body.project).split(".")[0], "label_config": body.label_config} if body.project else None
+        return on_training_event(request.app, "START_TRAINING", project, error_response)
 
 
 async def tag_in_batches(app, texts: list[str]) -> list:

@@ -60,8 +60,8 @@ class LearnerState:
     """labelstudio.json: the version served, every version trained, the one training now."""
 
     project: str | None = None
-    served: str | None = None
-    training: str | None = None
+    served: str | None = None  # the served run's path
+    training: str | None = None  # the name of the version in training
     versions: list[Version] = field(default_factory=list)
 
     @classmethod
@@ -105,7 +105,7 @@ class Learner:
         self.min_annotations = min_annotations
         self.schedule = Schedule(every)
         self.state = LearnerState.load(runs_root / STATE_FILE)
-        self.state.served = self.state.served or served
+        self.state.served = self.state.served or served  # labelstudio.json's wins: the last accepted version
         self.config: LabelingConfig | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -207,7 +207,7 @@ class Learner:
                                                  str(data / "train.json"), "--eval-file", str(data / "dev.json")]
         with open(data / "train.log", "ab") as out:
             code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
-                                   env={**os.environ, "NERCTL_RUNS_ROOT": str(self.root)})
+                                   env=training_environment(self.root))
         if code != 0:
             raise InputError(f"training {run.path.name} failed (exit {code}); see {data / 'train.log'}")
 
@@ -220,16 +220,23 @@ class Learner:
         dev = read_corpus(data / "dev.json", warn=lambda message: None)
         candidate = Tagger.from_run(run)
         version.dev_f1 = evaluate_sentences(candidate, dev)[0]["f1"]
-        if self.state.served is not None and (self.root / self.state.served).is_dir():
-            served = Tagger.from_run(RunDir(self.root / self.state.served))
+        if self.state.served is not None and Path(self.state.served).is_dir():
+            served = Tagger.from_run(RunDir(Path(self.state.served)))
             version.served_dev_f1 = evaluate_sentences(served, dev)[0]["f1"]
         version.accepted = version.served_dev_f1 is None or version.dev_f1 >= version.served_dev_f1
         version.reason = ("first model" if version.served_dev_f1 is None else
-                          f"held-out F1 {version.dev_f1:.4f} vs {version.served_dev_f1:.4f} of {self.state.served}")
+                          f"held-out F1 {version.dev_f1:.4f} vs {version.served_dev_f1:.4f} of "
+                          f"{Path(self.state.served).name}")
         if version.accepted:
             self.swap(run)
-            self.state.served = name
+            self.state.served = str(run.path)
         log.info("Label Studio: %s %s (%s)", name, "now served" if version.accepted else "not served", version.reason)
+
+
+def training_environment(root: Path) -> dict[str, str]:
+    """The training's environment: this one without the keys (the service's settings carry them too)."""
+    secret = {"NERCTL_SERVE_SETTINGS", "NERCTL_API_KEY", "LABEL_STUDIO_API_KEY"}
+    return {**{k: v for k, v in os.environ.items() if k not in secret}, "NERCTL_RUNS_ROOT": str(root)}
 
 
 def _die_with_parent() -> None:

@@ -40,12 +40,20 @@ class ServeSettings:
     min_score: float = min_score_option()  # a request's "min_score" overrides it
     label_studio: bool = option(False, "Also answer as a Label Studio ML backend: /setup, /predict, /versions, "
                                 "and /health in its shape (docs/labelstudio.md).", flag="--label-studio", env=False)
+    train_every: int = option(1, "With --label-studio: train a new version every N annotation events (Label Studio's "
+                              "START_TRAINING always trains).", ge=1, env=False)
+    min_annotations: int = option(10, "With --label-studio: annotated tasks needed before a version is trained.",
+                                  ge=2, env=False)
     api_key: str | None = field(default=None, repr=False)  # from --api-key-file or NERCTL_API_KEY; never logged
+    # From --label-studio-key-file or LABEL_STUDIO_API_KEY: how the backend pulls annotations; never logged.
+    label_studio_key: str | None = field(default=None, repr=False)
 
     def check(self) -> "ServeSettings":
         check_options(self, lambda f: (f.metadata["flag"] or "--" + f.name.replace("_", "-")))
         if self.api_key is not None and not self.api_key:
             raise InputError("the API key is empty")
+        if self.label_studio and self.workers > 1:
+            raise InputError("--label-studio trains new versions in one process: give --workers 1")
         return self
 
 
