@@ -128,14 +128,19 @@ def test_annotations_train_a_new_version_that_label_studio_then_predicts_with(st
         last = next(t for t in listed if t["data"]["utterance"] == "who directed jaws")
         jaws = {"from_name": "entities", "to_name": "query", "type": "labels",
                 "value": {"start": 13, "end": 17, "text": "jaws", "labels": ["TITLE"]}}
+        load = Load(backend)  # requests all through the training and the swap: none may fail
         assert studio.api("POST", f"/api/tasks/{last['id']}/annotations/", {"result": [jaws]})[0] == 201
         versions = wait_for_training(backend)
+        time.sleep(1)
+        answers = load.stop()
         (version,) = versions["details"]
         # Label Studio sends START_TRAINING before it commits the annotation that triggered it: 100 or 101.
         assert version["annotations"] in (100, 101) and version["dev_sentences"] > 0, version
         assert version["accepted"], version
         assert versions["served"] == version["name"] != served.name
         assert backend.request("GET", "/health")[1]["model_version"] == version["name"]
+        assert {status for status, _ in answers} == {200} and len(answers) > 10
+        assert [model for _, model in answers][0] == served.name and answers[-1][1] == version["name"]
         status, _ = studio.api("POST", f"/api/dm/actions?id=retrieve_tasks_predictions&project={pid}",
                                {"selectedItems": {"all": True}})
         _, stored = studio.api("GET", f"/api/predictions/?project={pid}")
@@ -154,3 +159,67 @@ def wait_for_training(backend, timeout_s: float = 300) -> dict:
             return versions
         time.sleep(2)
     raise AssertionError(f"no training finished in {timeout_s} s: {versions}")
+
+
+class Load:
+    """POST /v1/ner over and over on a thread, recording (status, model) of each answer, until stopped."""
+
+    def __init__(self, backend):
+        import threading
+
+        self.backend, self.answers, self.done = backend, [], threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.done.is_set():
+            status, body, _ = self.backend.request("POST", "/v1/ner", {"texts": ["who directed jaws"]},
+                                                   {"Authorization": f"Bearer {KEY}"})
+            self.answers.append((status, body.get("model") if isinstance(body, dict) else None))
+
+    def stop(self) -> list:
+        self.done.set()
+        self.thread.join(60)
+        return self.answers
+
+
+def test_kill_9_during_a_training_then_a_restart_serves_the_last_version_and_finishes_it(studio, tiny_model, tmp_path):
+    import signal
+
+    from conftest import _tiny_training, make_sentences, write_bio
+    from test_serve import Server
+
+    files = {"train": write_bio(tmp_path / "train.bio", make_sentences(16, seed=5)),
+             "dev": write_bio(tmp_path / "dev.bio", make_sentences(8, seed=6))}
+    served = _tiny_training(tiny_model, files, tmp_path / "runs", "--epochs", "6")
+    env = {"NERCTL_API_KEY": KEY, "LABEL_STUDIO_URL": studio.url, "LABEL_STUDIO_API_KEY": studio.token}
+    backend = Server(served, "--label-studio", "--min-annotations", "20", env=env)
+    status, project = studio.api("POST", "/api/projects", {"title": "killed", "label_config": label_config(
+        run_types(served), from_name="entities", to_name="query", field="utterance")})
+    status, ml = connect(studio, backend, project["id"])
+    tasks = [annotated_task(s, "entities", "query") for s in make_sentences(100, seed=12)]
+    assert studio.api("POST", f"/api/projects/{project['id']}/import", tasks)[0] == 201
+    assert studio.api("POST", f"/api/ml/{ml['id']}/train", {})[0] == 200  # Label Studio's "Start training"
+    metrics = tmp_path / "runs" / f"ls{project['id']}-v1" / "metrics.jsonl"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= 1):
+        time.sleep(0.1)
+    assert metrics.exists(), "the training never finished an epoch"
+    backend.process.send_signal(signal.SIGKILL)  # mid-training: epochs 2-6 are still to come
+    backend.stop()
+    state = json.loads((tmp_path / "runs" / "labelstudio.json").read_text())
+    assert state["training"] == f"ls{project['id']}-v1" and state["served"] == str(served)
+
+    restarted = Server(served, "--label-studio", "--min-annotations", "20", env=env)
+    try:
+        assert restarted.request("GET", "/health")[1]["model_version"] == served.name  # the last accepted one
+        versions = wait_for_training(restarted)
+        (version,) = versions["details"]
+        assert version["name"] == f"ls{project['id']}-v1" and version["dev_f1"] is not None
+        log = (tmp_path / "runs" / ".labelstudio" / version["name"] / "train.log").read_text()
+        # The restart ran `nerctl train --resume`: from the last checkpoint, or from epoch 1 when the kill
+        # came before the first one was complete (the tiny epochs take a fraction of a second).
+        assert "resumed after epoch" in log or "no epoch had finished: starting again from epoch 1" in log, log
+        assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == [1, 2, 3, 4, 5, 6]
+    finally:
+        restarted.stop()

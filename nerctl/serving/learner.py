@@ -197,17 +197,16 @@ class Learner:
         log.info("Label Studio: training %s on %d annotated tasks (%d held out)", name, len(sentences), len(dev))
 
     def _run_training(self, run: RunDir, data: Path, resumed: bool) -> None:
-        """`nerctl train` (or `--resume`) in a subprocess that dies with this process (Linux: PDEATHSIG)."""
+        """`nerctl train` (or `--resume`) in a subprocess that dies with this process (DIE_WITH_PARENT)."""
         if run.summary.exists():
             return  # finished before a restart: only the gate is left
         if run_state(run) == "running":
             raise InputError(f"{run.path}: another process is training it")
-        command = [sys.executable, "-m", "nerctl", "train", "--run-dir", str(run.path)]
+        command = [sys.executable, "-c", DIE_WITH_PARENT, str(os.getpid()), "train", "--run-dir", str(run.path)]
         command += ["--resume"] if resumed else ["--config", str(data / "recipe.toml"), "--train-file",
                                                  str(data / "train.json"), "--eval-file", str(data / "dev.json")]
         with open(data / "train.log", "ab") as out:
-            code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
-                                   env=training_environment(self.root))
+            code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, env=training_environment(self.root))
         if code != 0:
             raise InputError(f"training {run.path.name} failed (exit {code}); see {data / 'train.log'}")
 
@@ -239,10 +238,11 @@ def training_environment(root: Path) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if k not in secret}, "NERCTL_RUNS_ROOT": str(root)}
 
 
-def _die_with_parent() -> None:
-    """In the training's child: the kernel kills it when the backend dies, even by kill -9 (Linux)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+# The training's first lines, before nerctl: ask the kernel to kill it when the thread that started it
+# dies (PR_SET_PDEATHSIG; kill -9 of the backend included), unless its parent is gone already. Done in
+# the child itself: a preexec_fn may deadlock in a process with threads.
+DIE_WITH_PARENT = ("import ctypes, os, sys\n"
+                   "if sys.platform.startswith('linux'):\n"
+                   "    ctypes.CDLL(None).prctl(1, 9)\n"
+                   "    if os.getppid() != int(sys.argv[1]): sys.exit(1)\n"
+                   "os.execv(sys.executable, [sys.executable, '-m', 'nerctl', *sys.argv[2:]])\n")
