@@ -140,7 +140,8 @@ def test_the_backend_routes_need_the_key_as_bearer_or_basic_password(backend, tr
     wrong = {"Authorization": "Basic " + base64.b64encode(b"labelstudio:nope").decode()}
     assert backend.request("POST", "/setup", body, wrong)[0] == 401
     assert backend.request("POST", "/setup", body, {"Authorization": f"Bearer {KEY}"})[0] == 200
-    assert backend.request("GET", "/versions", headers=AUTH)[:2] == (200, {"versions": [trained_run.name]})
+    assert backend.request("GET", "/versions", headers=AUTH)[:2] == (200, {
+        "versions": [trained_run.name], "served": trained_run.name, "training": None, "details": []})
 
 
 # ---------------------------------------------------------------- when it trains
@@ -166,3 +167,19 @@ def test_train_every_n_annotations_and_start_training_at_once():
     assert schedule.on_event("START_TRAINING") is False and schedule.pending  # never two at once
     with pytest.raises(UnknownEvent):
         schedule.on_event("TASKS_DELETED")
+
+
+@pytest.mark.parametrize("body, status, answer", [
+    ({"action": "TASKS_CREATED", "tasks": []}, 200, {"status": "Unknown event", "action": "TASKS_CREATED"}),
+    ({"action": "LABEL_LINK_CREATED", "project": {"id": 3}}, 200, {"status": "Unknown event",
+                                                                   "action": "LABEL_LINK_CREATED"}),
+    ({}, 422, "action: Field required"),
+    ({"action": 5}, 422, "action: Input should be a valid string"),
+    ({"action": "START_TRAINING", "project": "3"}, 422, "project: Input should be a valid dictionary"),
+    ({"action": "START_TRAINING", "project": {"id": 3, "label_config": "<View"}}, 400,
+     "project.label_config: the labeling config is not valid XML"),
+])
+def test_webhook_events_nerctl_does_not_train_on_and_malformed_ones(backend, body, status, answer):
+    got, reply, _ = backend.request("POST", "/webhook", body, AUTH)
+    assert got == status, reply
+    assert reply == answer if isinstance(answer, dict) else answer in reply["error"]["message"]

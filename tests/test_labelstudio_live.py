@@ -223,3 +223,43 @@ def test_kill_9_during_a_training_then_a_restart_serves_the_last_version_and_fin
         assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == [1, 2, 3, 4, 5, 6]
     finally:
         restarted.stop()
+
+
+def test_too_few_annotations_train_nothing_and_a_burst_of_requests_trains_twice(studio, tiny_model, tmp_path):
+    """Under --min-annotations nothing is trained (the log says why); 30 START_TRAINING in a burst start one
+    training, and what arrived during it coalesces into exactly one more."""
+    from conftest import _tiny_training, make_sentences, write_bio
+    from test_serve import Server
+
+    files = {"train": write_bio(tmp_path / "train.bio", make_sentences(16, seed=5)),
+             "dev": write_bio(tmp_path / "dev.bio", make_sentences(8, seed=6))}
+    served = _tiny_training(tiny_model, files, tmp_path / "runs", "--epochs", "1")
+    backend = Server(served, "--label-studio", "--min-annotations", "20",
+                     env={"NERCTL_API_KEY": KEY, "LABEL_STUDIO_URL": studio.url, "LABEL_STUDIO_API_KEY": studio.token})
+    try:
+        _, project = studio.api("POST", "/api/projects", {"title": "burst", "label_config": label_config(
+            run_types(served), from_name="entities", to_name="query", field="utterance")})
+        assert connect(studio, backend, project["id"])[0] == 201
+        sentences = make_sentences(100, seed=13)
+        tasks = [annotated_task(s, "entities", "query") for s in sentences]
+        assert studio.api("POST", f"/api/projects/{project['id']}/import", tasks[:5])[0] == 201
+        event = {"action": "START_TRAINING", "project": {"id": project["id"], "label_config": project["label_config"]}}
+        assert backend.request("POST", "/webhook", event, BASIC)[1]["status"] == "training started"
+        time.sleep(5)
+        assert backend.request("GET", "/versions", headers=BASIC)[1]["details"] == []
+        assert studio.api("POST", f"/api/projects/{project['id']}/import", tasks[5:])[0] == 201
+        statuses = [backend.request("POST", "/webhook", event, BASIC)[1]["status"] for _ in range(30)]
+        assert statuses[0] == "training started" and set(statuses[1:]) == {"queued"}
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            versions = backend.request("GET", "/versions", headers=BASIC)[1]
+            if len(versions["details"]) == 2 and versions["training"] is None:
+                break
+            time.sleep(2)
+        time.sleep(5)  # and no third one follows
+        versions = backend.request("GET", "/versions", headers=BASIC)[1]
+        assert [v["name"] for v in versions["details"]] == [f"ls{project['id']}-v1", f"ls{project['id']}-v2"]
+        assert versions["training"] is None
+    finally:
+        _, stderr = backend.stop()
+    assert "5 annotated tasks; training starts at --min-annotations 20" in stderr

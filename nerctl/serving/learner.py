@@ -30,7 +30,7 @@ from typing import Any, Callable
 from ..artifacts.rundir import RunDir, run_state
 from ..config import TrainConfig
 from ..core.atomic import atomic_write_json, atomic_write_text
-from ..core.errors import InputError
+from ..core.errors import InputError, NerctlError
 from ..data.formats.labelstudio import LabelingConfig, parse_labelstudio, write as write_tasks
 from ..data.sentence import Sentence
 from .labelstudio_api import LabelStudioClient
@@ -141,8 +141,9 @@ class Learner:
         while True:
             try:
                 self._train_version(resume)
-            except (InputError, OSError, subprocess.SubprocessError) as err:
-                log.warning("Label Studio training: %s", err)
+            except Exception as err:  # noqa: BLE001 - logged; the service and the next training live on
+                log.warning("Label Studio training: %s", err if isinstance(err, NerctlError)
+                            else f"{type(err).__name__}: {err}")
             resume = None
             with self._lock:
                 self.state.training = None
