@@ -263,3 +263,36 @@ def test_too_few_annotations_train_nothing_and_a_burst_of_requests_trains_twice(
     finally:
         _, stderr = backend.stop()
     assert "5 annotated tasks; training starts at --min-annotations 20" in stderr
+
+
+def test_without_a_run_the_backend_trains_its_first_version_from_the_projects_annotations(studio, tiny_model,
+                                                                                          tmp_path):
+    from conftest import SMOKE, make_sentences
+    from test_serve import Server
+
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(open(SMOKE).read() + f"\nmodel = {json.dumps(str(tiny_model))}\n")
+    runs = tmp_path / "runs"
+    backend = Server(None, "--label-studio", "--train-config", recipe, "--min-annotations", "20",
+                     env={"NERCTL_API_KEY": KEY, "NERCTL_RUNS_ROOT": str(runs), "LABEL_STUDIO_URL": studio.url,
+                          "LABEL_STUDIO_API_KEY": studio.token})
+    try:
+        assert backend.request("GET", "/health")[1] == {"status": "UP", "model_class": "nerctl", "model_version": None}
+        status, answer, _ = backend.request("POST", "/v1/ner", {"texts": ["jaws"]}, {"Authorization": f"Bearer {KEY}"})
+        assert status == 503 and "no model yet" in answer["error"]["message"]
+        types = ["ACTOR", "DIRECTOR", "GENRE", "TITLE", "YEAR"]
+        _, project = studio.api("POST", "/api/projects", {"title": "first", "label_config": label_config(
+            types, from_name="entities", to_name="query", field="utterance")})
+        status, ml = connect(studio, backend, project["id"])
+        assert status == 201, ml
+        tasks = [annotated_task(s, "entities", "query") for s in make_sentences(100, seed=14)]
+        assert studio.api("POST", f"/api/projects/{project['id']}/import", tasks)[0] == 201
+        assert studio.api("POST", f"/api/ml/{ml['id']}/train", {})[0] == 200
+        (version,) = wait_for_training(backend)["details"]
+        assert version["accepted"] and version["reason"] == "first model" and version["served_dev_f1"] is None
+        assert backend.request("GET", "/health")[1]["model_version"] == version["name"]
+        assert backend.request("POST", "/v1/ner", {"texts": ["who directed jaws"]},
+                               {"Authorization": f"Bearer {KEY}"})[0] == 200
+        assert (runs / version["name"] / "summary.json").exists()
+    finally:
+        backend.stop()

@@ -25,7 +25,8 @@ class Server:
         (self.port,) = free_ports()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "nerctl", "serve", str(run), "--port", str(self.port), *map(str, options)],
+            [sys.executable, "-m", "nerctl", "serve", *([str(run)] if run is not None else []), "--port",
+             str(self.port), *map(str, options)],
             # stdout holds uvicorn's access log, a line a request: unread, it would fill its pipe and stall the
             # server; stderr (start-up, errors, what the tests check) is read when the server stops.
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})

@@ -365,15 +365,24 @@ def serve(
 
     Results are the records `predict --format jsonl` writes. SIGTERM or Ctrl-C
     stops accepting, answers the requests in flight, and exits 0."""
-    from ..artifacts.rundir import resolve_run
     from ..serving.app import serve as run_service
 
     values = options_of(ServeSettings, options)
     EngineOptions(values["backend"], values["precision"], min_score=values["min_score"]).check()  # usage errors before the run is looked for
     from ..serving.labelstudio_api import read_key
 
-    run_service(ServeSettings(str(resolve_run(run).path), **values, api_key=read_api_key(api_key_file),
-                              label_studio_key=read_key(label_studio_key_file)).check())
+    run_service(ServeSettings(_served_run(run, values["label_studio"]), **values,
+                              api_key=read_api_key(api_key_file), label_studio_key=read_key(label_studio_key_file)
+                              ).check())
+
+
+def _served_run(run: Optional[str], label_studio: bool) -> Optional[str]:
+    """The run to serve; with --label-studio and no run given or trained yet, none (the first is trained)."""
+    from ..artifacts.rundir import default_runs_root, resolve_run
+
+    if run is None and label_studio and not (default_runs_root() / "latest").exists():
+        return None
+    return str(resolve_run(run).path)
 
 
 register(serve, ServeSettings)

@@ -27,11 +27,12 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from .batcher import Batcher, QueueFull
+from .common import NO_MODEL, error_response, run_name
 from .settings import ServeSettings
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -86,9 +87,9 @@ def create_app(settings: ServeSettings):
     async def lifespan(app):
         from ..api import load
 
-        tagger = load(settings.run, settings.backend, settings.precision, settings.max_batch)
+        tagger = load(settings.run, settings.backend, settings.precision, settings.max_batch) if settings.run else None
         app.state.tagger = tagger
-        app.state.batcher = Batcher(tagger.tag_texts,
+        app.state.batcher = Batcher(tagger.tag_texts if tagger else _no_model,
                                     settings.max_batch, settings.max_wait_ms / 1000, settings.max_queue,
                                     on_batch=metrics.batch_size.observe, on_queue=metrics.queue_depth.set)
         app.state.batcher.start()
@@ -107,13 +108,13 @@ def create_app(settings: ServeSettings):
                   description="Named-entity tagging with a run trained by nerctl. Errors are "
                   '{"error": {"status": N, "message": "..."}}.')
     app.state.settings, app.state.metrics, app.state.ready = settings, metrics, False
-    app.state.run_name = Path(settings.run).name
+    app.state.run_path = Path(settings.run) if settings.run else None  # the served run (a swap changes it)
     _add_error_handlers(app)
     _add_routes(app)
     if settings.label_studio:
         from .labelstudio import add_label_studio_routes
 
-        add_label_studio_routes(app, error_response)
+        add_label_studio_routes(app)
     _add_middleware(app, settings, metrics)
     return app
 
@@ -138,10 +139,6 @@ class Metrics:
         from prometheus_client import generate_latest
 
         return generate_latest(self.registry)
-
-
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"status": status, "message": message}}, status_code=status, headers=headers)
 
 
 def _add_error_handlers(app) -> None:
@@ -176,11 +173,17 @@ class NerRequest(BaseModel):
                                     "(their words tagged O) [default: serve's --min-score].")
 
 
+def _no_model(texts: list[str]) -> list:
+    raise RuntimeError(NO_MODEL)  # never called: the routes answer 503 first
+
+
 def _add_routes(app) -> None:
     @app.post("/v1/ner", summary="Tag texts")
     async def ner(body: NerRequest, request: Request):
         started = time.perf_counter()
         settings = request.app.state.settings
+        if request.app.state.tagger is None:
+            return error_response(503, NO_MODEL)
         if len(body.texts) > settings.max_texts:
             return error_response(413, f"texts: {len(body.texts)} texts, at most {settings.max_texts} per request")
         if settings.max_words:
@@ -197,11 +200,13 @@ def _add_routes(app) -> None:
         results = [doc.filtered(min_score).to_dict() for doc in docs]
         request.app.state.metrics.texts.inc(len(body.texts))
         request.app.state.metrics.latency.observe(time.perf_counter() - started)
-        payload = {"model": request.app.state.run_name, "results": results}
+        payload = {"model": run_name(request.app), "results": results}
         return Response(json.dumps(payload, ensure_ascii=False), media_type="application/json")
 
     @app.get("/v1/model", summary="The model and its run")
     async def model(request: Request):
+        if request.app.state.tagger is None:
+            return error_response(503, NO_MODEL)
         return _model_facts(request.app)
 
     @app.get("/health", summary="The process is alive")
@@ -228,9 +233,9 @@ def _add_routes(app) -> None:
 def _model_facts(app) -> dict:
     from ..artifacts.rundir import RunDir
 
-    run, tagger = RunDir(Path(app.state.settings.run)), app.state.tagger
+    run, tagger = RunDir(app.state.run_path), app.state.tagger
     summary, saved = run.read_summary(), run.read_config()
-    return {"model": app.state.run_name, "labels": list(tagger.label_map.labels), "max_len": tagger.encoder.max_len,
+    return {"model": run_name(app), "labels": list(tagger.label_map.labels), "max_len": tagger.encoder.max_len,
             "engine": tagger.engine.to_dict(), "base_model": saved.config.model,
             "data": {k: run.portable(str(v)) for k, v in saved.resolved.items() if k != "model"},
             "best_epoch": summary.get("best_epoch"), "best_dev_f1": summary.get("best_dev_f1"),
@@ -280,11 +285,13 @@ class _Guard:
 
     def _refusal(self, scope):
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        guarded = scope["path"].startswith("/v1/") or (self.settings.label_studio and
-                                                       scope["path"] in LABEL_STUDIO_PATHS)
-        if guarded and not authorized(headers.get("authorization"), self.settings.api_key):
+        label_studio = self.settings.label_studio and scope["path"] in LABEL_STUDIO_PATHS
+        if (scope["path"].startswith("/v1/") or label_studio) and not authorized(headers.get("authorization"),
+                                                                                 self.settings.api_key):
+            # Label Studio authenticates to an ML backend with HTTP Basic, the key as the password.
+            challenge = 'Basic realm="nerctl"' if label_studio else "Bearer"
             return error_response(401, "missing or wrong API key (Authorization: Bearer KEY, or Basic with "
-                                  "the key as password)", {"WWW-Authenticate": 'Bearer, Basic realm="nerctl"'})
+                                  "the key as password)", {"WWW-Authenticate": challenge})
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.settings.max_body_bytes:
             return error_response(413, f"body over {self.settings.max_body_bytes} bytes")

@@ -30,6 +30,7 @@ from ..core.errors import InputError
 from ..data.formats.labelstudio import LabelingConfig, parse_labeling_config
 from ..data.tags import entity_type
 from ..inference.output import prediction
+from .common import error_response, run_name
 
 MODEL_CLASS = "nerctl"
 
@@ -78,7 +79,7 @@ class TrainRequest(BaseModel):
     label_config: str | None = None
 
 
-def on_training_event(app, action: str, project: dict[str, Any] | None, error_response):
+def on_training_event(app, action: str, project: dict[str, Any] | None):
     """Hand an event to the learner; "Unknown event" for actions it does not train on."""
     from .schedule import UnknownEvent
 
@@ -97,24 +98,28 @@ def on_training_event(app, action: str, project: dict[str, Any] | None, error_re
 
 def start_learner(app) -> None:
     """The learner for `serve --label-studio`, serving the last version it accepted (labelstudio.json)."""
-    from ..artifacts.rundir import RunDir
+    from ..artifacts.rundir import RunDir, default_runs_root
+    from ..config import resolve_config
     from ..inference.tagger import Tagger
     from .labelstudio_api import URL_ENV, LabelStudioClient
     from .learner import Learner
 
     settings = app.state.settings
-    run = RunDir(Path(settings.run))
 
     def swap(new: RunDir) -> None:
         tagger = Tagger.from_run(new, batch_size=settings.max_batch, precision=settings.precision,
                                  backend=settings.backend)
-        app.state.tagger, app.state.run_name = tagger, new.path.name
+        app.state.tagger, app.state.run_path = tagger, new.path
         app.state.batcher.retarget(tagger.tag_texts)
 
     client = LabelStudioClient(os.environ.get(URL_ENV), settings.label_studio_key)
-    learner = Learner(run.path.parent, run.read_config().config, client, swap, str(run.path),
-                      settings.train_every, settings.min_annotations)
-    if learner.state.served != str(run.path) and Path(learner.state.served).is_dir():
+    if settings.run:
+        run = RunDir(Path(settings.run))
+        root, recipe, served = run.path.parent, run.read_config().config, str(run.path)
+    else:  # no run yet: versions go to the runs root, the first trained with --train-config's recipe
+        root, recipe, served = default_runs_root().resolve(), resolve_config(settings.train_config), None
+    learner = Learner(root, recipe, client, swap, served, settings.train_every, settings.min_annotations)
+    if learner.state.served is not None and learner.state.served != served and Path(learner.state.served).is_dir():
         swap(RunDir(Path(learner.state.served)))
     app.state.learner = learner
     learner.resume_interrupted()
@@ -135,7 +140,8 @@ def served_config(app, xml: str | None, project: str | int | None) -> LabelingCo
             raise InputError("no label_config in the request and no /setup for its project yet")
         return projects[key]
     config = parse_labeling_config(xml)
-    config.check_types(model_types(app.state.tagger))
+    if app.state.tagger is not None:  # before the first version, the project's labels are the types to learn
+        config.check_types(model_types(app.state.tagger))
     if key is not None:
         projects[key] = config
         learner = app.state.learner
@@ -155,7 +161,7 @@ def task_texts(tasks: list[Task], config: LabelingConfig) -> list[str]:
     return texts
 
 
-def add_label_studio_routes(app, error_response) -> None:
+def add_label_studio_routes(app) -> None:
     """The ML backend routes, on the app `serving/app.py` made."""
     app.state.label_studio_configs = {}  # project id -> its checked LabelingConfig
 
@@ -174,7 +180,7 @@ def add_label_studio_routes(app, error_response) -> None:
             logging.getLogger("uvicorn.error").warning("Label Studio project %s: cannot serve its labeling config: %s",
                                                        body.project, err)
             return error_response(400, str(err))
-        return {"model_version": request.app.state.run_name}
+        return {"model_version": run_name(request.app)}
 
     @app.post("/predict", summary="Label Studio: pre-annotate tasks")
     async def predict(body: PredictRequest, request: Request):
@@ -186,8 +192,10 @@ def add_label_studio_routes(app, error_response) -> None:
             texts = task_texts(body.tasks, config)
         except InputError as err:
             return error_response(422, str(err))
+        if request.app.state.tagger is None:  # before the first version: nothing to pre-annotate with
+            return {"results": [], "model_version": None}
         docs = await tag_in_batches(request.app, texts)
-        version = request.app.state.run_name
+        version = run_name(request.app)
         return {"results": [prediction(doc, version, config.from_name, config.to_name) for doc in docs],
                 "model_version": version}
 
@@ -195,18 +203,19 @@ def add_label_studio_routes(app, error_response) -> None:
     async def versions(request: Request):
         learner = request.app.state.learner
         trained = [v.__dict__ for v in learner.state.versions]
-        names = [request.app.state.run_name] + [v["name"] for v in trained if v["name"] != request.app.state.run_name]
-        return {"versions": names, "served": request.app.state.run_name, "training": learner.state.training,
+        served = run_name(request.app)
+        names = ([served] if served else []) + [v["name"] for v in trained if v["name"] != served]
+        return {"versions": names, "served": served, "training": learner.state.training,
                 "details": trained}
 
     @app.post("/webhook", summary="Label Studio: an event (annotations, START_TRAINING)")
     async def webhook(body: WebhookRequest, request: Request):
-        return on_training_event(request.app, body.action, body.project, error_response)
+        return on_training_event(request.app, body.action, body.project)
 
     @app.post("/train", summary="Label Studio (legacy): train")
     async def train(body: TrainRequest, request: Request):
         project = {"id": str(body.project).split(".")[0], "label_config": body.label_config} if body.project else None
-        return on_training_event(request.app, "START_TRAINING", project, error_response)
+        return on_training_event(request.app, "START_TRAINING", project)
 
 
 async def tag_in_batches(app, texts: list[str]) -> list:
@@ -220,4 +229,4 @@ async def tag_in_batches(app, texts: list[str]) -> list:
 
 def health_record(app) -> dict[str, Any]:
     """What GET /health answers in Label Studio mode (and GET /)."""
-    return {"status": "UP", "model_class": MODEL_CLASS, "model_version": app.state.run_name}
+    return {"status": "UP", "model_class": MODEL_CLASS, "model_version": run_name(app)}

@@ -25,7 +25,7 @@ import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from ..artifacts.rundir import RunDir, run_state
 from ..config import TrainConfig

@@ -21,7 +21,7 @@ API_KEY_ENV = "NERCTL_API_KEY"
 class ServeSettings:
     """Where and how the service listens, its limits, and the engine it tags with."""
 
-    run: str  # the run directory (resolved)
+    run: str | None  # the run directory (resolved); None: --label-studio before its first version
     host: str = option("127.0.0.1", "Address to listen on; 0.0.0.0 to accept other machines.", env=False)
     port: int = option(8080, "Port to listen on.", ge=0, le=65535, env=False)
     workers: int = option(1, "Worker processes, each with its own copy of the model.", ge=1, env=False)
@@ -42,6 +42,9 @@ class ServeSettings:
                                 "and /health in its shape (docs/labelstudio.md).", flag="--label-studio", env=False)
     train_every: int = option(1, "With --label-studio: train a new version every N annotation events (Label Studio's "
                               "START_TRAINING always trains).", ge=1, env=False)
+    train_config: str | None = option(None, "With --label-studio and no run yet: the TOML config (as `nerctl "
+                                      "train --config`) the first version trains with [default: train's defaults].",
+                                      env=False)
     min_annotations: int = option(10, "With --label-studio: annotated tasks needed before a version is trained.",
                                   ge=2, env=False)
     api_key: str | None = field(default=None, repr=False)  # from --api-key-file or NERCTL_API_KEY; never logged
@@ -52,6 +55,8 @@ class ServeSettings:
         check_options(self, lambda f: (f.metadata["flag"] or "--" + f.name.replace("_", "-")))
         if self.api_key is not None and not self.api_key:
             raise InputError("the API key is empty")
+        if self.run is None and not self.label_studio:
+            raise InputError("no run to serve; train one, or give --label-studio to train the first from annotations")
         if self.label_studio and self.workers > 1:
             raise InputError("--label-studio trains new versions in one process: give --workers 1")
         return self
