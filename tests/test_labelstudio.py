@@ -183,3 +183,19 @@ def test_webhook_events_nerctl_does_not_train_on_and_malformed_ones(backend, bod
     got, reply, _ = backend.request("POST", "/webhook", body, AUTH)
     assert got == status, reply
     assert reply == answer if isinstance(answer, dict) else answer in reply["error"]["message"]
+
+
+@pytest.mark.parametrize("body, status", [({"project": []}, 422), ({"label_config": 5}, 422)])
+def test_the_legacy_train_route_refuses_malformed_bodies(backend, body, status):
+    got, reply, _ = backend.request("POST", "/train", body, AUTH)
+    assert got == status and reply["error"]["status"] == status, reply
+
+
+def test_the_legacy_train_route_asks_for_a_training_like_start_training(backend, trained_run):
+    """Older Label Studio builds POST /train with the tasks; nerctl pulls them itself, as for START_TRAINING.
+    (Without Label Studio's address or key the training that starts fails in the log, the service lives on.)"""
+    body = {"annotations": [{"id": 1, "data": {"utterance": "jaws"}, "annotations": []}], "project": "3.1764633000",
+            "label_config": label_config(run_types(trained_run)), "params": {"login": None, "password": None}}
+    status, reply, _ = backend.request("POST", "/train", body, AUTH)
+    assert status == 200 and reply == {"status": "training started", "action": "START_TRAINING"}
+    assert backend.request("GET", "/health")[0] == 200

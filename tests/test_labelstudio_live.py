@@ -296,3 +296,22 @@ def test_without_a_run_the_backend_trains_its_first_version_from_the_projects_an
         assert (runs / version["name"] / "summary.json").exists()
     finally:
         backend.stop()
+
+
+def test_annotations_are_pulled_with_a_legacy_token_or_a_personal_access_token(studio):
+    """A personal access token is a JWT refresh token: exchanged for a 5-minute access token, then Bearer."""
+    from nerctl.core.errors import NerctlError
+    from nerctl.serving.labelstudio_api import LabelStudioClient
+
+    _, project = studio.api("POST", "/api/projects", {"title": "tokens", "label_config": label_config(["TITLE"])})
+    task = {"data": {"utterance": "who directed jaws"}, "annotations": [{"result": [
+        {"from_name": "ner_tags", "to_name": "doc", "type": "labels",
+         "value": {"start": 13, "end": 17, "text": "jaws", "labels": ["TITLE"]}}]}]}
+    assert studio.api("POST", f"/api/projects/{project['id']}/import", [task])[0] == 201
+    status, pat = studio.api("POST", "/api/token/", {})
+    assert status == 201 and pat["token"].count(".") == 2
+    for key in (studio.token, pat["token"]):
+        (exported,) = json.loads(LabelStudioClient(studio.url, key).export(str(project["id"])))
+        assert exported["data"]["utterance"] == "who directed jaws"
+    with pytest.raises(NerctlError, match="answered 401"):
+        LabelStudioClient(studio.url, "0" * 40).export(str(project["id"]))
