@@ -199,3 +199,31 @@ def test_the_legacy_train_route_asks_for_a_training_like_start_training(backend,
     status, reply, _ = backend.request("POST", "/train", body, AUTH)
     assert status == 200 and reply == {"status": "training started", "action": "START_TRAINING"}
     assert backend.request("GET", "/health")[0] == 200
+
+
+def test_the_training_child_gets_no_key_and_no_option_that_would_override_the_recipe(monkeypatch, tmp_path):
+    from nerctl.serving.learner import training_environment
+
+    for name, value in {"NERCTL_API_KEY": "k1", "LABEL_STUDIO_API_KEY": "k2", "NERCTL_SERVE_SETTINGS": "{...k1...}",
+                        "NERCTL_EPOCHS": "50", "NERCTL_DATA_DIR": "/data", "PATH": "/bin"}.items():
+        monkeypatch.setenv(name, value)
+    env = training_environment(tmp_path)
+    assert not {"NERCTL_API_KEY", "LABEL_STUDIO_API_KEY", "NERCTL_SERVE_SETTINGS", "NERCTL_EPOCHS"} & set(env)
+    assert env["NERCTL_DATA_DIR"] == "/data" and env["PATH"] == "/bin" and env["NERCTL_RUNS_ROOT"] == str(tmp_path)
+
+
+def test_the_recipe_file_reads_back_as_the_served_runs_config_and_the_held_out_share_is_stable(tmp_path):
+    import tomllib
+
+    from nerctl.config import TrainConfig, resolve_config
+    from nerctl.serving.learner import RECIPE_SKIP, held_out, recipe_toml
+
+    served = TrainConfig(epochs=3, lr=1e-4, model="/models/tiny bert", train_file="old.bio", head="softmax")
+    text = recipe_toml(served)
+    assert tomllib.loads(text)["model"] == "/models/tiny bert" and "train_file" not in tomllib.loads(text)
+    (tmp_path / "recipe.toml").write_text(text)
+    again = resolve_config(tmp_path / "recipe.toml", environ={})
+    assert {k: v for k, v in again.to_dict().items() if k not in RECIPE_SKIP} == {
+        k: v for k, v in served.to_dict().items() if k not in RECIPE_SKIP}
+    chosen = [held_out(i) for i in range(2000)]
+    assert 0.15 < sum(chosen) / len(chosen) < 0.25 and chosen == [held_out(i) for i in range(2000)]

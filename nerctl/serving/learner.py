@@ -234,9 +234,12 @@ class Learner:
 
 
 def training_environment(root: Path) -> dict[str, str]:
-    """The training's environment: this one without the keys (the service's settings carry them too)."""
-    secret = {"NERCTL_SERVE_SETTINGS", "NERCTL_API_KEY", "LABEL_STUDIO_API_KEY"}
-    return {**{k: v for k, v in os.environ.items() if k not in secret}, "NERCTL_RUNS_ROOT": str(root)}
+    """The training's environment: this one without the keys (the service's settings carry them too) and
+    without NERCTL_* training options, which would override the recipe; where the data sets live is kept."""
+    kept = {"NERCTL_DATA_DIR", "NERCTL_MIRROR", "NERCTL_DEBUG"}
+    env = {k: v for k, v in os.environ.items()
+           if k != "LABEL_STUDIO_API_KEY" and (not k.startswith("NERCTL_") or k in kept)}
+    return {**env, "NERCTL_RUNS_ROOT": str(root)}
 
 
 # The training's first lines, before nerctl: ask the kernel to kill it when the thread that started it
