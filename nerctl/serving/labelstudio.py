@@ -11,10 +11,11 @@ Label Studio waits about a second for /health and a few for /setup, so
 neither loads or trains anything. The labeling config (sent with /setup and
 /predict) names the results' from_name and to_name and the task field that
 holds the text (data/formats/labelstudio.py parses it). A config nerctl cannot
-serve is a 400 whose message Label Studio shows; a malformed body is a 422
-naming the field, never a 500. (Label Studio shows a /setup refusal only as
-"400 Client Error", so the reason is also logged on the server's stderr.) Predictions go through the server's batcher
-(serving/batcher.py), so Label Studio's requests and /v1/ner's share batches.
+serve is a 400 naming the mismatch; Label Studio shows only "400 Client Error
+... /setup" and points to the backend's console, so the reason is logged on
+stderr too. A malformed body is a 422 naming the field, never a 500.
+Predictions go through the server's batcher (serving/batcher.py), so Label
+Studio's requests and /v1/ner's share batches.
 """
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ class SetupRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
     project: str | int | None = Field(None, description='"<project id>.<timestamp>"')
     label_config: str = Field(alias="schema", description="The project's labeling config (XML).")
-    hostname: str | None = None
-    access_token: str | None = None
+    hostname: str | None = None  # Label Studio's address: where annotations are pulled from, unless LABEL_STUDIO_URL
+    access_token: str | None = None  # never used: the key to pull annotations comes from the environment or a file
     extra_params: Any = None
 
 
