@@ -102,26 +102,40 @@ def fixture_vocab() -> list[str]:
     return specials + sorted(words) + [c for c in chars if c not in words] + pieces
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    """A 2-layer, 32-wide BERT with random weights, saved like a hub folder."""
+def tiny_family_model(folder: Path, config_class: str, model_class: str, **config) -> Path:
+    """A 2-layer, 32-wide model of a transformers family with random weights and the fixture's WordPiece
+    tokenizer (any tokenizer class loads beside any model), saved like a hub folder."""
     import nerctl  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
     import tensorflow as tf
-    from transformers import BertConfig, BertTokenizerFast, TFBertModel
+    import transformers
+    from transformers import BertTokenizerFast
 
-    folder = tmp_path_factory.mktemp("tiny-bert")
     (folder / "vocab.txt").write_text("\n".join(fixture_vocab()) + "\n", encoding="utf-8")
     tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=64)
     tokenizer.save_pretrained(str(folder))
-    config = BertConfig(
+    settings = getattr(transformers, config_class)(
         vocab_size=len(fixture_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=64,
-    )
+        intermediate_size=64, max_position_embeddings=64, **config)
     tf.keras.utils.set_random_seed(0)
-    model = TFBertModel(config)
+    model = getattr(transformers, model_class)(settings)
     model(model.dummy_inputs)
     model.save_pretrained(str(folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide BERT with random weights, saved like a hub folder."""
+    return tiny_family_model(tmp_path_factory.mktemp("tiny-bert"), "BertConfig", "TFBertModel")
+
+
+@pytest.fixture(scope="session")
+def tiny_deberta(tmp_path_factory) -> Path:
+    """A tiny DeBERTa-v3-like model (relative attention, no absolute positions): LiteRT cannot convert it."""
+    return tiny_family_model(tmp_path_factory.mktemp("tiny-deberta"), "DebertaV2Config", "TFDebertaV2Model",
+                             pad_token_id=0, relative_attention=True, pos_att_type=["p2c", "c2p"],
+                             position_biased_input=False, position_buckets=256, norm_rel_ebd="layer_norm",
+                             share_att_key=True)
 
 
 @pytest.fixture(scope="session")

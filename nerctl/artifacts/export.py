@@ -69,25 +69,42 @@ def export_run(run: RunDir, fmt: str, out: Path | None = None, force: bool = Fal
 
 
 def export_best(run: RunDir) -> None:
-    """Export the run's best/ model (fp32) as its SavedModel and LiteRT model."""
+    """Export the run's best/ model (fp32) as its SavedModel and LiteRT model (see `export_saved_model`)."""
+    export_saved_model(run)
+    export_litert(run)
+
+
+def export_saved_model(run: RunDir) -> None:
+    """Write the run's best/ model (fp32) as its saved_model/ (atomically)."""
     model = load_trained_model(run.best, "fp32")
-    tmp_dir, tmp_file = run.path / ".saved_model.tmp", run.path / ".model.tflite.tmp"
+    tmp_dir = run.path / ".saved_model.tmp"
     if tmp_dir.exists():
         shutil.rmtree(tmp_dir)
-    export_model(model, run.read_labels().labels, tmp_dir, tmp_file)
+    save_serving_model(model, run.read_labels().labels, tmp_dir)
     replace_dir(tmp_dir, run.saved_model)
-    os.replace(tmp_file, run.tflite)
 
 
-def export_model(model, labels: Sequence[str], saved_model: Path, tflite: Path) -> None:
-    """Write `model` as a SavedModel (folder) and as a LiteRT flatbuffer (file).
+def export_litert(run: RunDir) -> None:
+    """Convert the run's saved_model/ to model.tflite (atomically); the converter's errors propagate."""
+    tf, tmp_file = import_tensorflow(), run.path / ".model.tflite.tmp"
+    try:
+        with native_stderr_silenced():  # the converter logs MLIR pass details on fd 2
+            converter = tf.lite.TFLiteConverter.from_saved_model(str(run.saved_model), signature_keys=[SIGNATURE])
+            tmp_file.write_bytes(converter.convert())
+        os.replace(tmp_file, run.tflite)
+    finally:
+        tmp_file.unlink(missing_ok=True)
+
+
+def save_serving_model(model, labels: Sequence[str], saved_model: Path) -> None:
+    """Write `model` as a SavedModel (folder).
 
     SavedModel signature serving_default: input_ids, attention_mask (int32
     [batch, length]) -> label_ids (int32 [batch, length]), scores (their
     probabilities) and probabilities (float32 [batch, length, labels]);
     `labels()` returns the label names in id order. Only the variables and these
     functions are saved, not the Keras layers, which keeps loading fast. The
-    LiteRT file is converted from the SavedModel: same signature, float32.
+    LiteRT file is converted from it (`export_litert`): same signature, float32.
     """
     tf = import_tensorflow()
     forward = probabilities_fn(model)
@@ -105,9 +122,6 @@ def export_model(model, labels: Sequence[str], saved_model: Path, tflite: Path) 
     module.serve = serve
     module.labels = tf.function(lambda: label_tensor, input_signature=[])
     tf.saved_model.save(module, str(saved_model), signatures={SIGNATURE: serve})
-    with native_stderr_silenced():  # the converter logs MLIR pass details on fd 2
-        converted = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[SIGNATURE]).convert()
-    tflite.write_bytes(converted)
 
 
 def _check_target(run: Path, out: Path, force: bool) -> None:

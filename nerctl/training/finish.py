@@ -3,7 +3,8 @@
 Every worker summarises the run; the chief then runs `CHIEF_STAGES` in turn:
 
     refit       --refit: a new model on train + dev for the best epoch count (refit.py)
-    export      best/ to the SavedModel and the LiteRT model predict runs
+    export      best/ to the SavedModel and the LiteRT model predict runs (a conversion that fails is
+                said and recorded, never fatal: summary.json "export", retried by --resume)
     int8        the int8 model, kept only if its dev F1 holds (`gate_int8`)
     calibrate   the scores' temperature, fitted on dev (`calibrate_run`); with --refit, on the
                 model chosen on dev (selection/): the refit one has seen dev
@@ -16,14 +17,15 @@ file) and adds its part to the summary.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..artifacts.export import export_best
+from ..artifacts.export import export_litert, export_saved_model
 from ..artifacts.quantize import write_int8_model
 from ..artifacts.rundir import RunDir, update_latest
+from ..core.errors import debug_enabled
 from ..data.sentence import Sentence
 from ..evaluation.calibration import calibrate as fit_calibration
 from ..evaluation.scoring import evaluate_sentences
@@ -43,6 +45,7 @@ class Finishing:
     ckpt: Checkpointed
     averaged: dict[str, Any] | None  # average_epochs' record (the best model is the average where "kept")
     summary: dict[str, Any]
+    failed: dict[str, str] = field(default_factory=dict)  # engine -> why its conversion failed
 
     @property
     def chosen(self) -> str:
@@ -92,15 +95,43 @@ def refit(state: Finishing) -> None:
 
 
 def export(state: Finishing) -> None:
+    """The SavedModel, then the LiteRT model from it. A conversion that fails costs only itself: the
+    run finishes, on the engines that did convert (Keras runs best/ whatever fails here)."""
     run = state.session.run
     state.session.log(f"exporting the best model ({state.chosen}) to {run.saved_model.name}/ and {run.tflite.name}")
-    export_best(run)
+    for engine, step in (("saved_model", export_saved_model), ("litert", export_litert)):
+        if engine == "litert" and "saved_model" in state.failed:
+            state.failed["litert"] = "needs the SavedModel, whose export failed"
+            continue
+        try:
+            step(run)
+        except Exception as err:  # noqa: BLE001 - a converter's failure (TF raises many kinds): said, kept
+            _failed(state, engine, err)
 
 
 def int8(state: Finishing) -> None:
-    if state.session.config.int8:
-        state.session.log("making the int8 model (ONNX Runtime) and checking its dev F1")
+    if not state.session.config.int8:
+        return
+    if not state.session.run.tflite.exists():  # the int8 model is converted from the LiteRT one
+        state.failed["onnx"] = "needs the LiteRT model, whose conversion failed"
+        return
+    state.session.log("making the int8 model (ONNX Runtime) and checking its dev F1")
+    try:
         state.summary["int8"] = gate_int8(state.session.run, state.prep.data.dev, state.session.log)
+    except Exception as err:  # noqa: BLE001 - as in export
+        state.session.run.int8_onnx.unlink(missing_ok=True)
+        _failed(state, "onnx", err)
+
+
+def _failed(state: Finishing, engine: str, err: Exception) -> None:
+    """Record a failed conversion in the summary and say it in one line (--debug: all of it)."""
+    first = (str(err).strip().splitlines() or [""])[0].split("<unknown>")[0].strip()  # MLIR's locations follow
+    state.failed[engine] = f"{type(err).__name__}: {first[:200]}"
+    more = "" if debug_enabled() else "; --debug shows the rest"
+    state.session.log(f"{engine} conversion failed ({state.failed[engine]}): evaluate and predict run on the "
+                      f"engines that converted{more}")
+    if debug_enabled():
+        state.session.log(str(err))
 
 
 def calibrate(state: Finishing) -> None:
@@ -125,6 +156,8 @@ def score_test(state: Finishing) -> None:
 
 
 def record(state: Finishing) -> None:
+    if state.failed:  # `nerctl train --resume` retries these
+        state.summary["export"] = {"failed": dict(state.failed)}
     state.session.run.write_summary(state.summary)
     update_latest(state.session.run)
 

@@ -54,8 +54,10 @@ def resume_training(run: RunDir, mirror: str | None = None, reporter: Reporter |
     if summary.get("stopped_early"):
         raise InputError(f"{run.path}: this run stopped early at epoch {summary['epochs_run']} (dev F1 had not "
                          f"improved since epoch {summary['best_epoch']}); there is nothing to resume")
-    if summary:
+    if summary and not summary.get("export", {}).get("failed"):
         raise InputError(f"{run.path}: this run has finished already")
+    # A run whose conversion failed is finished but resumable: its last checkpoint is the last
+    # epoch, so only the stages after training run again (finish.py), the failed export first.
     return _train(run.read_config().config, run, True, mirror, reporter or Reporter())
 
 
