@@ -9,11 +9,18 @@ from dataclasses import dataclass
 
 import regex
 
-# A word is a run of letters, digits and combining marks; any other visible
-# character is a word of its own. MIT Movie is lower-case words without
-# punctuation, so "Knight?" becomes "Knight" and "?". Control and format
-# characters (which BERT's tokenizer drops) separate words like spaces do.
-_WORD = regex.compile(r"[\p{L}\p{N}\p{M}]+|[^\p{L}\p{N}\p{M}\s\p{Cc}\p{Cf}]")
+# Scripts written without spaces between words: each of their grapheme clusters is a word of its own
+# (as multilingual BERT's tokenizer splits Han characters), so that an entity inside a run of them can
+# be tagged. Thai, Lao, Khmer and Burmese by grapheme cluster, their vowel and tone marks kept on it.
+_UNSPACED = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
+# Elsewhere a word is a run of letters, digits and combining marks (a zero-width joiner or non-joiner
+# between two of them kept inside, as Persian and Indic words use them); any other visible grapheme
+# cluster is a word of its own: "Knight?" is "Knight" and "?" (MIT Movie's words), an emoji sequence one
+# word. Control and format characters (which BERT's tokenizer drops) separate words like spaces do.
+_WORD = regex.compile(
+    rf"(?=[{_UNSPACED}])\X"
+    rf"|(?:(?![{_UNSPACED}])[\p{{L}}\p{{N}}\p{{M}}])+(?:[\u200c\u200d](?:(?![{_UNSPACED}])[\p{{L}}\p{{N}}\p{{M}}])+)*"
+    r"|(?=[^\p{L}\p{N}\p{M}\s\p{Cc}\p{Cf}])\X")
 
 
 @dataclass(frozen=True)
