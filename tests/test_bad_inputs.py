@@ -120,7 +120,8 @@ def predict_json(trained_run, *args, input=None) -> list[dict]:
     ("", []),
     ("   \t ", []),
     ("\U0001f3ac\U0001f37f jaws", ["\U0001f3ac", "\U0001f37f", "jaws"]),  # emoji are words of their own
-    ("\u5343\u3068\u5343\u5c0b\u306e\u795e\u96a0\u3057 trailer", ["\u5343\u3068\u5343\u5c0b\u306e\u795e\u96a0\u3057",
+    # Japanese has no spaces: each kanji and kana is a word (tests/test_scripts.py has the rule).
+    ("\u5343\u3068\u5343\u5c0b\u306e\u795e\u96a0\u3057 trailer", [*"\u5343\u3068\u5343\u5c0b\u306e\u795e\u96a0\u3057",
                                                                 "trailer"]),
     ("ame\u0301lie and cafe\u0301", ["ame\u0301lie", "and", "cafe\u0301"]),  # combining accents stay in the word
     ("who\x07directed\x1bjaws\u200b", ["who", "directed", "jaws"]),  # control/format characters separate words

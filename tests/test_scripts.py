@@ -53,3 +53,18 @@ def test_predict_tags_each_character_of_unspaced_text_with_offsets_into_it(train
     words = json.loads(result.stdout)["words"]
     assert [w["word"] for w in words] == ["have", "you", "seen", "天", "安", "门", "tom", "hanks"]
     assert all(text[w["start"]:w["end"]] == w["word"] for w in words)
+
+
+@pytest.mark.slow
+def test_mit_movies_words_all_survive_the_split(tmp_path):
+    """Every MIT Movie sentence, its words joined by spaces, splits back into exactly its words: the rule
+    for other scripts changes nothing for it (and BIO words reach the model as they are)."""
+    from conftest import SHARED_DATA
+    from nerctl.data.formats.bio import read_bio
+
+    files = [SHARED_DATA / name for name in ("engtrain.bio", "engtest.bio")]
+    if not all(f.is_file() for f in files):
+        pytest.skip(f"the MIT Movie mirror is not at {SHARED_DATA}")
+    sentences = [s for f in files for s in read_bio(f, warn=lambda message: None)]
+    assert len(sentences) == 12218
+    assert all([w.text for w in split_words(" ".join(s.words))] == list(s.words) for s in sentences)
