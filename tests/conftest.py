@@ -113,9 +113,9 @@ def tiny_family_model(folder: Path, config_class: str, model_class: str, **confi
     (folder / "vocab.txt").write_text("\n".join(fixture_vocab()) + "\n", encoding="utf-8")
     tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=64)
     tokenizer.save_pretrained(str(folder))
-    settings = getattr(transformers, config_class)(
-        vocab_size=len(fixture_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=64, **config)
+    sizes = dict(vocab_size=len(fixture_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=64, max_position_embeddings=64)
+    settings = getattr(transformers, config_class)(**{**sizes, **config})
     tf.keras.utils.set_random_seed(0)
     model = getattr(transformers, model_class)(settings)
     model(model.dummy_inputs)
