@@ -36,6 +36,30 @@ def backend(trained_run):
     served.stop()
 
 
+def weak_backend(studio, tiny_model, tmp_path, epochs: int = 1):
+    """(the served run, its backend): a weak model (16 sentences) served with --label-studio, pulling
+    annotations from `studio` with its token."""
+    from conftest import _tiny_training, make_sentences, write_bio
+    from test_serve import Server
+
+    files = {"train": write_bio(tmp_path / "train.bio", make_sentences(16, seed=5)),
+             "dev": write_bio(tmp_path / "dev.bio", make_sentences(8, seed=6))}
+    served = _tiny_training(tiny_model, files, tmp_path / "runs", "--epochs", str(epochs))
+    return served, Server(served, "--label-studio", "--min-annotations", "20", env=backend_env(studio))
+
+
+def backend_env(studio) -> dict:
+    return {"NERCTL_API_KEY": KEY, "LABEL_STUDIO_URL": studio.url, "LABEL_STUDIO_API_KEY": studio.token}
+
+
+def movie_project(studio, types, title: str) -> dict:
+    """A project with non-default names: <Labels name="entities"> over <Text name="query" value="$utterance">."""
+    status, project = studio.api("POST", "/api/projects", {"title": title, "label_config": label_config(
+        types, from_name="entities", to_name="query", field="utterance")})
+    assert status == 201, project
+    return project
+
+
 def connect(studio, backend, project: int) -> tuple[int, object]:
     """Settings -> Model -> Connect model, with basic auth (the password is nerctl's API key)."""
     return studio.api("POST", "/api/ml", {"url": backend.url, "project": project, "title": "nerctl",
@@ -44,9 +68,7 @@ def connect(studio, backend, project: int) -> tuple[int, object]:
 
 
 def test_label_studio_stores_nerctls_predictions_in_the_projects_names(studio, backend, trained_run):
-    status, project = studio.api("POST", "/api/projects", {"title": "movies", "label_config": label_config(
-        run_types(trained_run), from_name="entities", to_name="query", field="utterance")})
-    assert status == 201, project
+    project = movie_project(studio, run_types(trained_run), "movies")
     status, ml = connect(studio, backend, project["id"])
     assert status == 201 and ml["state"] == "CO" and ml["model_version"] == trained_run.name, ml
     status, _ = studio.api("POST", f"/api/projects/{project['id']}/import", [{"data": {"utterance": t}} for t in TEXTS])
@@ -75,9 +97,7 @@ def test_a_mismatching_labeling_config_is_refused_and_the_backend_log_says_why(s
 
     backend = Server(trained_run, "--label-studio", env={"NERCTL_API_KEY": KEY})
     types = run_types(trained_run)
-    status, project = studio.api("POST", "/api/projects", {"title": "other", "label_config": label_config(
-        types[1:] + ["PLACE"], from_name="entities", to_name="query", field="utterance")})
-    assert status == 201
+    project = movie_project(studio, types[1:] + ["PLACE"], "other")
     status, answer = connect(studio, backend, project["id"])
     message = json.dumps(answer)
     # What Label Studio shows: it names /setup's refusal, not its reason ("check the ML backend server console logs").
@@ -107,18 +127,11 @@ def test_annotations_train_a_new_version_that_label_studio_then_predicts_with(st
     """A weak model is served; 100 annotated tasks and one annotation made in Label Studio start a training
     (START_TRAINING, Label Studio's own trigger); the new version holds its own on the held-out share, goes
     live, and Label Studio's next predictions carry its model_version."""
-    from conftest import _tiny_training, make_sentences, write_bio
-    from test_serve import Server
+    from conftest import make_sentences
 
-    files = {"train": write_bio(tmp_path / "train.bio", make_sentences(16, seed=5)),
-             "dev": write_bio(tmp_path / "dev.bio", make_sentences(8, seed=6))}
-    served = _tiny_training(tiny_model, files, tmp_path / "runs", "--epochs", "1")
-    backend = Server(served, "--label-studio", "--min-annotations", "20",
-                     env={"NERCTL_API_KEY": KEY, "LABEL_STUDIO_URL": studio.url, "LABEL_STUDIO_API_KEY": studio.token})
+    served, backend = weak_backend(studio, tiny_model, tmp_path)
     try:
-        status, project = studio.api("POST", "/api/projects", {"title": "learning", "label_config": label_config(
-            run_types(served), from_name="entities", to_name="query", field="utterance")})
-        pid = project["id"]
+        pid = movie_project(studio, run_types(served), "learning")["id"]
         assert connect(studio, backend, pid)[0] == 201
         tasks = [annotated_task(s, "entities", "query") for s in make_sentences(100, seed=11)]
         assert studio.api("POST", f"/api/projects/{pid}/import", tasks + [{"data": {"utterance": "who directed jaws"}}])[0] == 201
@@ -186,16 +199,11 @@ class Load:
 def test_kill_9_during_a_training_then_a_restart_serves_the_last_version_and_finishes_it(studio, tiny_model, tmp_path):
     import signal
 
-    from conftest import _tiny_training, make_sentences, write_bio
+    from conftest import make_sentences
     from test_serve import Server
 
-    files = {"train": write_bio(tmp_path / "train.bio", make_sentences(16, seed=5)),
-             "dev": write_bio(tmp_path / "dev.bio", make_sentences(8, seed=6))}
-    served = _tiny_training(tiny_model, files, tmp_path / "runs", "--epochs", "6")
-    env = {"NERCTL_API_KEY": KEY, "LABEL_STUDIO_URL": studio.url, "LABEL_STUDIO_API_KEY": studio.token}
-    backend = Server(served, "--label-studio", "--min-annotations", "20", env=env)
-    status, project = studio.api("POST", "/api/projects", {"title": "killed", "label_config": label_config(
-        run_types(served), from_name="entities", to_name="query", field="utterance")})
+    served, backend = weak_backend(studio, tiny_model, tmp_path, epochs=6)
+    project = movie_project(studio, run_types(served), "killed")
     status, ml = connect(studio, backend, project["id"])
     tasks = [annotated_task(s, "entities", "query") for s in make_sentences(100, seed=12)]
     assert studio.api("POST", f"/api/projects/{project['id']}/import", tasks)[0] == 201
@@ -210,7 +218,7 @@ def test_kill_9_during_a_training_then_a_restart_serves_the_last_version_and_fin
     state = json.loads((tmp_path / "runs" / "labelstudio.json").read_text())
     assert state["training"] == f"ls{project['id']}-v1" and state["served"] == str(served)
 
-    restarted = Server(served, "--label-studio", "--min-annotations", "20", env=env)
+    restarted = Server(served, "--label-studio", "--min-annotations", "20", env=backend_env(studio))
     try:
         assert restarted.request("GET", "/health")[1]["model_version"] == served.name  # the last accepted one
         versions = wait_for_training(restarted)
@@ -228,17 +236,11 @@ def test_kill_9_during_a_training_then_a_restart_serves_the_last_version_and_fin
 def test_too_few_annotations_train_nothing_and_a_burst_of_requests_trains_twice(studio, tiny_model, tmp_path):
     """Under --min-annotations nothing is trained (the log says why); 30 START_TRAINING in a burst start one
     training, and what arrived during it coalesces into exactly one more."""
-    from conftest import _tiny_training, make_sentences, write_bio
-    from test_serve import Server
+    from conftest import make_sentences
 
-    files = {"train": write_bio(tmp_path / "train.bio", make_sentences(16, seed=5)),
-             "dev": write_bio(tmp_path / "dev.bio", make_sentences(8, seed=6))}
-    served = _tiny_training(tiny_model, files, tmp_path / "runs", "--epochs", "1")
-    backend = Server(served, "--label-studio", "--min-annotations", "20",
-                     env={"NERCTL_API_KEY": KEY, "LABEL_STUDIO_URL": studio.url, "LABEL_STUDIO_API_KEY": studio.token})
+    served, backend = weak_backend(studio, tiny_model, tmp_path)
     try:
-        _, project = studio.api("POST", "/api/projects", {"title": "burst", "label_config": label_config(
-            run_types(served), from_name="entities", to_name="query", field="utterance")})
+        project = movie_project(studio, run_types(served), "burst")
         assert connect(studio, backend, project["id"])[0] == 201
         sentences = make_sentences(100, seed=13)
         tasks = [annotated_task(s, "entities", "query") for s in sentences]
@@ -274,15 +276,13 @@ def test_without_a_run_the_backend_trains_its_first_version_from_the_projects_an
     recipe.write_text(open(SMOKE).read() + f"\nmodel = {json.dumps(str(tiny_model))}\n")
     runs = tmp_path / "runs"
     backend = Server(None, "--label-studio", "--train-config", recipe, "--min-annotations", "20",
-                     env={"NERCTL_API_KEY": KEY, "NERCTL_RUNS_ROOT": str(runs), "LABEL_STUDIO_URL": studio.url,
-                          "LABEL_STUDIO_API_KEY": studio.token})
+                     env={**backend_env(studio), "NERCTL_RUNS_ROOT": str(runs)})
     try:
         assert backend.request("GET", "/health")[1] == {"status": "UP", "model_class": "nerctl", "model_version": None}
         status, answer, _ = backend.request("POST", "/v1/ner", {"texts": ["jaws"]}, {"Authorization": f"Bearer {KEY}"})
         assert status == 503 and "no model yet" in answer["error"]["message"]
         types = ["ACTOR", "DIRECTOR", "GENRE", "TITLE", "YEAR"]
-        _, project = studio.api("POST", "/api/projects", {"title": "first", "label_config": label_config(
-            types, from_name="entities", to_name="query", field="utterance")})
+        project = movie_project(studio, types, "first")
         status, ml = connect(studio, backend, project["id"])
         assert status == 201, ml
         tasks = [annotated_task(s, "entities", "query") for s in make_sentences(100, seed=14)]
