@@ -108,7 +108,6 @@ class Learner:
         self.state.served = self.state.served or served  # labelstudio.json's wins: the last accepted version
         self.config: LabelingConfig | None = None
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
 
     @property
     def state_path(self) -> Path:
@@ -134,8 +133,7 @@ class Learner:
                 self._start_thread(resume=self.state.training)
 
     def _start_thread(self, resume: str | None = None) -> None:
-        self._thread = threading.Thread(target=self._loop, args=(resume,), name="nerctl-learner", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._loop, args=(resume,), name="nerctl-learner", daemon=True).start()
 
     def _loop(self, resume: str | None) -> None:
         while True:
@@ -150,13 +148,6 @@ class Learner:
                 self.state.save(self.state_path)
                 if not self.schedule.on_finished():
                     return
-
-    def wait(self, timeout: float | None = None) -> None:
-        """Until the running trainings (and the coalesced one) are done (tests, shutdown)."""
-        while (thread := self._thread) is not None and thread.is_alive():
-            thread.join(timeout)
-            if timeout is not None:
-                return
 
     def _train_version(self, resume: str | None) -> None:
         name = resume or self._next_name()
