@@ -164,11 +164,7 @@ class Tagger:
             raise InputError(f"unknown decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
         if forward.num_labels != len(label_map.labels):
             raise InputError(f"the model has {forward.num_labels} labels, the label map {len(label_map.labels)}")
-        if not 0.0 <= min_score <= 1.0:
-            raise InputError(f"min_score must be between 0 and 1, not {min_score}")
-        if not temperature > 0:
-            raise InputError(f"the temperature must be positive, not {temperature}")
-        self.temperature, self.min_score = float(temperature), float(min_score)
+        self._set_scoring(temperature, min_score)
         self.decoder = decoder
         self.transitions = transitions  # a CRF head's learned scores, used by Viterbi
         self.engine = engine  # the engines.EngineChoice that runs `forward` (from_run's choice)
@@ -205,12 +201,17 @@ class Tagger:
     def with_scoring(self, temperature: float | None = None, min_score: float | None = None) -> "Tagger":
         """This tagger (the same forward) with another temperature or min_score (None: keep this one's)."""
         tagger = copy.copy(self)
-        tagger.temperature = float(temperature) if temperature is not None else self.temperature
-        tagger.min_score = float(min_score) if min_score is not None else self.min_score
-        if not 0.0 <= tagger.min_score <= 1.0 or not tagger.temperature > 0:
-            raise InputError(f"min_score must be in [0, 1] and the temperature positive, not "
-                             f"{tagger.min_score} and {tagger.temperature}")
+        tagger._set_scoring(self.temperature if temperature is None else temperature,
+                            self.min_score if min_score is None else min_score)
         return tagger
+
+    def _set_scoring(self, temperature: float, min_score: float) -> None:
+        """Check and set the temperature and min_score (the constructor's and with_scoring's one rule)."""
+        if not 0.0 <= min_score <= 1.0:
+            raise InputError(f"min_score must be between 0 and 1, not {min_score}")
+        if not temperature > 0:
+            raise InputError(f"the temperature must be positive, not {temperature}")
+        self.temperature, self.min_score = float(temperature), float(min_score)
 
     def word_probabilities(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
                            ) -> list[np.ndarray]:
