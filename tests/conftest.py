@@ -102,19 +102,82 @@ def fixture_vocab() -> list[str]:
     return specials + sorted(words) + [c for c in chars if c not in words] + pieces
 
 
-def tiny_family_model(folder: Path, config_class: str, model_class: str, **config) -> Path:
-    """A 2-layer, 32-wide model of a transformers family with random weights and the fixture's WordPiece
-    tokenizer (any tokenizer class loads beside any model), saved like a hub folder."""
-    import nerctl  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-    import tensorflow as tf
-    import transformers
+def fixture_texts() -> list[str]:
+    """The texts the fixture tokenizers learn their pieces from: every template with every filler."""
+    return [" ".join(w for s in make_sentences(1, seed) for w, _ in s) for seed in range(400)]
+
+
+def wordpiece_tokenizer(folder: Path):
+    """BERT's, DistilBERT's and ELECTRA's kind: WordPiece over the fixture vocabulary, lower-cased."""
     from transformers import BertTokenizerFast
 
     (folder / "vocab.txt").write_text("\n".join(fixture_vocab()) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=64)
-    tokenizer.save_pretrained(str(folder))
-    sizes = dict(vocab_size=len(fixture_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                 intermediate_size=64, max_position_embeddings=64)
+    return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=64)
+
+
+def byte_bpe_tokenizer(folder: Path):
+    """RoBERTa's kind: byte-level BPE learnt on the fixture texts, without a prefix space (as RoBERTa's own)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import RobertaTokenizerFast
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(fixture_texts(), trainers.BpeTrainer(
+        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    return RobertaTokenizerFast(tokenizer_object=bpe, model_max_length=64, bos_token="<s>", eos_token="</s>",
+                                cls_token="<s>", sep_token="</s>", unk_token="<unk>", pad_token="<pad>",
+                                mask_token="<mask>")
+
+
+def _sentencepiece(folder: Path, **ids) -> Path:
+    """A SentencePiece unigram model learnt on the fixture texts; its file."""
+    import sentencepiece
+
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(fixture_texts()), model_prefix=str(folder / "spm"), vocab_size=120,
+        hard_vocab_limit=False, model_type="unigram", minloglevel=2, **ids)
+    return folder / "spm.model"
+
+
+def xlmr_tokenizer(folder: Path):
+    """XLM-R's kind: SentencePiece with fairseq's id offset, converted to a fast tokenizer (as on the hub)."""
+    from transformers import XLMRobertaTokenizer, XLMRobertaTokenizerFast
+
+    slow = XLMRobertaTokenizer(vocab_file=str(_sentencepiece(folder)), model_max_length=64)
+    slow.save_pretrained(str(folder))
+    return XLMRobertaTokenizerFast.from_pretrained(str(folder))
+
+
+def deberta_v3_tokenizer(folder: Path):
+    """DeBERTa-v3's kind: an spm.model and no tokenizer.json (nerctl converts it to a fast tokenizer)."""
+    from transformers import DebertaV2Tokenizer
+
+    model = _sentencepiece(folder, pad_id=0, bos_id=1, eos_id=2, unk_id=3, pad_piece="[PAD]", bos_piece="[CLS]",
+                           eos_piece="[SEP]", unk_piece="[UNK]", user_defined_symbols=["[MASK]"])
+    return DebertaV2Tokenizer(vocab_file=str(model), model_max_length=64)
+
+
+TOKENIZERS = {"wordpiece": wordpiece_tokenizer, "byte-bpe": byte_bpe_tokenizer, "xlmr-spm": xlmr_tokenizer,
+              "deberta-spm": deberta_v3_tokenizer}
+
+
+def tiny_family_model(folder: Path, config_class: str, model_class: str, tokenizer: str = "wordpiece",
+                      **config) -> Path:
+    """A 2-layer, 32-wide model of a transformers family with random weights and a tokenizer of TOKENIZERS
+    (its own family's kind) learnt on the fixture texts, saved like a hub folder."""
+    import nerctl  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+    import tensorflow as tf
+    import transformers
+
+    pieces = TOKENIZERS[tokenizer](folder)
+    pieces.save_pretrained(str(folder))
+    if tokenizer == "deberta-spm":  # the hub's DeBERTa-v3 folders hold the spm.model alone
+        (folder / "tokenizer.json").unlink(missing_ok=True)
+    sizes = dict(vocab_size=len(pieces), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=64, max_position_embeddings=64, pad_token_id=pieces.pad_token_id)
     settings = getattr(transformers, config_class)(**{**sizes, **config})
     tf.keras.utils.set_random_seed(0)
     model = getattr(transformers, model_class)(settings)
@@ -133,7 +196,7 @@ def tiny_model(tmp_path_factory) -> Path:
 def tiny_deberta(tmp_path_factory) -> Path:
     """A tiny DeBERTa-v3-like model (relative attention, no absolute positions): LiteRT cannot convert it."""
     return tiny_family_model(tmp_path_factory.mktemp("tiny-deberta"), "DebertaV2Config", "TFDebertaV2Model",
-                             pad_token_id=0, relative_attention=True, pos_att_type=["p2c", "c2p"],
+                             "deberta-spm", relative_attention=True, pos_att_type=["p2c", "c2p"],
                              position_biased_input=False, position_buckets=256, norm_rel_ebd="layer_norm",
                              share_att_key=True)
 

@@ -9,6 +9,7 @@ from conftest import train_args
 from nerctl.artifacts.rundir import RunDir, run_state
 from nerctl.cli import app
 from nerctl.inference.tagger import Tagger
+from nerctl.modeling.families import DROPOUT_KEYS
 
 runner = CliRunner()
 
@@ -41,14 +42,13 @@ def test_a_conversion_that_fails_costs_only_itself_and_resume_retries_only_the_e
     assert json.loads((run / "summary.json").read_text())["test"]["f1"] == summary["test"]["f1"]
 
 
-# config class, model class, extra config: each a tiny random model with the fixture's WordPiece tokenizer.
-# This covers the model classes, their training and their conversions; each family's own tokenizer
-# (byte-level BPE, SentencePiece) is not built here.
+# config class, model class, the kind of tokenizer the family's models ship (conftest.TOKENIZERS), extra config.
 FAMILIES = {
-    "distilbert": ("DistilBertConfig", "TFDistilBertModel", {}),
-    "roberta": ("RobertaConfig", "TFRobertaModel", {"pad_token_id": 0, "max_position_embeddings": 66}),
-    "xlm-roberta": ("XLMRobertaConfig", "TFXLMRobertaModel", {"pad_token_id": 0, "max_position_embeddings": 66}),
-    "electra": ("ElectraConfig", "TFElectraModel", {"embedding_size": 16}),
+    "distilbert": ("DistilBertConfig", "TFDistilBertModel", "wordpiece",
+                   {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64}),  # DistilBERT's own size names
+    "roberta": ("RobertaConfig", "TFRobertaModel", "byte-bpe", {"max_position_embeddings": 66}),
+    "xlm-roberta": ("XLMRobertaConfig", "TFXLMRobertaModel", "xlmr-spm", {"max_position_embeddings": 66}),
+    "electra": ("ElectraConfig", "TFElectraModel", "wordpiece", {"embedding_size": 16}),
 }
 
 
@@ -57,18 +57,17 @@ FAMILIES = {
 def test_each_family_trains_exports_and_tags_alike_on_every_engine(family, bio_files, tmp_path):
     from conftest import tiny_family_model
 
-    config_class, model_class, extra = FAMILIES[family]
+    config_class, model_class, tokenizer, extra = FAMILIES[family]
     (tmp_path / family).mkdir()
-    if family == "distilbert":  # DistilBERT names its sizes differently
-        model = tiny_family_model(tmp_path / family, config_class, model_class, dim=32, n_layers=2, n_heads=2,
-                                  hidden_dim=64)
-    else:
-        model = tiny_family_model(tmp_path / family, config_class, model_class, **extra)
+    model = tiny_family_model(tmp_path / family, config_class, model_class, tokenizer, **extra)
     run = tmp_path / "run"
-    trained = runner.invoke(app, train_args(model, bio_files, run, "--int8"))
+    trained = runner.invoke(app, train_args(model, bio_files, run, "--int8", "--dropout", "0.2",
+                                            "--layer-lr-decay", "0.8"))
     assert trained.exit_code == 0, trained.output
     summary = json.loads((run / "summary.json").read_text())
     assert "export" not in summary and (run / "model.tflite").exists()
+    best = json.loads((run / "best" / "config.json").read_text())
+    assert {best[key] for keys in DROPOUT_KEYS if all(k in best for k in keys) for key in keys} == {0.2}
     texts = ["who directed jaws", "show me films with tom hanks from the 1980s"]
     tags = {}
     for backend in ("keras", "litert", "onnx"):
@@ -77,3 +76,55 @@ def test_each_family_trains_exports_and_tags_alike_on_every_engine(family, bio_f
         tagger = Tagger.from_run(RunDir(run), backend=backend, precision="fp32" if backend == "keras" else "auto")
         tags[backend] = [doc.tags for doc in tagger.tag_texts(texts)]
     assert tags["keras"] == tags["litert"], tags  # the same fp32 network on two engines
+
+
+@pytest.mark.parametrize("kind", ["wordpiece", "byte-bpe", "xlmr-spm", "deberta-spm"])
+def test_each_kind_of_tokenizer_encodes_words_as_it_encodes_running_text(kind, tmp_path):
+    """Training and predict hand the tokenizer pre-split words: each must get the pieces it has in text (a
+    RoBERTa word after a space starts with "Ġ"), through the run's tokenizer/ as predict loads it."""
+    from conftest import TOKENIZERS
+    from transformers import AutoTokenizer
+
+    from nerctl.modeling.encoding import PieceTokenizer
+    from nerctl.modeling.model import load_tokenizer
+
+    TOKENIZERS[kind](tmp_path).save_pretrained(str(tmp_path / "hub"))
+    if kind == "deberta-spm":
+        (tmp_path / "hub" / "tokenizer.json").unlink(missing_ok=True)
+    load_tokenizer(str(tmp_path / "hub")).save_pretrained(str(tmp_path / "run"))  # as a run's tokenizer/
+    pieces = PieceTokenizer.from_folder(tmp_path / "run")
+    text = "did christopher nolan make the dark knight in 2005 ?"
+    words = text.split()
+    (ids, word_ids), = pieces.encode_words([words])
+    in_text = pieces.backend.encode(" " + text, add_special_tokens=False)
+    assert ids == in_text.ids and len(set(word_ids)) == len(words)
+    plain = AutoTokenizer.from_pretrained(str(tmp_path / "hub")).backend_tokenizer
+    as_given = plain.encode(words, is_pretokenized=True, add_special_tokens=False).ids
+    assert (as_given != in_text.ids) == (kind == "byte-bpe")  # the quirk nerctl handles is real
+
+
+def test_a_family_nerctl_cannot_train_is_refused_before_anything_is_read(tmp_path):
+    from conftest import tiny_family_model
+
+    (tmp_path / "gpt2").mkdir()
+    model = tiny_family_model(tmp_path / "gpt2", "GPT2Config", "TFGPT2Model", n_embd=32, n_layer=2, n_head=2)
+    result = runner.invoke(app, ["train", "--model", str(model), "--train-file", str(tmp_path / "absent.bio"),
+                                 "--run-dir", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    message = result.stderr.strip().splitlines()
+    assert len(message) == 1 and "nerctl cannot train gpt2 models" in message[0]
+    assert "TensorFlow token-classification class" in message[0] and "roberta" in message[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_knob_a_family_lacks_is_one_clear_error_before_training(bio_files, tmp_path):
+    """ALBERT shares one layer's weights across its depth: per-layer rates or frozen layers cannot apply."""
+    from conftest import tiny_family_model
+
+    (tmp_path / "albert").mkdir()
+    model = tiny_family_model(tmp_path / "albert", "AlbertConfig", "TFAlbertModel", embedding_size=16)
+    for knob in (["--layer-lr-decay", "0.8"], ["--freeze-layers", "1"]):
+        result = runner.invoke(app, train_args(model, bio_files, tmp_path / "run", *knob))
+        assert result.exit_code == 2, result.output
+        assert f"{knob[0]}: cannot find the 2 layers of this albert model" in result.stderr
+        assert "ALBERT shares one set across its depth" in result.stderr and "epoch 1" not in result.stderr

@@ -153,15 +153,16 @@ def test_dropout_option_sets_the_encoders_rates(tiny_model):
     from transformers import DistilBertConfig, GPT2Config
 
     from nerctl.core.errors import InputError
-    from nerctl.modeling.model import build_model, dropout_overrides
     from nerctl.data.tags import LabelMap
+    from nerctl.modeling.families import dropout_overrides
+    from nerctl.modeling.model import build_model
 
     model = build_model(str(tiny_model), LabelMap(("O", "B-A", "I-A")), dropout=0.3)
     assert (model.config.hidden_dropout_prob, model.config.attention_probs_dropout_prob) == (0.3, 0.3)
     assert model.bert.embeddings.dropout.rate == 0.3
     assert build_model(str(tiny_model), LabelMap(("O", "B-A", "I-A"))).bert.embeddings.dropout.rate == 0.1
     assert dropout_overrides(DistilBertConfig(), 0.2) == {"dropout": 0.2, "attention_dropout": 0.2}
-    with pytest.raises(InputError, match="cannot find the dropout rates of gpt2"):
+    with pytest.raises(InputError, match="--dropout: gpt2 models have no dropout rate nerctl knows"):
         dropout_overrides(GPT2Config(), 0.2)
 
 

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 from ..core.errors import InputError, NerctlError
 from ..data.tags import LabelMap
+from .families import check_trainable, dropout_overrides, layer_depths
 from .runtime import import_tensorflow, precision_policy
 
 EMBEDDED_MODEL = "minilm"
@@ -61,32 +61,39 @@ def _hub_hint(name: str) -> str:
     return ""
 
 
+def load_model_config(name_or_path: str):
+    """The model's transformers config (its config.json); never runs remote code."""
+    _prepare_transformers()
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(name_or_path, trust_remote_code=False)
+    except (OSError, ValueError) as err:
+        raise NerctlError(f"cannot load model {name_or_path}: {err}{_hub_hint(name_or_path)}") from None
+
+
 def load_tokenizer(name_or_path: str):
-    """A fast tokenizer (needed for word_ids()); never runs remote code."""
+    """A fast tokenizer (needed for word_ids()); never runs remote code.
+
+    nerctl hands the tokenizer words, not text. A byte-level BPE (RoBERTa, GPT-2's)
+    marks a word that follows a space with its own pieces ("Ġjaws", not "jaws"),
+    so each word must get that space: add_prefix_space, which transformers applies
+    to such tokenizers and ignores for others, and which the run's tokenizer/
+    keeps. SentencePiece's Metaspace marks every pre-split word already. A
+    SentencePiece model without tokenizer.json (DeBERTa-v3's spm.model) is
+    converted to a fast tokenizer here, once: the run keeps the fast one.
+    """
     _prepare_transformers()
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, use_fast=True, trust_remote_code=False,
+                                                  add_prefix_space=True)
     except (OSError, ValueError) as err:
         raise NerctlError(f"cannot load a tokenizer from {name_or_path}: {err}{_hub_hint(name_or_path)}") from None
     if not tokenizer.is_fast:
         raise InputError(f"{name_or_path}: no fast tokenizer; nerctl needs one to align labels to word pieces")
     return tokenizer
-
-
-# The config keys of the encoder's dropout rates: BERT-family names, then DistilBERT's.
-_DROPOUT_KEYS = (("hidden_dropout_prob", "attention_probs_dropout_prob"), ("dropout", "attention_dropout"))
-
-
-def dropout_overrides(model_config, dropout: float | None) -> dict[str, float]:
-    """The config values that set the encoder's hidden and attention dropout to `dropout` (none for None)."""
-    if dropout is None:
-        return {}
-    for keys in _DROPOUT_KEYS:
-        if all(hasattr(model_config, key) for key in keys):
-            return dict.fromkeys(keys, dropout)
-    raise InputError(f"--dropout: cannot find the dropout rates of {model_config.model_type} models")
 
 
 def build_model(name_or_path: str, label_map: LabelMap, strategy=None, precision: str = "fp32",
@@ -99,11 +106,12 @@ def build_model(name_or_path: str, label_map: LabelMap, strategy=None, precision
     """
     tf = import_tensorflow()
     _prepare_transformers()
-    from transformers import AutoConfig, TFAutoModelForTokenClassification
+    from transformers import TFAutoModelForTokenClassification
 
     strategy = strategy or tf.distribute.get_strategy()
+    config = load_model_config(name_or_path)
+    check_trainable(config, name_or_path)
     try:
-        config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=False)
         with strategy.scope(), precision_policy(precision):
             return TFAutoModelForTokenClassification.from_pretrained(
                 name_or_path,
@@ -117,20 +125,6 @@ def build_model(name_or_path: str, label_map: LabelMap, strategy=None, precision
         raise NerctlError(f"cannot load model {name_or_path}: {err}{_hub_hint(name_or_path)}") from None
 
 
-def layer_depths(model, variables: list) -> list[int]:
-    """Each variable's depth below the output layer: 0 for the classifier (and anything above the encoder),
-    1 for the top encoder layer, ..., n_layers for the lowest, n_layers + 1 for the embeddings."""
-    n_layers = model.config.num_hidden_layers
-    depths = []
-    for v in variables:
-        match = _LAYER_INDEX.search(v.name)
-        depths.append(n_layers - int(match.group(1)) if match else n_layers + 1 if "/embeddings/" in v.name else 0)
-    return depths
-
-
-_LAYER_INDEX = re.compile(r"/layer_\._(\d+)/")
-
-
 def variables_to_train(model, freeze_embeddings: bool, freeze_layers: int = 0) -> list:
     """The variables training updates: all but the frozen ones.
 
@@ -138,8 +132,7 @@ def variables_to_train(model, freeze_embeddings: bool, freeze_layers: int = 0) -
     (vocabulary rows) in the input-embedding layer. `freeze_layers` = k fixes the
     whole embedding block and the k lowest encoder layers: no gradient then flows
     below layer k, so their backward pass is skipped, not just their update.
-    Layers are found by transformers' `layer_._N` variable scopes, which every
-    BERT-family TF model uses.
+    Layers are found as families.layer_depths finds them.
     """
     variables = list(model.trainable_variables)
     frozen: set[int] = set()
@@ -153,15 +146,9 @@ def variables_to_train(model, freeze_embeddings: bool, freeze_layers: int = 0) -
         n_layers = model.config.num_hidden_layers
         if freeze_layers > n_layers:
             raise InputError(f"invalid config: freeze_layers {freeze_layers} exceeds the model's {n_layers} layers")
-        found = set()
-        for v in variables:
-            match = _LAYER_INDEX.search(v.name)
-            if "/embeddings/" in v.name or (match and int(match.group(1)) < freeze_layers):
-                frozen.add(id(v))
-                if match:
-                    found.add(int(match.group(1)))
-        if found != set(range(freeze_layers)):
-            raise NerctlError(f"cannot find the encoder layers of {model.config.model_type} to freeze them")
+        # depth > n_layers - k: the embedding block and layers 0 .. k-1
+        frozen.update(id(v) for v, depth in zip(variables, layer_depths(model, variables, "--freeze-layers"))
+                      if depth > n_layers - freeze_layers)
     return [v for v in variables if id(v) not in frozen]
 
 

@@ -45,9 +45,9 @@ def refit_best(session: Session, prep: Prepared, selection: Checkpointed) -> dic
     session.log(f"refit: training a new model on train + dev ({len(sentences)} sentences) for {epochs} epoch(s), "
                 f"the best epoch count on dev; the selection's model is kept in {run.selection.name}/")
     strategy = session.dist.strategy
-    model, crf, variables = build_network(config, prep.model_path, prep.label_map, strategy, prep.precision)
+    model, crf, variables, scales = build_network(config, prep.model_path, prep.label_map, strategy, prep.precision)
     windows = prep.encoder.encode([s.words for s in sentences], [s.tags for s in sentences])
-    refit = dataclasses.replace(prep, windows=windows, model=model, variables=variables, crf=crf)
+    refit = dataclasses.replace(prep, windows=windows, model=model, variables=variables, crf=crf, lr_scales=scales)
     with strategy.scope():
         optimizer = make_optimizer(config, refit.steps_per_epoch * epochs)
         key_dropout_to_step(model, config.seed, optimizer.iterations)

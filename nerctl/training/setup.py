@@ -16,9 +16,11 @@ from ..core.errors import InputError
 from ..data.tags import LabelMap
 from ..modeling.crf import build_crf, crf_loss_fn
 from ..modeling.encoding import Encoder, PieceTokenizer
+from ..modeling.families import check_trainable, dropout_overrides
 from ..modeling.model import (
     build_model,
     key_dropout_to_step,
+    load_model_config,
     load_tokenizer,
     resolve_model,
     variables_to_train,
@@ -47,6 +49,8 @@ def prepare(session: Session, mirror: str | None = None) -> Prepared:
     """Read and check the data, build the label map, tokenizer and model, encode the training windows."""
     tf = import_tensorflow()
     config, run = session.config, session.run
+    model_path = resolve_model(config.model)
+    check_family(model_path, config)  # a model nerctl cannot train is refused before anything is read
     data = load_data(config, mirror, warn=session.log)
     # Setting a run up writes config.json, labels.json, then tokenizer/ (atomically, last):
     # a run killed before its tokenizer was saved is set up again, from the same data.
@@ -60,13 +64,13 @@ def prepare(session: Session, mirror: str | None = None) -> Prepared:
     # Deterministic kernels: a rerun or a resumed run gives the same numbers, not nearly
     # the same (no measurable cost on CPU in a 50-step A/B of the MiniLM train step).
     tf.config.experimental.enable_op_determinism()
-    model_path = resolve_model(config.model)
     tokenizer = load_tokenizer(str(run.tokenizer) if set_up else model_path)
     limit = getattr(tokenizer, "model_max_length", None)
     if limit and limit < 10**6 and config.max_len > limit:
         raise InputError(f"invalid config: max_len {config.max_len} exceeds the model's limit of {limit} pieces")
     precision = resolve_precision(config.precision)
-    model, crf, variables = build_network(config, model_path, label_map, session.dist.strategy, precision)
+    model, crf, variables, lr_scales = build_network(config, model_path, label_map, session.dist.strategy,
+                                                     precision)
     # Inputs are all checked by now: from here on, logs, then the work.
     session.log(f"run {run.path}")
     session.log(f"data: {len(data.train)} train, {len(data.dev)} dev, "
@@ -77,22 +81,33 @@ def prepare(session: Session, mirror: str | None = None) -> Prepared:
         session.log(f"{len(windows) - len(data.train)} long sentence(s) split into overlapping windows "
                     f"of {config.max_len} pieces")
     return Prepared(data, label_map, tokenizer, encoder, windows, model, model_path, precision, variables,
-                    set_up, config.batch_size, crf)
+                    set_up, config.batch_size, crf, lr_scales)
+
+
+def check_family(model_path: str, config: TrainConfig) -> None:
+    """Refuse a model family nerctl cannot train, or a knob the family lacks, from its config alone."""
+    model_config = load_model_config(model_path)
+    check_trainable(model_config, config.model)
+    dropout_overrides(model_config, config.dropout)
 
 
 def build_network(config: TrainConfig, model_path: str, label_map: LabelMap, strategy, precision: str):
-    """(model, CRF module or None, the variables training updates) for the config's head."""
+    """(model, CRF module or None, the variables training updates, their layer_lr_scales) for the config's
+    head. A knob the model's family lacks fails here, before the run is written."""
     model = build_model(model_path, label_map, strategy, precision, config.dropout)
     crf = build_crf(label_map.labels, strategy) if config.head == "crf" else None
     variables = variables_to_train(model, config.freeze_embeddings, config.freeze_layers)
-    return model, crf, variables + (list(crf.trainable_variables) if crf is not None else [])
+    scales = layer_lr_scales(model, variables, config.layer_lr_decay)
+    if crf is not None:
+        variables += list(crf.trainable_variables)
+        scales = scales and scales + [1.0] * len(crf.trainable_variables)
+    return model, crf, variables, scales
 
 
 def make_step(session: Session, prep: Prepared, optimizer) -> Callable:
-    """The prepared network's train step: its head's summed loss, the configured layer-wise lr decay."""
+    """The prepared network's train step: its head's summed loss, its layer-wise learning rates."""
     loss_sum = crf_loss_fn(prep.crf, prep.label_map.labels) if prep.crf is not None else masked_loss_sum
-    scales = layer_lr_scales(prep.model, prep.variables, session.config.layer_lr_decay)
-    return make_train_step(prep.model, optimizer, prep.variables, session.dist.strategy, loss_sum, scales)
+    return make_train_step(prep.model, optimizer, prep.variables, session.dist.strategy, loss_sum, prep.lr_scales)
 
 
 def restore_or_set_up(session: Session, prep: Prepared, cleanup: contextlib.ExitStack) -> Checkpointed:

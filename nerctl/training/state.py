@@ -49,6 +49,7 @@ class Prepared:
     set_up: bool  # an earlier attempt set the run up (its labels and tokenizer are used)
     batch_size: int
     crf: Any = None  # --head crf: the CRF's tf.Module (crf.py), its variables among `variables`
+    lr_scales: list[float] | None = None  # each variable's share of the learning rate (step.layer_lr_scales)
 
     @property
     def steps_per_epoch(self) -> int:

@@ -29,8 +29,8 @@ def make_optimizer(config: TrainConfig, total_steps: int):
 
 def layer_lr_scales(model, variables: list, decay: float) -> list[float] | None:
     """Each variable's share of the learning rate under layer-wise decay: decay ** its depth below the
-    output layer (model.layer_depths); None when decay is 1 (every variable at the full rate)."""
-    from ..modeling.model import layer_depths
+    output layer (families.layer_depths); None when decay is 1 (every variable at the full rate)."""
+    from ..modeling.families import layer_depths
 
     return None if decay == 1 else [decay**depth for depth in layer_depths(model, variables)]
 
