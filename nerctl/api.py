@@ -73,16 +73,17 @@ def _run_dir(run: "str | Path | Run | RunDir | None") -> RunDir:
 
 
 def load(run: "str | Path | Run | RunDir | None" = None, backend: str = "auto", precision: str = "auto",
-         batch_size: int | None = None, min_score: float = 0.0) -> Tagger:
+         batch_size: int | None = None, min_score: float = 0.0, words: str | None = None) -> Tagger:
     """A finished run's tagger: `tagger(text) -> Doc`, `tagger.pipe(texts) -> Iterator[Doc]`.
 
     `run` is a run directory, a run name under the runs root, or None for
     <runs root>/latest (the runs root is NERCTL_RUNS_ROOT, else ./runs).
     `backend` auto runs the LiteRT export where it can (no TensorFlow import);
     `tagger.engine` says what it chose. Entities scored under `min_score` are
-    left out (their words tagged O); `doc.filtered(p)` does it for one Doc.
+    left out (their words tagged O); `doc.filtered(p)` does it for one Doc. Raw text is split into
+    words by the run's --words rule, or by `words` (a rule of `nerctl train --help`'s --words).
     """
-    return Tagger.from_run(_run_dir(run), batch_size, precision, backend, min_score)
+    return Tagger.from_run(_run_dir(run), batch_size, precision, backend, min_score, words=words)
 
 
 def train(config: TrainConfig | str | Path | None = None, *, run_dir: str | Path | None = None,
@@ -132,26 +133,28 @@ def resume(run: "str | Path | Run | RunDir | None" = None, *, mirror: str | None
 
 def evaluate(run: "str | Path | Run | RunDir | Tagger | None", file: str | Path, *, format: str = "auto",
              scheme: str = "auto", misaligned: str = "error", backend: str = "auto", precision: str = "auto",
-             batch_size: int | None = None, worst: int = 0, min_score: float = 0.0, progress: bool = False
-             ) -> Scores:
+             batch_size: int | None = None, worst: int = 0, min_score: float = 0.0, progress: bool = False,
+             words: str | None = None) -> Scores:
     """Score a run (or a loaded Tagger) on a tagged file of any format, as `nerctl evaluate --json` does.
 
-    `min_score`: entities scored under it are left out before scoring (a Tagger's own is kept)."""
+    `min_score`: entities scored under it are left out before scoring; `words`: the --words rule for
+    texts without tokens [default: the run's] (a Tagger's own of both is kept)."""
     from .evaluation.scoring import evaluate_file
 
-    tagger = run if isinstance(run, Tagger) else load(run, backend, precision, batch_size, min_score)
+    tagger = run if isinstance(run, Tagger) else load(run, backend, precision, batch_size, min_score, words)
     with Reporter(quiet=not progress).counter("scoring") as counter:
         return Scores(**evaluate_file(tagger, file, format, counter, worst, scheme, misaligned))
 
 
 def calibrate(run: "str | Path | Run | RunDir | None" = None, file: str | Path | None = None, *,
-              format: str = "auto", scheme: str = "auto", misaligned: str = "error", mirror: str | None = None
-              ) -> dict[str, Any]:
+              format: str = "auto", scheme: str = "auto", misaligned: str = "error", mirror: str | None = None,
+              words: str | None = None) -> dict[str, Any]:
     """Fit the temperature of a run's scores again and write its calibration.json, as `nerctl calibrate` does.
 
     Without `file`, on the run's dev split, read as the training read it (its data must be at hand;
     with --refit, the model chosen on dev, selection/, is the one fitted); else on that tagged file,
-    which must be held out from training. Returns calibration.json's record."""
+    which must be held out from training (texts without tokens split by `words`, default the run's
+    --words rule). Returns calibration.json's record."""
     from .training.finish import calibrate_run
 
     target = _run_dir(run)
@@ -161,19 +164,19 @@ def calibrate(run: "str | Path | Run | RunDir | None" = None, file: str | Path |
         config = target.read_config().config
         sentences = load_data(config, mirror).dev
         return calibrate_run(target, sentences, target.selection if config.refit else None)
-    sentences = read_corpus(file, format, scheme, misaligned)
+    sentences = read_corpus(file, format, scheme, misaligned, words or target.read_config().config.words)
     target.read_labels().check(sentences, file)
     return calibrate_run(target, sentences)
 
 
-def read_corpus(path: str | Path, format: str = "auto", scheme: str = "auto", misaligned: str = "error"
-                ) -> list[Sentence]:
+def read_corpus(path: str | Path, format: str = "auto", scheme: str = "auto", misaligned: str = "error",
+                words: str = "script") -> list[Sentence]:
     """Read a tagged file of any format into sentences (words, IOB2 tags, source and line, and the text
     and word offsets where the format has them), as every command does.
 
-    `format`, `scheme` and `misaligned` are the options of the same names
-    (see `nerctl train --help`); what was repaired, skipped or changed is
-    said on stderr."""
+    `format`, `scheme`, `misaligned` and `words` are the options of the same
+    names (see `nerctl train --help`); what was repaired, skipped or changed
+    is said on stderr."""
     from .data.formats import read_corpus as read
 
-    return read(path, format, scheme, misaligned)
+    return read(path, format, scheme, misaligned, words=words)

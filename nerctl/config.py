@@ -18,6 +18,7 @@ import tomllib
 from .core.choices import HEADS, MISALIGNED, PRECISIONS, SCHEMES, STRATEGIES
 from .core.errors import InputError
 from .data.formats import FORMAT_HELP, READ_FORMATS
+from .data.sentence import DEFAULT_WORDS, WORD_RULES, WORDS_HELP
 
 ENV_PREFIX = "NERCTL_"
 
@@ -78,6 +79,12 @@ def misaligned_option(**where: bool) -> Any:
     return option("error", MISALIGNED_HELP, choices=MISALIGNED, **where)
 
 
+def words_option(default: str | None = DEFAULT_WORDS, **where: bool) -> Any:
+    """--words: train's is saved in the run; the other commands' default (None) is the run's, else script."""
+    help = WORDS_HELP if default else WORDS_HELP + f" [default: the run's, else {DEFAULT_WORDS}]"
+    return option(default, help, choices=tuple(WORD_RULES), **where)
+
+
 @dataclass
 class DataOptions:
     """How the commands that read a tagged file read it (train has the same options in TrainConfig)."""
@@ -85,6 +92,11 @@ class DataOptions:
     format: str = format_option(env=False)
     scheme: str = scheme_option(env=False)
     misaligned: str = misaligned_option(env=False)
+    words: str | None = words_option(None, env=False)
+
+    def words_for(self, run_words: str | None = None) -> str:
+        """The --words rule to read with: the option's, else the run's (`run_words`), else the default."""
+        return self.words or run_words or DEFAULT_WORDS
 
 
 @dataclass
@@ -104,6 +116,7 @@ class TrainConfig:
     format: str = format_option(per_worker=True)
     scheme: str = scheme_option(per_worker=True)
     misaligned: str = misaligned_option(per_worker=True)
+    words: str = words_option()
     dev_fraction: float = option(0.1, "Share of train held out as dev when no --eval-file is given.", gt=0, lt=1)
     # Optimisation.
     epochs: int = option(6, "Training epochs.", ge=1)

@@ -9,6 +9,7 @@ import os
 import random
 import socket
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
@@ -107,11 +108,12 @@ def fixture_texts() -> list[str]:
     return [" ".join(w for s in make_sentences(1, seed) for w, _ in s) for seed in range(400)]
 
 
-def wordpiece_tokenizer(folder: Path):
-    """BERT's, DistilBERT's and ELECTRA's kind: WordPiece over the fixture vocabulary, lower-cased."""
+def wordpiece_tokenizer(folder: Path, vocab: list[str] | None = None):
+    """BERT's, DistilBERT's and ELECTRA's kind: WordPiece over `vocab` (default: the fixture vocabulary),
+    lower-cased."""
     from transformers import BertTokenizerFast
 
-    (folder / "vocab.txt").write_text("\n".join(fixture_vocab()) + "\n", encoding="utf-8")
+    (folder / "vocab.txt").write_text("\n".join(vocab or fixture_vocab()) + "\n", encoding="utf-8")
     return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True, model_max_length=64)
 
 
@@ -164,15 +166,16 @@ TOKENIZERS = {"wordpiece": wordpiece_tokenizer, "byte-bpe": byte_bpe_tokenizer, 
               "deberta-spm": deberta_v3_tokenizer}
 
 
-def tiny_family_model(folder: Path, config_class: str, model_class: str, tokenizer: str = "wordpiece",
-                      **config) -> Path:
+def tiny_family_model(folder: Path, config_class: str, model_class: str,
+                      tokenizer: "str | Callable[[Path], Any]" = "wordpiece", **config) -> Path:
     """A 2-layer, 32-wide model of a transformers family with random weights and a tokenizer of TOKENIZERS
-    (its own family's kind) learnt on the fixture texts, saved like a hub folder."""
+    (its own family's kind) learnt on the fixture texts, or made by `tokenizer(folder)`, saved like a hub
+    folder."""
     import nerctl  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
     import tensorflow as tf
     import transformers
 
-    pieces = TOKENIZERS[tokenizer](folder)
+    pieces = TOKENIZERS[tokenizer](folder) if isinstance(tokenizer, str) else tokenizer(folder)
     pieces.save_pretrained(str(folder))
     if tokenizer == "deberta-spm":  # the hub's DeBERTa-v3 folders hold the spm.model alone
         (folder / "tokenizer.json").unlink(missing_ok=True)

@@ -118,7 +118,8 @@ def test_a_family_nerctl_cannot_train_is_refused_before_anything_is_read(tmp_pat
 
 
 def test_a_knob_a_family_lacks_is_one_clear_error_before_training(bio_files, tmp_path):
-    """ALBERT shares one layer's weights across its depth: per-layer rates or frozen layers cannot apply."""
+    """ALBERT shares one layer's weights across its depth: per-layer rates or frozen layers cannot apply,
+    and each is refused before the run is written; the rest of ALBERT works."""
     from conftest import tiny_family_model
 
     (tmp_path / "albert").mkdir()
@@ -128,3 +129,7 @@ def test_a_knob_a_family_lacks_is_one_clear_error_before_training(bio_files, tmp
         assert result.exit_code == 2, result.output
         assert f"{knob[0]}: cannot find the 2 layers of this albert model" in result.stderr
         assert "ALBERT shares one set across its depth" in result.stderr and "epoch 1" not in result.stderr
+    trained = runner.invoke(app, train_args(model, bio_files, tmp_path / "run", "--dropout", "0.2"))
+    assert trained.exit_code == 0, trained.output  # without them it trains, exports and tags
+    assert (tmp_path / "run" / "model.tflite").exists() and "export" not in json.loads(
+        (tmp_path / "run" / "summary.json").read_text())

@@ -182,13 +182,14 @@ def train(
 register(train, TrainConfig, unset=True)
 
 
-def _tagger(run: Optional[str], options: dict[str, Any]):
-    """The run's tagger on the engine the options choose, the choice said on a terminal's stderr."""
+def _tagger(run: Optional[str], options: dict[str, Any], words: str | None = None):
+    """The run's tagger on the engine the options choose (raw text split by `words`, default the run's
+    rule), the choice said on a terminal's stderr."""
     from ..api import load
     from ..core.progress import Reporter
 
     engine = EngineOptions(**options_of(EngineOptions, options)).check()
-    tagger = load(run, engine.backend, engine.precision, engine.batch_size, engine.min_score)
+    tagger = load(run, engine.backend, engine.precision, engine.batch_size, engine.min_score, words)
     Reporter().note(tagger.engine.describe())
     return tagger
 
@@ -211,9 +212,9 @@ def evaluate(
     from ..api import evaluate as score
     from ..data.datasets import dataset_split
 
-    tagger = _tagger(run, options)
-    path = file or dataset_split(dataset, split, mirror=mirror)
     data = DataOptions(**options_of(DataOptions, options))
+    tagger = _tagger(run, options, data.words)
+    path = file or dataset_split(dataset, split, mirror=mirror)
     metrics = score(tagger, path, format=data.format, scheme=data.scheme, misaligned=data.misaligned,
                     worst=errors, progress=True).to_dict()
     if json_output:
@@ -245,7 +246,8 @@ def calibrate(
     from ..api import calibrate as fit
 
     data = DataOptions(**options_of(DataOptions, options))
-    record = fit(run, file, format=data.format, scheme=data.scheme, misaligned=data.misaligned, mirror=mirror)
+    record = fit(run, file, format=data.format, scheme=data.scheme, misaligned=data.misaligned, mirror=mirror,
+                 words=data.words)
     if json_output:
         print_json(record)
     else:
@@ -285,7 +287,7 @@ def predict(
     data = DataOptions(**options_of(DataOptions, options))
     job = plan_predict(texts or [], file, output.value if output else None, output_file, resume,
                        input_format.value, sys.stdout.isatty(), data.scheme, data.misaligned)
-    results = run_predict(_tagger(run, options), job)
+    results = run_predict(_tagger(run, options, data.words), job)
     if results is not None:
         from .render import print_predictions_table
 
@@ -402,7 +404,7 @@ def convert(
 
     data = DataOptions(**options_of(DataOptions, options))
     read, wrote, count = run_convert(source, target, from_format.value, to_format.value if to_format else None,
-                                     data.scheme, to_scheme.value, data.misaligned)
+                                     data.scheme, to_scheme.value, data.misaligned, words=data.words_for())
     Reporter().log(f"{source} ({read}) -> {target} ({wrote}): {count} sentences")
 
 
@@ -424,7 +426,8 @@ def check(
     from ..modeling.encoding import piece_counter
 
     data = DataOptions(**options_of(DataOptions, options))
-    result = check_files(files, data.format, data.scheme, data.misaligned, piece_counter(model, max_len), max_len - 2)
+    result = check_files(files, data.format, data.scheme, data.misaligned, piece_counter(model, max_len), max_len - 2,
+                         words=data.words_for())
     write_stdout(json.dumps(result, indent=2, ensure_ascii=False) + "\n" if json_output
                  else render_check(result, max_len))
     if result["fatal"]:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 from ..core.choices import MISALIGNED
 from ..core.errors import InputError
-from .sentence import Sentence, Word, split_words
+from .sentence import DEFAULT_WORDS, Sentence, Word, split_words
 from .tags import OUTSIDE, entity_spans
 
 
@@ -66,11 +66,12 @@ class Tally:
             warn(message)
 
 
-def words_of(text: str, tokens: Any, where: str) -> list[Word]:
-    """The words of a record: its tokens when they carry offsets, else `split_words(text)` (as predict splits)."""
+def words_of(text: str, tokens: Any, where: str, rule: str = DEFAULT_WORDS) -> list[Word]:
+    """The words of a record: its tokens when they carry offsets, else `split_words(text, rule)` (as predict
+    splits by the same --words rule)."""
     if not isinstance(tokens, list) or not tokens or not all(
             isinstance(t, dict) and isinstance(t.get("start"), int) and isinstance(t.get("end"), int) for t in tokens):
-        return split_words(text)
+        return split_words(text, rule)
     words = []
     for t in tokens:
         start, end = t["start"], t["end"]
@@ -134,9 +135,10 @@ def _fit(text: str, words: Sequence[Word], span: CharSpan) -> tuple[str | None, 
 
 
 def aligned_sentence(text: str, tokens: Any, spans: Sequence[CharSpan], source: str, line: int, where: str,
-                     policy: str, tally: Tally) -> Sentence | None:
-    """The Sentence of one annotated text (None when it has no words: counted in `tally.empty`)."""
-    words = words_of(text, tokens, where)
+                     policy: str, tally: Tally, rule: str = DEFAULT_WORDS) -> Sentence | None:
+    """The Sentence of one annotated text (None when it has no words: counted in `tally.empty`); a text
+    without tokens is split by the --words `rule`."""
+    words = words_of(text, tokens, where, rule)
     if not words:
         tally.empty += 1
         return None

@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from ..core.errors import InputError
 from .align import Tally
-from .sentence import Sentence
+from .sentence import DEFAULT_WORDS, Sentence
 from .tags import entity_spans, entity_type
 
 
@@ -85,8 +85,10 @@ def fatal_problems(reports: Sequence[FileReport]) -> list[str]:
 
 
 def check_files(paths: Sequence[str | Path], fmt: str, scheme: str, misaligned: str,
-                pieces: Callable[[Sequence[Sequence[str]]], list[int]], budget: int) -> dict[str, Any]:
-    """Read and measure every file; {"files": [FileReport dicts], "fatal": [reasons]}.
+                pieces: Callable[[Sequence[Sequence[str]]], list[int]], budget: int, words: str = DEFAULT_WORDS
+                ) -> dict[str, Any]:
+    """Read and measure every file (texts without tokens split by the --words rule `words`);
+    {"files": [FileReport dicts], "fatal": [reasons]}.
 
     A file the --misaligned policy cannot read is measured as read with drop,
     its first error kept as the reason training would fail."""
@@ -96,11 +98,11 @@ def check_files(paths: Sequence[str | Path], fmt: str, scheme: str, misaligned: 
     for number, path in enumerate(paths):
         role, tally, error = "train" if number == 0 else "held-out", Tally(), None
         try:
-            found, sentences = read_with_format(path, fmt, scheme, misaligned, lambda message: None, tally)
+            found, sentences = read_with_format(path, fmt, scheme, misaligned, lambda message: None, tally, words)
         except InputError as err:
             error, tally = str(err), Tally()
             try:  # the figures as far as they go: spans a policy could mend, dropped and counted
-                found, sentences = read_with_format(path, fmt, scheme, "drop", lambda message: None, tally)
+                found, sentences = read_with_format(path, fmt, scheme, "drop", lambda message: None, tally, words)
             except InputError:
                 reports.append(FileReport(str(path), role, error=error))
                 continue

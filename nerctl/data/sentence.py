@@ -30,9 +30,23 @@ class Word:
     end: int
 
 
-def split_words(text: str) -> list[Word]:
-    """Split raw text into words with their character offsets in `text`."""
-    return [Word(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
+# --words: how raw text becomes words, by name (the rule is saved in a run, so predict splits as training
+# did). Each is a pattern whose matches are the words; offsets are the matches' own.
+WORD_RULES: dict[str, tuple[regex.Pattern, str]] = {
+    "script": (_WORD, "runs of letters and digits where a script is written with spaces (MIT Movie's words), "
+                      "each character of Chinese, Japanese, Thai, Lao, Khmer and Burmese, any other sign or emoji "
+                      "alone"),
+    "whitespace": (regex.compile(r"\S+"), "whatever lies between whitespace (text tokenized with spaces)"),
+    "characters": (regex.compile(r"(?=\S)\X"), "each visible character (grapheme cluster) a word"),
+}
+DEFAULT_WORDS = "script"
+WORDS_HELP = ("How raw text becomes words: " + "; ".join(f"{name}: {help}" for name, (_, help) in WORD_RULES.items())
+              + ". Saved in the run: predict and serve split as training did.")
+
+
+def split_words(text: str, rule: str = DEFAULT_WORDS) -> list[Word]:
+    """Split raw text into words with their character offsets in `text`, by a rule of WORD_RULES."""
+    return [Word(m.group(), m.start(), m.end()) for m in WORD_RULES[rule][0].finditer(text)]
 
 
 @dataclass(frozen=True)

@@ -52,13 +52,13 @@ def evaluate_sentences(tagger: Tagger, sentences: Sequence[Sentence], progress: 
 
 def tag_and_score_file(tagger: Tagger, path: str | Path, fmt: str = "auto", progress: Progress | None = None,
                        scheme: str = "auto", misaligned: str = "error") -> tuple[list[Sentence], list[list[str]], dict]:
-    """Read a tagged file (any format, see `formats.read_corpus`), check its tags against the run's
-    label map, tag and score it.
+    """Read a tagged file (any format, see `formats.read_corpus`; texts without tokens split by the
+    tagger's --words rule), check its tags against the run's label map, tag and score it.
 
     Returns the gold sentences, the predicted tags and the metrics."""
     from ..data.formats import read_corpus
 
-    sentences = read_corpus(path, fmt, scheme, misaligned)
+    sentences = read_corpus(path, fmt, scheme, misaligned, words=tagger.words)
     tagger.label_map.check(sentences, path)
     metrics, pred = evaluate_sentences(tagger, sentences, progress)
     return sentences, pred, metrics

@@ -79,7 +79,7 @@ def tag_corpus_file(tagger: Tagger, job: PredictJob, progress=None) -> list[Doc]
     from ..data.align import sentence_words
     from ..data.formats import read_corpus
 
-    sentences = read_corpus(job.source, job.data_format, job.scheme, job.misaligned)
+    sentences = read_corpus(job.source, job.data_format, job.scheme, job.misaligned, words=tagger.words)
     joined = [sentence_words(s) for s in sentences]
     return tagger.tag_words([t for t, _ in joined], [w for _, w in joined], gold=[s.tags for s in sentences],
                             progress=progress)

@@ -18,7 +18,7 @@ import numpy as np
 from ..artifacts.rundir import RunDir
 from ..core.choices import DECODERS
 from ..core.errors import InputError
-from ..data.sentence import Word, split_words
+from ..data.sentence import DEFAULT_WORDS, WORD_RULES, Word, split_words
 from ..data.tags import OUTSIDE, LabelMap, entity_spans, repair_bio
 from ..modeling.crf import Transitions
 from ..modeling.encoding import (
@@ -159,7 +159,7 @@ class Tagger:
     def __init__(self, forward, tokenizer: PieceTokenizer, label_map: LabelMap, max_len: int,
                  batch_size: int = 64, decoder: str = "viterbi", transitions: Transitions | None = None,
                  engine: EngineChoice | None = None, name: str | None = None, temperature: float = 1.0,
-                 min_score: float = 0.0):
+                 min_score: float = 0.0, words: str = DEFAULT_WORDS):
         if decoder not in DECODERS:
             raise InputError(f"unknown decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
         if forward.num_labels != len(label_map.labels):
@@ -169,6 +169,9 @@ class Tagger:
         self.transitions = transitions  # a CRF head's learned scores, used by Viterbi
         self.engine = engine  # the engines.EngineChoice that runs `forward` (from_run's choice)
         self.name = name  # the run's name (Label Studio's model_version)
+        if words not in WORD_RULES:
+            raise InputError(f"unknown words rule {words!r}: choose one of {', '.join(WORD_RULES)}")
+        self.words = words  # the --words rule raw text is split by (the run's)
         self.forward = forward
         self.label_map = label_map
         self.encoder = Encoder(tokenizer, max_len, label_map)
@@ -176,9 +179,11 @@ class Tagger:
 
     @classmethod
     def from_run(cls, run: RunDir, batch_size: int | None = None, precision: str = "auto",
-                 backend: str = "auto", min_score: float = 0.0, folder: Path | None = None) -> "Tagger":
+                 backend: str = "auto", min_score: float = 0.0, folder: Path | None = None,
+                 words: str | None = None) -> "Tagger":
         """A finished run's model on the engine `engines.choose_engine` picks (see `self.engine`),
-        scoring with the run's fitted temperature (1 for a run without calibration.json).
+        scoring with the run's fitted temperature (1 for a run without calibration.json), splitting raw
+        text by the run's --words rule unless `words` names another.
 
         `folder`: another model of the run in best/'s format (--refit's selection/), run on Keras."""
         engine = choose_engine("keras" if folder else backend, precision, available(run))
@@ -190,7 +195,8 @@ class Tagger:
         config = run.read_config().config
         return cls(forward, PieceTokenizer.from_folder(run.tokenizer), label_map, config.max_len,
                    batch_size or config.eval_batch_size, transitions=Transitions.load(folder or run.best, label_map.labels),
-                   engine=engine, name=run.path.name, temperature=run.read_temperature(), min_score=min_score)
+                   engine=engine, name=run.path.name, temperature=run.read_temperature(), min_score=min_score,
+                   words=words or config.words)
 
     def with_transitions(self, transitions: Transitions | None) -> "Tagger":
         """This tagger (the same forward) decoding with other CRF scores: training's dev tagger each epoch."""
@@ -287,8 +293,8 @@ class Tagger:
                 for i, (text, words, d) in enumerate(zip(texts, word_lists, decoded))]
 
     def tag_texts(self, texts: Sequence[str], progress: Progress | None = None) -> list[Doc]:
-        """Tag raw strings together; offsets refer to each original string."""
-        return self.tag_words(texts, [split_words(t) for t in texts], progress=progress)
+        """Tag raw strings together, split by the tagger's --words rule; offsets refer to each original string."""
+        return self.tag_words(texts, [split_words(t, self.words) for t in texts], progress=progress)
 
     def __call__(self, text: str) -> Doc:
         """Tag one text."""

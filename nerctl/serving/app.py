@@ -190,7 +190,7 @@ def _add_routes(app) -> None:
             from ..data.sentence import split_words
 
             for i, text in enumerate(body.texts):
-                if len(split_words(text)) > settings.max_words:
+                if len(split_words(text, request.app.state.tagger.words)) > settings.max_words:
                     return error_response(413, f"texts.{i}: more than {settings.max_words} words")
         try:
             docs = await request.app.state.batcher.tag(body.texts)

@@ -48,7 +48,7 @@ def load_data(config: TrainConfig, mirror: str | None = None, warn=None) -> Trai
         train_path = str(dataset_split(config.dataset, "train", mirror=mirror))
         test_path = _absolute(config.test_file) or str(dataset_split(config.dataset, "test", mirror=mirror))
     def read(path: str) -> list[Sentence]:
-        return read_corpus(path, config.format, config.scheme, config.misaligned, warn)
+        return read_corpus(path, config.format, config.scheme, config.misaligned, warn, config.words)
 
     train = read(train_path)
     sources = {"train": train_path}

@@ -25,7 +25,7 @@ from ...core.choices import MISALIGNED, OUTPUT_SCHEMES, SCHEMES
 from ...core.errors import InputError
 from ...core.progress import Warn, warn_on_stderr
 from ..align import Tally
-from ..sentence import Sentence
+from ..sentence import DEFAULT_WORDS, WORD_RULES, Sentence
 from ..sources import read_text, split_lines
 from . import bio, brat, jsonl, labelstudio
 
@@ -56,6 +56,7 @@ class ReadOptions:
     misaligned: str = "error"
     warn: Warn = warn_on_stderr
     tally: Tally | None = None  # counts what span formats skipped or changed (check reads it)
+    words: str = DEFAULT_WORDS  # the --words rule that splits a span format's text without tokens
 
 
 Reader = Callable[[Source, ReadOptions], list[Sentence]]
@@ -121,21 +122,23 @@ def detect_format(source: Source) -> str:
 
 
 def read_corpus(path: str | Path, fmt: str = "auto", scheme: str = "auto", misaligned: str = "error",
-                warn: Warn | None = None) -> list[Sentence]:
+                warn: Warn | None = None, words: str = DEFAULT_WORDS) -> list[Sentence]:
     """Read a tagged file of any format (see `read_with_format`)."""
-    return read_with_format(path, fmt, scheme, misaligned, warn)[1]
+    return read_with_format(path, fmt, scheme, misaligned, warn, words=words)[1]
 
 
 def read_with_format(path: str | Path, fmt: str = "auto", scheme: str = "auto", misaligned: str = "error",
-                     warn: Warn | None = None, tally: Tally | None = None) -> tuple[str, list[Sentence]]:
+                     warn: Warn | None = None, tally: Tally | None = None, words: str = DEFAULT_WORDS
+                     ) -> tuple[str, list[Sentence]]:
     """(the format read, the sentences) of `path`: a file, a folder, a pipe or /dev/stdin, read once.
 
-    `scheme` applies to BIO files, `misaligned` to span formats (see align.py);
+    `scheme` applies to BIO files, `misaligned` and `words` (the --words rule
+    that splits a text without tokens) to span formats (see align.py);
     `warn` (default: stderr) hears what was repaired, skipped or changed;
     `tally`, when given, counts what the span formats skipped or changed.
     """
     for name, value, allowed in (("format", fmt, READ_FORMATS), ("scheme", scheme, SCHEMES),
-                                 ("misaligned", misaligned, MISALIGNED)):
+                                 ("misaligned", misaligned, MISALIGNED), ("words", words, tuple(WORD_RULES))):
         if value not in allowed:
             raise InputError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
     source = Source(str(path))
@@ -143,7 +146,7 @@ def read_with_format(path: str | Path, fmt: str = "auto", scheme: str = "auto", 
         fmt = detect_format(source)
     elif fmt == BIO_FAMILY:
         fmt = bio.detect_columns(split_lines(source.text), source.path)
-    options = ReadOptions(scheme, misaligned, warn or warn_on_stderr, tally)
+    options = ReadOptions(scheme, misaligned, warn or warn_on_stderr, tally, words)
     return fmt, FORMATS[fmt].read(source, options)
 
 
@@ -164,7 +167,7 @@ def _written_as(name: str) -> Format:
 
 def convert(source: str | Path, target: str | Path, from_format: str = "auto", to_format: str | None = None,
             scheme: str = "auto", to_scheme: str = "iob2", misaligned: str = "error",
-            warn: Warn | None = None) -> tuple[str, str, int]:
+            warn: Warn | None = None, words: str = DEFAULT_WORDS) -> tuple[str, str, int]:
     """Read `source` in any format, write it to `target` ('-': stdout) in `to_format`; (from, to, sentences).
 
     `to_format` None: the format the target's suffix names, else bio. Words and
@@ -179,7 +182,7 @@ def convert(source: str | Path, target: str | Path, from_format: str = "auto", t
         raise InputError(f"unknown output scheme {to_scheme!r}: choose one of {', '.join(OUTPUT_SCHEMES)}")
     if str(target) == "-" and to_format in WRITE_FORMATS and _written_as(to_format).folder:
         raise InputError(f"{to_format} writes files, not stdout: give an output folder or X.ann")
-    read, sentences = read_with_format(source, from_format, scheme, misaligned, warn)
+    read, sentences = read_with_format(source, from_format, scheme, misaligned, warn, words=words)
     written = render_corpus(sentences, to_format, to_scheme, warn)
     if isinstance(written, dict):
         _write_files(Path(target), written)

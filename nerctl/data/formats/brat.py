@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Sequence
 from ...core.errors import InputError
 from ...core.progress import Warn
 from ..align import CharSpan, Tally, aligned_sentence, char_spans, sentence_words
-from ..sentence import Sentence, split_words
+from ..sentence import DEFAULT_WORDS, Sentence, split_words
 from ..sources import read_text, split_lines
 from ..tags import TYPE_RULE, is_entity_type
 
@@ -62,15 +62,18 @@ def read(source: "Source", options: "ReadOptions") -> list[Sentence]:
     tally = options.tally if options.tally is not None else Tally()
     sentences = []
     for txt, ann in documents(source.path):
-        sentences += read_document(read_text(txt), str(txt), read_text(ann), str(ann), options.misaligned, tally)
+        sentences += read_document(read_text(txt), str(txt), read_text(ann), str(ann), options.misaligned, tally,
+                                   options.words)
     if not sentences:
         raise InputError(f"{source.path}: no sentences found (no text line with a word)")
     tally.report(source.path, options.misaligned, options.warn)
     return sentences
 
 
-def read_document(text: str, txt: str, annotations: str, ann: str, policy: str, tally: Tally) -> list[Sentence]:
-    """One document's sentences: each line of `text`, with the spans of `annotations` that lie in it."""
+def read_document(text: str, txt: str, annotations: str, ann: str, policy: str, tally: Tally,
+                  words: str = DEFAULT_WORDS) -> list[Sentence]:
+    """One document's sentences: each line of `text` split by the --words rule `words`, with the spans of
+    `annotations` that lie in it."""
     starts, at = [], 0
     for line in text.split("\n"):
         starts.append(at)
@@ -90,7 +93,7 @@ def read_document(text: str, txt: str, annotations: str, ann: str, policy: str, 
         if not line.strip():
             continue
         sentence = aligned_sentence(line, None, by_line.get(number, []), txt, number + 1, f"{txt}:{number + 1}",
-                                    policy, tally)
+                                    policy, tally, words)
         if sentence is not None:
             sentences.append(sentence)
     return sentences

@@ -23,7 +23,7 @@ from ..align import (
     sentence_words,
     tokens_field,
 )
-from ..sentence import Sentence
+from ..sentence import DEFAULT_WORDS, Sentence
 from ..sources import split_lines
 from ..tags import TYPE_RULE, is_entity_type
 
@@ -39,7 +39,7 @@ def detect(source: "Source") -> bool:
 
 
 def read(source: "Source", options: "ReadOptions") -> list[Sentence]:
-    return parse_jsonl(source.text, source.path, options.misaligned, options.warn, options.tally)
+    return parse_jsonl(source.text, source.path, options.misaligned, options.warn, options.tally, options.words)
 
 
 def write(sentences: Sequence[Sentence], scheme: str, warn: Warn) -> str:
@@ -48,10 +48,11 @@ def write(sentences: Sequence[Sentence], scheme: str, warn: Warn) -> str:
 
 
 def parse_jsonl(text: str, path: str, misaligned: str = "error",
-                warn: Warn | None = None, tally: Tally | None = None) -> list[Sentence]:
+                warn: Warn | None = None, tally: Tally | None = None, words: str = DEFAULT_WORDS) -> list[Sentence]:
     """The sentences of a JSONL file's text.
 
-    `warn` hears what was skipped or changed, `tally` counts it (see align.Tally)."""
+    `warn` hears what was skipped or changed, `tally` counts it (see align.Tally); `words`: the --words
+    rule that splits a record without tokens."""
     tally, sentences = tally if tally is not None else Tally(), []
     for number, line in enumerate(split_lines(text), 1):
         if not line.strip():
@@ -67,7 +68,7 @@ def parse_jsonl(text: str, path: str, misaligned: str = "error",
             tally.rejected += 1
             continue
         sentence = aligned_sentence(record["text"], record.get("tokens"), record_spans(record, where), path,
-                                    number, where, misaligned, tally)
+                                    number, where, misaligned, tally, words)
         if sentence is not None:
             sentences.append(sentence)
     if not sentences:

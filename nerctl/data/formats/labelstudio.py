@@ -28,7 +28,7 @@ from ..align import (
     sentence_words,
     tokens_field,
 )
-from ..sentence import Sentence
+from ..sentence import DEFAULT_WORDS, Sentence
 from ..tags import TYPE_RULE, is_entity_type
 
 if TYPE_CHECKING:
@@ -90,7 +90,8 @@ def detect(source: "Source") -> bool:
 
 
 def read(source: "Source", options: "ReadOptions") -> list[Sentence]:
-    return parse_labelstudio(source.text, source.path, options.misaligned, options.warn, options.tally)
+    return parse_labelstudio(source.text, source.path, options.misaligned, options.warn, options.tally,
+                             words=options.words)
 
 
 def write(sentences: Sequence[Sentence], scheme: str, warn: Warn) -> str:
@@ -100,10 +101,11 @@ def write(sentences: Sequence[Sentence], scheme: str, warn: Warn) -> str:
 
 
 def parse_labelstudio(text: str, path: str, misaligned: str = "error", warn: Warn | None = None,
-                      tally: Tally | None = None, text_key: str = "text") -> list[Sentence]:
+                      tally: Tally | None = None, text_key: str = "text", words: str = DEFAULT_WORDS
+                      ) -> list[Sentence]:
     """The sentences of a Label Studio export's text; `warn` hears what was skipped or changed, `tally` counts it.
 
-    `text_key`: the task field holding the text (a LabelingConfig's)."""
+    `text_key`: the task field holding the text (a LabelingConfig's); `words`: the --words rule."""
     try:
         tasks = json.loads(text)
     except ValueError as err:
@@ -122,7 +124,7 @@ def parse_labelstudio(text: str, path: str, misaligned: str = "error", warn: War
             continue
         task_text, tokens, spans = found
         line = task_id if isinstance(task_id, int) else index + 1
-        sentence = aligned_sentence(task_text, tokens, spans, path, line, where, misaligned, tally)
+        sentence = aligned_sentence(task_text, tokens, spans, path, line, where, misaligned, tally, words)
         if sentence is not None:
             sentences.append(sentence)
     if not sentences:
