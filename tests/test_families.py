@@ -65,14 +65,15 @@ def test_each_family_trains_exports_and_tags_alike_on_every_engine(family, bio_f
                                             "--layer-lr-decay", "0.8"))
     assert trained.exit_code == 0, trained.output
     summary = json.loads((run / "summary.json").read_text())
-    assert "export" not in summary and (run / "model.tflite").exists()
+    assert "export" not in summary and (run / "model.tflite").exists() and "dev_f1_int8" in summary["int8"]
     best = json.loads((run / "best" / "config.json").read_text())
     assert {best[key] for keys in DROPOUT_KEYS if all(k in best for k in keys) for key in keys} == {0.2}
     texts = ["who directed jaws", "show me films with tom hanks from the 1980s"]
     tags = {}
     for backend in ("keras", "litert", "onnx"):
         if backend == "onnx" and not (run / "model.int8.onnx").exists():
-            continue  # its dev F1 did not hold: summary.json "int8" says so
+            assert summary["int8"]["kept"] is False  # its dev F1 did not hold: ONNX Runtime tagged dev to know
+            continue
         tagger = Tagger.from_run(RunDir(run), backend=backend, precision="fp32" if backend == "keras" else "auto")
         tags[backend] = [doc.tags for doc in tagger.tag_texts(texts)]
     assert tags["keras"] == tags["litert"], tags  # the same fp32 network on two engines

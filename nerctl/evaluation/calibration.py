@@ -18,7 +18,7 @@ import numpy as np
 
 from ..data.sentence import Sentence
 from ..data.tags import entity_spans
-from ..inference.posterior import path_log_score, posteriors
+from ..inference.posterior import log_emissions, path_log_score, posteriors
 from ..inference.tagger import Decoded, Tagger
 
 BINS = 10
@@ -116,7 +116,7 @@ def calibrate(tagger: Tagger, sentences: Sequence[Sentence]) -> dict:
     tags the chain forbids (none, for valid IOB2) are left out of the fit."""
     ids_of, chain = tagger.label_map.label2id, tagger.score_chain()
     probs = tagger.word_probabilities([s.words for s in sentences])
-    emit = [np.log(np.maximum(p, 1e-12)) for p in probs]
+    emit = log_emissions(probs)
     gold = [[ids_of[t] for t in s.tags] for s in sentences]
     usable = [i for i, (e, g) in enumerate(zip(emit, gold))
               if g and np.isfinite(path_log_score(e, g, *chain))]

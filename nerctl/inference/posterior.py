@@ -58,6 +58,12 @@ class Posterior:
         return float(np.exp(score - self.log_z))
 
 
+def log_emissions(probs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Per sentence, the log of each word's tag probabilities, the emissions Viterbi and the posterior take;
+    floored at 1e-12, so that a tag the model gives 0 keeps a finite score."""
+    return [np.log(np.maximum(p, 1e-12)) for p in probs]
+
+
 def posteriors(emit: Sequence[np.ndarray], transition: np.ndarray, start: np.ndarray, final: np.ndarray,
                group: int = 256) -> list[Posterior | None]:
     """Per sentence, its Posterior (None for a sentence without words)."""

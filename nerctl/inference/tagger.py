@@ -30,7 +30,7 @@ from ..modeling.encoding import (
 )
 from .decode import chain_scores, viterbi_iob2
 from .engines import EngineChoice, available, choose_engine, open_forward
-from .posterior import independent_chain, posteriors
+from .posterior import independent_chain, log_emissions, posteriors
 
 Progress = Callable[[int, int], None]  # (sentences just finished, total sentences)
 
@@ -259,7 +259,7 @@ class Tagger:
         marginal of its tag, a span's the probability that exactly that span is
         in the tag sequence. Spans under `min_score` are then tagged O."""
         labels, ids_of = self.label_map.labels, self.label_map.label2id
-        emit = [np.log(np.maximum(p, 1e-12)) for p in probs]
+        emit = log_emissions(probs)
         if self.decoder == "viterbi":
             ids = viterbi_iob2(emit, labels, learned=self.transitions)
         else:
