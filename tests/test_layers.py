@@ -12,10 +12,10 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "nerctl"
 
 # Lowest first. config is the options declared once; api the Python API the commands call.
-LAYERS = ("core", "data", "config", "modeling", "artifacts", "inference", "evaluation", "training", "api",
+LAYERS = ("core", "data", "config", "modeling", "artifacts", "inference", "evaluation", "training", "api", "spark",
           "serving", "cli")
 # The package's own entry files sit above every layer.
-ROOT_FILES = ("__init__.py", "__main__.py")
+ROOT_FILES = ("__init__.py", "__main__.py", "spark/submit.py")
 
 
 def module_name(path: Path) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Callable, List, Optional
 import typer
 
 from ..config import DataOptions, TrainConfig, field_type, is_option, option_help
+from ..spark.job import SparkOptions
 from ..core.choices import EXPORT_FORMATS, OUTPUT_FORMATS, OUTPUT_SCHEMES
 from ..data.formats import (
     FORMAT_HELP,
@@ -295,6 +296,30 @@ def predict(
 
 
 register(predict, DataOptions, EngineOptions, exclude=("format",))  # --format is the output's
+
+
+def spark(
+    inputs: List[str] = typer.Argument(..., help="Input files, folders or globs: Parquet, JSONL or text "
+                                       "(any path Spark reads: hdfs://, s3a://, ...)."),
+    output: str = typer.Option(..., "--output", "-o", help="Folder to write, one file per partition; it must not "
+                               "exist."),
+    run: Optional[str] = typer.Option(None, "--run", help="Run directory or name [default: runs/latest]."),
+    **options,
+) -> None:
+    """Tag a corpus on Apache Spark: each row gets the entities `predict --format jsonl` gives its text.
+
+    Runs in process on local[*] unless --master (or spark-submit: see
+    docs/scaling-out.md) names a cluster. Needs pyspark: pip install 'nerctl[spark]'."""
+    from ..core.progress import Reporter
+    from ..spark.job import run_job
+
+    engine = EngineOptions(**options_of(EngineOptions, options)).check()
+    job = SparkOptions(**options_of(SparkOptions, options))
+    master = run_job(inputs, output, run, job, engine.backend, engine.precision, engine.batch_size, engine.min_score)
+    Reporter().log(f"tagged {', '.join(inputs)} -> {output} ({job.output_format}) on {master}")
+
+
+register(spark, SparkOptions, EngineOptions)
 
 
 @app.command()
