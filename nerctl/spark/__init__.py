@@ -7,8 +7,8 @@
 Each row's entities are `nerctl predict --format jsonl`'s for its text (same
 engine and precision: the driver chooses them, as predict would, and every
 executor runs that choice). The run travels as a copy of only the files its
-engine reads (`ship=True`, with SparkContext.addFile: a few tens of MB for
-LiteRT or int8), or is read where it lies when every executor sees the same
+engine reads (`ship=True`: a zip SparkContext.addArchive unpacks on every
+executor, a few tens of MB for LiteRT or int8), or is read where it lies when every executor sees the same
 path (`ship=False`: NFS, a mounted bucket). Each Python worker loads the model
 on its first batch and keeps it for the next tasks (Spark reuses its Python
 workers), and tags each Arrow batch sorted by length, as predict does.
@@ -59,7 +59,7 @@ def tag(df, text_col: str = "text", run: str | Path | None = None, *, words: boo
     """
     from ..artifacts.rundir import resolve_run
     from ..inference.batch import BatchTagger
-    from ..inference.engines import available, choose_engine
+    from ..inference.engines import THREADS_ENV, available, choose_engine
 
     run_dir = resolve_run(run)
     engine = choose_engine(backend, precision, available(run_dir))
@@ -69,8 +69,10 @@ def tag(df, text_col: str = "text", run: str | Path | None = None, *, words: boo
     shipped = _ship(df.sparkSession, settings) if ship else None
 
     def tag_batches(batches):
-        from pyspark import SparkFiles
+        from pyspark import SparkFiles, TaskContext
 
+        # the engine computes with the task's cores (spark.task.cpus), not the machine's
+        os.environ.setdefault(THREADS_ENV, str(TaskContext.get().cpus()))
         tagger = settings.at(SparkFiles.get(shipped)) if shipped else settings
         for batch in batches:
             yield tagger.tag_frame(batch, text_col)
@@ -91,25 +93,28 @@ def _check_column(df, column: str) -> None:
         raise InputError(f"the DataFrame has a column named {', '.join(sorted(taken))} already: rename it first")
 
 
-# Copies shipped by this driver process, by settings: each is made once and removed at exit.
-_SHIPPED: dict[BatchTagger, str] = {}
+# Copies shipped by this driver process, by application and settings: each made once, removed at exit.
+_SHIPPED: dict[tuple[str, BatchTagger], str] = {}
 
 
 def _ship(spark, settings: BatchTagger) -> str:
-    """Register a copy of the run's files for `settings.backend` with addFile; its name for SparkFiles.get."""
-    if settings not in _SHIPPED:
+    """Register a zip of the run's files for `settings.backend` with addArchive (Spark adds no folders to a
+    cluster); the name SparkFiles.get finds it unpacked under on every executor."""
+    key = (spark.sparkContext.applicationId, settings)
+    if key not in _SHIPPED:
         from ..artifacts.rundir import RunDir
         from ..inference.batch import portable_copy
 
-        # Spark names an added folder by its last part, once per application: unique per run and engine.
+        # Spark knows an archive by its file name, once per application: unique per run and engine.
         digest = hashlib.sha1(f"{settings.run}:{settings.backend}".encode()).hexdigest()[:10]
         name = f"nerctl-{Path(settings.run).name}-{settings.backend}-{digest}"
         scratch = Path(tempfile.mkdtemp(prefix="nerctl-ship-"))
         atexit.register(shutil.rmtree, scratch, True)
         portable_copy(RunDir(Path(settings.run)), settings.backend, scratch / name)
-        spark.sparkContext.addFile(str(scratch / name), recursive=True)
-        _SHIPPED[settings] = name
-    return _SHIPPED[settings]
+        archive = shutil.make_archive(str(scratch / name), "zip", root_dir=scratch / name)
+        spark.sparkContext.addArchive(archive)
+        _SHIPPED[key] = Path(archive).name
+    return _SHIPPED[key]
 
 
 def check_java() -> None:

@@ -10,6 +10,7 @@ of the time. Measured speeds: benchmarks/README.md (benchmarks/engines.py).
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,21 @@ class EngineOptions:
         check_options(self, lambda f: "--" + f.name.replace("_", "-"))
         choose_engine(self.backend, self.precision)  # an impossible pair is told before the run is looked for
         return self
+
+
+THREADS_ENV = "NERCTL_THREADS"
+
+
+def compute_threads() -> int:
+    """Threads the LiteRT and ONNX engines compute with: NERCTL_THREADS, else every CPU this process may
+    use. A process given one core of several (a Spark executor, a worker in a pool) says so here, or its
+    threads and its neighbours' fight over the same cores."""
+    value = os.environ.get(THREADS_ENV, "")
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise InputError(f"{THREADS_ENV} must be a positive whole number, not {value!r}")
+        return int(value)
+    return len(os.sched_getaffinity(0))
 
 
 def available(run: RunDir) -> set[str]:

@@ -5,7 +5,6 @@ Needs neither TensorFlow nor transformers at run time; fp32 only.
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import numpy as np
 from ...artifacts.export import SIGNATURE
 from ...core.errors import InputError
 from ...modeling.runtime import native_stderr_silenced
+from . import compute_threads
 
 
 class LiteForward:
@@ -23,7 +23,7 @@ class LiteForward:
 
         try:
             with native_stderr_silenced():
-                self._interpreter = Interpreter(model_path=str(path), num_threads=len(os.sched_getaffinity(0)))
+                self._interpreter = Interpreter(model_path=str(path), num_threads=compute_threads())
                 self._run = self._interpreter.get_signature_runner(SIGNATURE)
         except (ValueError, RuntimeError) as err:
             raise InputError(f"{path}: not a usable nerctl model ({err})") from None

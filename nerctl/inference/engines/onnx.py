@@ -5,12 +5,12 @@ int8 weights, made at the end of training and kept only if dev F1 held
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ...core.errors import InputError
+from . import compute_threads
 
 
 class OnnxForward:
@@ -20,7 +20,7 @@ class OnnxForward:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = len(os.sched_getaffinity(0))
+        options.intra_op_num_threads = compute_threads()
         options.log_severity_level = 3  # errors only: its warnings go to fd 2 unasked
         try:
             self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
