@@ -14,7 +14,8 @@ pytestmark = pytest.mark.spark
 runner = CliRunner()
 
 TEXTS = ["who directed jaws", "show me films with tom hanks from the 1980s", "", "have you seen the dark knight",
-         "did steven spielberg make titanic in 1990 ?", "list comedy films directed by james cameron"]
+         "did steven spielberg make titanic in 1990 ?", "list comedy films directed by james cameron",
+         " ".join(["is the godfather a drama movie"] * 12)]  # longer than the tiny model's window: windowed
 
 
 def predict_records(run, texts) -> list[dict]:
@@ -107,3 +108,18 @@ def test_the_command_reads_text_jsonl_and_parquet_and_writes_partitions(trained_
                              capture_output=True, text=True, env=env, timeout=300)
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1, missing.stderr
     assert missing.stderr.startswith("nerctl: error: ") and "absent.parquet: no such file or folder" in missing.stderr
+
+
+def test_the_scaling_out_pages_spark_example_runs(local_spark, trained_run, tmp_path, monkeypatch, capsys):
+    """docs/scaling-out.md's Spark block, as written, on the tiny run as runs/latest (test_docs runs the
+    page's other blocks)."""
+    from conftest import REPO
+    from test_docs import SPARK_BLOCK, blocks
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "latest").symlink_to(trained_run, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    (block,) = [b for b in blocks(REPO / "docs" / "scaling-out.md", {"python"}) if SPARK_BLOCK.search(b)]
+    exec(compile(block, "docs/scaling-out.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "Row(id=1, entities=[" in printed and "Row(id=2, entities=[])" in printed
