@@ -123,3 +123,32 @@ def test_the_scaling_out_pages_spark_example_runs(local_spark, trained_run, tmp_
     exec(compile(block, "docs/scaling-out.md", "exec"), {})
     printed = capsys.readouterr().out
     assert "Row(id=1, entities=[" in printed and "Row(id=2, entities=[])" in printed
+
+
+def test_spark_submit_runs_the_shipped_entry_file(trained_run, tmp_path):
+    """spark-submit (pyspark's own) runs the file `python -m nerctl.spark.submit --path` names, on its master:
+    the command's options, its output."""
+    import subprocess
+    from pathlib import Path
+
+    import pandas as pd
+    import pyspark
+
+    entry = subprocess.run([sys.executable, "-m", "nerctl.spark.submit", "--path"], capture_output=True, text=True,
+                           check=True).stdout.strip()
+    assert Path(entry).name == "submit.py" and Path(entry).is_file()
+    (tmp_path / "texts.txt").write_text("who directed jaws\nhave you seen the dark knight\n")
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
+           "PYSPARK_DRIVER_PYTHON": sys.executable}
+    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    done = subprocess.run([str(submit), "--master", "local[2]", "--conf", "spark.driver.host=127.0.0.1",
+                           "--conf", "spark.driver.bindAddress=127.0.0.1", entry, str(tmp_path / "texts.txt"),
+                           "--output", str(tmp_path / "out"), "--run", str(trained_run)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # spark-submit's PythonRunner merges the driver's stderr into its stdout
+    assert f"-> {tmp_path / 'out'} (parquet) on local[2]" in done.stdout  # spark-submit's master
+    got = pd.read_parquet(tmp_path / "out")
+    expected = predict_records(trained_run, ["who directed jaws", "have you seen the dark knight"])
+    assert sorted((r["text"], [dict(e) for e in r["entities"]]) for _, r in got.iterrows()) == sorted(
+        (r["text"], r["entities"]) for r in expected)
