@@ -7,11 +7,12 @@
 Each row's entities are `nerctl predict --format jsonl`'s for its text (same
 engine and precision: the driver chooses them, as predict would, and every
 executor runs that choice). The run travels as a copy of only the files its
-engine reads (`ship=True`: a zip SparkContext.addArchive unpacks on every
-executor, a few tens of MB for LiteRT or int8), or is read where it lies when every executor sees the same
-path (`ship=False`: NFS, a mounted bucket). Each Python worker loads the model
-on its first batch and keeps it for the next tasks (Spark reuses its Python
-workers), and tags each Arrow batch sorted by length, as predict does.
+engine reads (`ship=True`: a zip that SparkContext.addArchive unpacks on every
+executor, a few tens of MB for LiteRT or int8), or is read where it lies when
+every executor sees the same path (`ship=False`: NFS, a mounted bucket). Each
+Python worker loads the model on its first batch and keeps it for the next
+tasks (Spark reuses its Python workers), and tags each Arrow batch sorted by
+length, as predict does.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from ..core.errors import InputError
 if TYPE_CHECKING:  # imported where used: `nerctl --help` registers this layer's options without numpy
     from ..inference.batch import BatchTagger
 
-# The record fields of `nerctl predict --format jsonl`, as Spark types.
+# The record fields of `nerctl predict --format jsonl` (inference/tagger.py's Doc.to_dict), as Spark types.
 ENTITY = (("type", "string"), ("text", "string"), ("start", "int"), ("end", "int"), ("score", "double"))
 WORD = (("word", "string"), ("start", "int"), ("end", "int"), ("tag", "string"), ("score", "double"))
 
