@@ -84,7 +84,10 @@ def read_texts(spark, inputs: Sequence[str], fmt: str, column: str):
 def run_job(inputs: Sequence[str], output: str, run: str | None, options: SparkOptions, backend: str = "auto",
             precision: str = "auto", batch_size: int | None = None, min_score: float = 0.0, spark=None) -> str:
     """Tag `inputs` into `output` (a folder that must not exist); the master it ran on."""
-    from pyspark.errors import AnalysisException
+    try:
+        from pyspark.errors import AnalysisException
+    except ImportError:
+        raise InputError("nerctl spark needs pyspark: pip install 'nerctl[spark]'") from None
 
     from . import tag
 
