@@ -152,3 +152,15 @@ def test_spark_submit_runs_the_shipped_entry_file(trained_run, tmp_path):
     expected = predict_records(trained_run, ["who directed jaws", "have you seen the dark knight"])
     assert sorted((r["text"], [dict(e) for e in r["entities"]]) for _, r in got.iterrows()) == sorted(
         (r["text"], r["entities"]) for r in expected)
+
+
+def test_without_pyspark_the_command_says_what_to_install(trained_run, tmp_path):
+    import subprocess
+
+    (tmp_path / "texts.txt").write_text("who directed jaws\n")
+    code = ("import sys; sys.modules['pyspark'] = sys.modules['pyspark.errors'] = None; "
+            "from nerctl.cli import main; sys.argv = ['nerctl'] + sys.argv[1:]; main()")
+    done = subprocess.run([sys.executable, "-c", code, "spark", str(tmp_path / "texts.txt"), "--output",
+                           str(tmp_path / "out"), "--run", str(trained_run)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "nerctl: error: nerctl spark needs pyspark: pip install 'nerctl[spark]'"
