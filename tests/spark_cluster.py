@@ -10,20 +10,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from conftest import free_ports
+
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def get_json(url: str):
@@ -71,7 +66,7 @@ class StandaloneCluster:
                     "SPARK_CONF_DIR": str(self.folder / "conf"), "SPARK_LOCAL_DIRS": str(self.folder / "local"),
                     "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
                     "JDK_JAVA_OPTIONS": f"-Djava.io.tmpdir={self.folder / 'tmp'} -XX:-UsePerfData"}
-        self.port, self.ui = free_port(), free_port()
+        self.port, self.ui = free_ports(2)
         self.processes: dict[str, subprocess.Popen] = {}
         self.worker_ui: dict[str, int] = {}
 
@@ -109,10 +104,10 @@ class StandaloneCluster:
         self.stop()
 
     def start_worker(self, name: str) -> None:
-        self.worker_ui[name] = free_port()
+        port, self.worker_ui[name] = free_ports(2)
         (self.folder / f"work-{name}").mkdir(exist_ok=True)
         self._spawn(name, "org.apache.spark.deploy.worker.Worker", self.url, "--host", HOST, "--port",
-                    str(free_port()), "--webui-port", str(self.worker_ui[name]), "--cores", "1", "--memory",
+                    str(port), "--webui-port", str(self.worker_ui[name]), "--cores", "1", "--memory",
                     self.memory, "--work-dir", str(self.folder / f"work-{name}"))
 
     def session(self, cores: int | None = None, **conf: str):
@@ -124,7 +119,7 @@ class StandaloneCluster:
                                                    "PYSPARK_DRIVER_PYTHON", "SPARK_LOCAL_DIRS")})
         builder = (SparkSession.builder.master(self.url).appName("nerctl-test")
                    .config("spark.driver.host", HOST).config("spark.driver.bindAddress", HOST)
-                   .config("spark.ui.port", str(free_port())).config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.ui.port", str(free_ports()[0])).config("spark.ui.showConsoleProgress", "false")
                    .config("spark.executor.cores", "1").config("spark.cores.max", str(cores or self.count))
                    .config("spark.executor.memory", "512m")
                    .config("spark.scheduler.minRegisteredResourcesRatio", "1.0")
