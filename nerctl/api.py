@@ -17,7 +17,7 @@ from .artifacts.rundir import RunDir, resolve_run
 from .config import TrainConfig, resolve_config
 from .core.errors import InputError
 from .core.progress import Reporter
-from .data.sentence import Sentence
+from .data.sentence import DEFAULT_WORDS, Sentence
 from .inference.tagger import Tagger
 
 
@@ -170,7 +170,7 @@ def calibrate(run: "str | Path | Run | RunDir | None" = None, file: str | Path |
 
 
 def read_corpus(path: str | Path, format: str = "auto", scheme: str = "auto", misaligned: str = "error",
-                words: str = "script") -> list[Sentence]:
+                words: str = DEFAULT_WORDS) -> list[Sentence]:
     """Read a tagged file of any format into sentences (words, IOB2 tags, source and line, and the text
     and word offsets where the format has them), as every command does.
 

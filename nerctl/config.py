@@ -94,9 +94,9 @@ class DataOptions:
     misaligned: str = misaligned_option(env=False)
     words: str | None = words_option(None, env=False)
 
-    def words_for(self, run_words: str | None = None) -> str:
-        """The --words rule to read with: the option's, else the run's (`run_words`), else the default."""
-        return self.words or run_words or DEFAULT_WORDS
+    def words_for(self) -> str:
+        """The --words rule a command without a run reads with: the option's, else the default."""
+        return self.words or DEFAULT_WORDS
 
 
 @dataclass
