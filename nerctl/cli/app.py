@@ -17,7 +17,7 @@ import typer
 
 from ..config import DataOptions, TrainConfig, field_type, is_option, option_help
 from ..spark.job import SparkOptions
-from ..core.choices import EXPORT_FORMATS, OUTPUT_FORMATS, OUTPUT_SCHEMES
+from ..core.choices import EVALUATE_FORMATS, EXPORT_FORMATS, OUTPUT_FORMATS, OUTPUT_SCHEMES
 from ..data.formats import (
     FORMAT_HELP,
     INPUT_FORMAT_HELP,
@@ -55,6 +55,7 @@ OutputScheme = choice_enum("OutputScheme", OUTPUT_SCHEMES)
 OutputFormat = choice_enum("OutputFormat", OUTPUT_FORMATS)
 InputFormat = choice_enum("InputFormat", INPUT_FORMATS)
 ExportFormat = choice_enum("ExportFormat", EXPORT_FORMATS)
+EvaluateFormat = choice_enum("EvaluateFormat", EVALUATE_FORMATS)
 
 
 def _default(name: str):
@@ -102,7 +103,8 @@ def download(
     reporter.log(f"{dataset}: {len(paths)} file(s) verified")
 
 
-def option_parameters(cls: type, unset: bool = False, exclude: tuple[str, ...] = ()) -> list[inspect.Parameter]:
+def option_parameters(cls: type, unset: bool = False, exclude: tuple[str, ...] = (),
+                      flags: dict[str, str] | None = None) -> list[inspect.Parameter]:
     """One command option per `option` field of the dataclass `cls`, from the field's declaration (see config.option).
 
     `unset`: every default is None, so that the command can tell a flag given
@@ -121,7 +123,7 @@ def option_parameters(cls: type, unset: bool = False, exclude: tuple[str, ...] =
             kind, default, extra = List[str], None, {"metavar": "<str>"}
         elif meta["choices"] and default is not None:
             default = kind(default)
-        flag = meta["flag"] or "--" + f.name.replace("_", "-")
+        flag = (flags or {}).get(f.name) or meta["flag"] or "--" + f.name.replace("_", "-")
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[kind],
                                         default=typer.Option(default, flag, help=option_help(f), show_default=False,
                                                              **extra)))
@@ -139,11 +141,13 @@ def options_of(cls: type, options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def register(function: Callable, *classes: type, unset: bool = False, exclude: tuple[str, ...] = ()) -> None:
-    """Add `function` as a command: its own parameters, then one option per field of `classes` (but `exclude`)."""
+def register(function: Callable, *classes: type, unset: bool = False, exclude: tuple[str, ...] = (),
+             flags: dict[str, str] | None = None) -> None:
+    """Add `function` as a command: its own parameters, then one option per field of `classes` (but `exclude`;
+    `flags` renames a field's option, e.g. {"format": "--input-format"})."""
     command = handle_errors(function)
     params = [p for p in inspect.signature(function).parameters.values() if p.kind != p.VAR_KEYWORD]
-    params += [p for cls in classes for p in option_parameters(cls, unset, exclude)]
+    params += [p for cls in classes for p in option_parameters(cls, unset, exclude, flags)]
     command.__signature__ = inspect.signature(function).replace(parameters=params)
     app.command(name=function.__name__)(command)
 
@@ -202,8 +206,11 @@ def evaluate(
     split: str = typer.Option("test", help="Split of the dataset."),
     mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_HELP),
     errors: int = typer.Option(0, "--errors", min=0, help="Also show the N sentences with the most span errors "
-                               "(gold and predicted spans; in --json as 'worst')."),
-    json_output: bool = typer.Option(False, "--json", help="Print metrics as JSON."),
+                               "(gold and predicted spans; in --format json as 'worst')."),
+    output: EvaluateFormat = typer.Option(
+        EvaluateFormat.table, "--format", help="Output: table; json (the metrics); html (a page of the --errors N "
+        "worst sentences, gold spans beside predicted, to open in a browser). The file's format is --input-format."),
+    json_output: bool = typer.Option(False, "--json", help="The same as --format json."),
     **options,
 ) -> None:
     """Score a run: entity P/R/F1 (seqeval, strict IOB2) overall and per type, token accuracy.
@@ -218,8 +225,13 @@ def evaluate(
     path = file or dataset_split(dataset, split, mirror=mirror)
     metrics = score(tagger, path, format=data.format, scheme=data.scheme, misaligned=data.misaligned,
                     worst=errors, progress=True).to_dict()
-    if json_output:
+    if json_output or output.value == "json":
         print_json(metrics)
+        return
+    if output.value == "html":
+        from ..evaluation.errors_page import errors_page
+
+        write_stdout(errors_page(metrics, tagger.facts(), Path(path).name))
         return
     print_metrics(metrics, f"{path} ({metrics['engine']['backend']} {metrics['engine']['precision']})")
     if errors:
@@ -228,7 +240,7 @@ def evaluate(
         print_sentence_errors(metrics["worst"])
 
 
-register(evaluate, DataOptions, EngineOptions)
+register(evaluate, DataOptions, EngineOptions, flags={"format": "--input-format"})  # --format is the output's
 
 
 def calibrate(
@@ -268,10 +280,12 @@ def predict(
     output: Optional[OutputFormat] = typer.Option(
         None, "--format", help="Output: table on a terminal, jsonl when piped or with --output [default: by terminal]. "
         "spans: doccano/Prodigy JSONL records, labelstudio: a list of Label Studio tasks with predictions "
-        "(model_version: the run's name), both for import into the annotation tool. "
-        "jsonl, conll, spans and labelstudio stream (memory stays bounded); table and json tag everything first."),
+        "(model_version: the run's name), both for import into the annotation tool. html: one self-contained "
+        "page to open in a browser (highlights by type, a score slider, pages of 50 texts). "
+        "jsonl, conll, spans, labelstudio and html stream (memory stays bounded); table and json tag everything first."),
     output_file: Optional[Path] = typer.Option(
-        None, "--output", "-o", help="Write jsonl or conll here, chunk by chunk, instead of stdout (an existing file is replaced)."),
+        None, "--output", "-o", help="Write a streamed format (jsonl, conll, spans, labelstudio, html) here, chunk by chunk, "
+        "instead of stdout (an existing file is replaced)."),
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted --output jsonl: keep its complete lines and tag only the rest of the input."),
     input_format: InputFormat = typer.Option(InputFormat.auto, help=INPUT_FORMAT_HELP),
@@ -279,7 +293,7 @@ def predict(
 ) -> None:
     """Tag texts: words with tags, and entity spans with character offsets into the input.
 
-    jsonl, conll, spans and labelstudio are streamed: texts are read, tagged and
+    jsonl, conll, spans, labelstudio and html are streamed: texts are read, tagged and
     written a chunk of 2,048 at a time, so memory stays bounded and output
     record i answers input line i. table, json and tagged input are tagged in memory.
     """

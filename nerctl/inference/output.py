@@ -7,7 +7,7 @@ when the input was tagged); json one array; spans one doccano/Prodigy record
 a line (jsonl.spans_record) and labelstudio a list of pre-annotated tasks
 (labelstudio.prediction_task), both re-importable into the annotation tool. Streaming keeps memory bounded by
 a chunk of texts, and a resumed jsonl output ends byte for byte as an
-uninterrupted one.
+uninterrupted one. html is one page (html.py) that carries its records a chunk at a time.
 """
 from __future__ import annotations
 
@@ -25,27 +25,60 @@ from ..data.formats.labelstudio import FROM_NAME, TO_NAME, result
 from .tagger import CHUNK_TEXTS, Doc, Tagger
 
 
-def render(results: Iterable[Doc], fmt: str, model_version: str | None = None) -> str:
+def render(results: Iterable[Doc], fmt: str, tagger: Tagger | None = None) -> str:
     """Text for stdout in one of OUTPUT_FORMATS ('table' is rendered by the CLI).
 
-    `model_version` names the model in Label Studio's predictions (the run's name)."""
+    `tagger` names the model in Label Studio's predictions and gives an html page its facts."""
     results = list(results)
-    if fmt == "jsonl":
-        return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results)
-    if fmt == "spans":
-        return "".join(json.dumps(spans_record(r), ensure_ascii=False) + "\n" for r in results)
-    if fmt == "labelstudio":
-        return "[\n" + _task_lines(results, model_version) + ("\n" if results else "") + "]\n"
     if fmt == "json":
         return json.dumps([r.to_dict() for r in results], ensure_ascii=False, indent=2) + "\n"
-    if fmt == "conll":
-        lines = []
-        for r in results:
-            for i, w in enumerate(r.words):
-                lines.append("\t".join((w.text, r.gold[i], w.tag) if r.gold is not None else (w.text, w.tag)))
-            lines.append("")
-        return "\n".join(lines) + ("\n" if lines else "")
-    raise ValueError(f"unknown format {fmt}")
+    writer = _Writer(fmt, tagger)
+    return writer.start() + writer.chunk(results, 0) + writer.end(len(results))
+
+
+class _Writer:
+    """How a streamed format starts, writes each chunk of records, and ends.
+
+    labelstudio is one JSON list ("[" first, a task a line, "]" once the input ends);
+    html one page (its head, a block of records a chunk, the script last); the others
+    are only their records."""
+
+    def __init__(self, fmt: str, tagger: Tagger | None):
+        if fmt not in STREAM_FORMATS:
+            raise InputError(f"format {fmt} cannot be streamed: choose one of {', '.join(STREAM_FORMATS)}")
+        self.fmt, self.tagger = fmt, tagger
+        self.model_version = tagger.name if tagger is not None else None
+
+    def start(self) -> str:
+        if self.fmt == "html":
+            from .html import page_head
+
+            facts = self.tagger.facts() if self.tagger is not None else {}
+            title = f"nerctl predict: {facts['model']}" if facts.get("model") else "nerctl predict"
+            return page_head(title, {"facts": facts, "types": facts.get("types", []),
+                                     "min_score": self.tagger.min_score if self.tagger is not None else 0.0})
+        return "[\n" if self.fmt == "labelstudio" else ""
+
+    def chunk(self, results: list[Doc], written: int) -> str:
+        """The records of `results`, `written` records having gone before them."""
+        if self.fmt == "labelstudio":
+            return (",\n" if written and results else "") + _task_lines(results, self.model_version)
+        if self.fmt == "html":
+            from .html import records_block
+
+            return records_block([r.to_dict() for r in results]) if results else ""
+        if self.fmt == "conll":
+            return "".join("".join("\t".join((w.text, r.gold[i], w.tag) if r.gold is not None else (w.text, w.tag))
+                                   + "\n" for i, w in enumerate(r.words)) + "\n" for r in results)
+        record = spans_record if self.fmt == "spans" else Doc.to_dict
+        return "".join(json.dumps(record(r), ensure_ascii=False) + "\n" for r in results)
+
+    def end(self, written: int) -> str:
+        if self.fmt == "html":
+            from .html import page_tail
+
+            return page_tail()
+        return ("\n" if written else "") + "]\n" if self.fmt == "labelstudio" else ""
 
 
 def _task_lines(results: list[Doc], model_version: str | None) -> str:
@@ -60,24 +93,18 @@ def write_stream(tagger: Tagger, texts: Iterable[str], sink: TextIO, fmt: str = 
     A killed job leaves every finished chunk in `sink` and at most a partial
     last record. `progress(docs)` is called with the records of each chunk written.
     `done`, with the texts from `resume_output`: records already in `sink`.
-    labelstudio writes one JSON list: "[" first, tasks a line, "]" once the input ends.
     """
-    if fmt not in STREAM_FORMATS:
-        raise InputError(f"format {fmt} cannot be streamed: choose one of {', '.join(STREAM_FORMATS)}")
-    listed = fmt == "labelstudio"
-    sink.write("[\n" if listed else "")
+    writer = _Writer(fmt, tagger)
+    sink.write(writer.start())
     written, drop = 0, done % chunk_size  # the already written head of a resumed chunk
     for results in tagger.tag_chunks(texts, chunk_size):
         results, drop = results[drop:], 0
-        if listed:
-            sink.write((",\n" if written and results else "") + _task_lines(results, tagger.name))
-        else:
-            sink.write(render(results, fmt))
+        sink.write(writer.chunk(results, written))
         sink.flush()
         written += len(results)
         if progress:
             progress(results)
-    sink.write(("\n" if written else "") + "]\n" if listed else "")
+    sink.write(writer.end(written))
     return written
 
 

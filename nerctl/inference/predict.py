@@ -114,6 +114,6 @@ def _written(tagger: Tagger, job: PredictJob, results: list[Doc], reporter) -> l
     if job.fmt == "table":
         return results
     with open_output(job.output) as out:
-        out.write(render(results, job.fmt, tagger.name))
+        out.write(render(results, job.fmt, tagger))
         out.flush()  # here, where the CLI's error handling sees a closed pipe
     return None

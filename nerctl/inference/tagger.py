@@ -159,7 +159,7 @@ class Tagger:
     def __init__(self, forward, tokenizer: PieceTokenizer, label_map: LabelMap, max_len: int,
                  batch_size: int = 64, decoder: str = "viterbi", transitions: Transitions | None = None,
                  engine: EngineChoice | None = None, name: str | None = None, temperature: float = 1.0,
-                 min_score: float = 0.0, words: str = DEFAULT_WORDS):
+                 min_score: float = 0.0, words: str = DEFAULT_WORDS, run: RunDir | None = None):
         if decoder not in DECODERS:
             raise InputError(f"unknown decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
         if forward.num_labels != len(label_map.labels):
@@ -169,6 +169,7 @@ class Tagger:
         self.transitions = transitions  # a CRF head's learned scores, used by Viterbi
         self.engine = engine  # the engines.EngineChoice that runs `forward` (from_run's choice)
         self.name = name  # the run's name (Label Studio's model_version)
+        self.run = run  # the finished run it was loaded from (from_run), for `facts`
         if words not in WORD_RULES:
             raise InputError(f"unknown words rule {words!r}: choose one of {', '.join(WORD_RULES)}")
         self.words = words  # the --words rule raw text is split by (the run's)
@@ -196,7 +197,20 @@ class Tagger:
         return cls(forward, PieceTokenizer.from_folder(run.tokenizer), label_map, config.max_len,
                    batch_size or config.eval_batch_size, transitions=Transitions.load(folder or run.best, label_map.labels),
                    engine=engine, name=run.path.name, temperature=run.read_temperature(), min_score=min_score,
-                   words=words or config.words)
+                   words=words or config.words, run=run)
+
+    def facts(self) -> dict:
+        """What /v1/model and the HTML pages say of this model: its run, labels, types, scores, engine."""
+        facts = {"model": self.name, "labels": list(self.label_map.labels), "types": self.label_map.types,
+                 "max_len": self.encoder.max_len, "engine": self.engine.to_dict() if self.engine else None,
+                 "temperature": self.temperature}
+        if self.run is not None:
+            summary, saved = self.run.read_summary(), self.run.read_config()
+            facts |= {"base_model": saved.config.model,
+                      "data": {k: self.run.portable(str(v)) for k, v in saved.resolved.items() if k != "model"},
+                      "best_epoch": summary.get("best_epoch"), "best_dev_f1": summary.get("best_dev_f1"),
+                      "test_f1": summary.get("test", {}).get("f1")}
+        return facts
 
     def with_transitions(self, transitions: Transitions | None) -> "Tagger":
         """This tagger (the same forward) decoding with other CRF scores: training's dev tagger each epoch."""

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
@@ -209,6 +209,16 @@ def _add_routes(app) -> None:
             return error_response(503, NO_MODEL)
         return _model_facts(request.app)
 
+    @app.get("/", summary="A page to try the model in a browser", response_class=HTMLResponse,
+             responses={200: {"description": "The page (text/html); with --label-studio, a client that does not "
+                              "ask for HTML gets Label Studio's health record (JSON)."}})
+    async def page(request: Request):
+        if request.app.state.settings.label_studio and "text/html" not in request.headers.get("accept", ""):
+            from .labelstudio import health_record  # Label Studio's probe of an ML backend asks / too
+
+            return health_record(request.app)
+        return page_response(request.app.state.settings)
+
     @app.get("/health", summary="The process is alive")
     async def health(request: Request):
         if request.app.state.settings.label_studio:  # the shape Label Studio's probe expects
@@ -230,17 +240,18 @@ def _add_routes(app) -> None:
         return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
-def _model_facts(app) -> dict:
-    from ..artifacts.rundir import RunDir
+def page_response(settings: ServeSettings) -> HTMLResponse:
+    """The page, with a policy that lets it run its own inline script and style and call this server only."""
+    from ..inference.html import content_security_policy, live_page
 
-    run, tagger = RunDir(app.state.run_path), app.state.tagger
-    summary, saved = run.read_summary(), run.read_config()
-    return {"model": run_name(app), "labels": list(tagger.label_map.labels), "max_len": tagger.encoder.max_len,
-            "engine": tagger.engine.to_dict(), "base_model": saved.config.model,
-            "data": {k: run.portable(str(v)) for k, v in saved.resolved.items() if k != "model"},
-            "best_epoch": summary.get("best_epoch"), "best_dev_f1": summary.get("best_dev_f1"),
-            "test_f1": summary.get("test", {}).get("f1"),
-            "temperature": tagger.temperature, "min_score": app.state.settings.min_score}
+    return HTMLResponse(live_page(auth=settings.api_key is not None), headers={
+        "Content-Security-Policy": content_security_policy(live=True) + "; frame-ancestors 'none'",
+        "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
+
+
+def _model_facts(app) -> dict:
+    """/v1/model: the served tagger's facts (run, labels, types, scores, engine) and the served --min-score."""
+    return app.state.tagger.facts() | {"model": run_name(app), "min_score": app.state.settings.min_score}
 
 
 def _add_middleware(app, settings: ServeSettings, metrics: Metrics) -> None:

@@ -166,10 +166,6 @@ def add_label_studio_routes(app) -> None:
     """The ML backend routes, on the app `serving/app.py` made."""
     app.state.label_studio_configs = {}  # project id -> its checked LabelingConfig
 
-    @app.get("/", summary="Label Studio's health probe")
-    async def root(request: Request):
-        return health_record(request.app)
-
     @app.post("/setup", summary="Label Studio: check the project's labeling config")
     async def setup(body: SetupRequest, request: Request):
         if body.hostname and not request.app.state.learner.client.url:
