@@ -53,6 +53,11 @@ class Watched:
             Number(m.closest('li').dataset.index), m.dataset.type, m.querySelector('.ent-text').textContent,
             Number(m.dataset.start), Number(m.dataset.end)])""")]
 
+    def texts(self) -> list[str]:
+        """Each result's text as shown: its text nodes and its highlights' words (not their type and score)."""
+        return self.page.eval_on_selector_all("#results p.text", """ps => ps.map(p => [...p.childNodes].map(
+            n => n.nodeType === Node.TEXT_NODE ? n.data : n.querySelector('.ent-text').textContent).join(''))""")
+
     def serious_violations(self) -> list[str]:
         from axe_playwright_python.sync_playwright import Axe
 
@@ -93,8 +98,7 @@ def test_the_served_page_shows_what_the_api_answers(browser, server):
     status, answer, _ = server.request("POST", "/v1/ner", {"texts": SENTENCES})
     assert status == 200
     assert watched.marks() == expected_marks(answer["results"])
-    shown = watched.page.eval_on_selector_all("#results p.text", "ps => ps.map(p => p.textContent)")
-    assert len(shown) == len(SENTENCES)
+    assert watched.texts() == SENTENCES
     facts = watched.page.text_content("#facts")
     assert server.request("GET", "/v1/model")[1]["model"] in facts
     assert not watched.errors and not watched.dialogs
@@ -108,10 +112,7 @@ def test_hostile_text_runs_nothing_and_shows_literally(browser, server):
     watched.page.fill("#texts", "\n".join(HOSTILE))
     watched.page.click("#tag")
     watched.page.wait_for_selector("#results li.result")
-    shown = watched.page.eval_on_selector_all("#results p.text", "ps => ps.map(p => p.textContent)")
-    # What is shown is the text itself (a highlight adds its type and score after its words).
-    for text, got in zip(HOSTILE, shown):
-        assert all(piece in got for piece in text.split()), (text, got)
+    assert watched.texts() == HOSTILE
     assert watched.page.query_selector_all("#results script, #results img, #results svg") == []
     assert not watched.dialogs and not watched.errors
 
@@ -159,8 +160,7 @@ def test_a_static_page_of_10000_texts_opens_pages_and_scrolls(browser, big_page)
     assert len(watched.page.query_selector_all("#results li.result")) == 50  # drawn a page at a time
     watched.page.click("#last")
     assert watched.page.text_content("#shown") == "Texts 9,951\u201310,000 of 10,000"
-    last = watched.page.text_content("#results li.result:last-child p.text")
-    assert last.startswith(SENTENCES[9_999 % len(SENTENCES)]) and " 9999" in last
+    assert watched.texts()[-1] == f"{SENTENCES[9_999 % len(SENTENCES)]} 9999"
     watched.page.mouse.wheel(0, 20_000)
     assert watched.page.evaluate("() => new Promise(r => requestAnimationFrame(() => r(window.scrollY)))") > 0
     assert not watched.errors and not watched.requests[1:], watched.requests[1:]  # only the file itself
@@ -213,7 +213,10 @@ def test_with_an_api_key_the_page_asks_for_it_and_keeps_it_in_memory(browser, tr
 
 
 def test_evaluate_errors_as_a_page_shows_gold_beside_predicted(browser, trained_run, bio_files, tmp_path):
-    result = CliRunner().invoke(app, ["evaluate", str(trained_run), "--file", str(bio_files["test"]),
+    wrong_gold = tmp_path / "wrong.bio"  # the tiny model tags its test file right: make its gold wrong
+    wrong_gold.write_text(bio_files["test"].read_text(encoding="utf-8").replace("B-TITLE\tjaws", "O\tjaws"),
+                          encoding="utf-8")
+    result = CliRunner().invoke(app, ["evaluate", str(trained_run), "--file", str(wrong_gold),
                                       "--errors", "5", "--format", "html"])
     assert result.exit_code == 0, result.output
     page_file = tmp_path / "errors.html"
@@ -222,7 +225,8 @@ def test_evaluate_errors_as_a_page_shows_gold_beside_predicted(browser, trained_
     watched.page.goto(page_file.as_uri())
     sides = watched.page.query_selector_all("#results .side")
     assert sides and len(sides) <= 5
-    assert watched.page.query_selector_all("#results mark.miss, #results mark.wrong")
+    assert watched.page.query_selector_all("#results mark.wrong")  # "jaws" is predicted, not gold
+    assert "wrong" in watched.page.text_content("#results mark.wrong")
     assert not watched.errors
 
 

@@ -6,6 +6,7 @@ words joined by spaces, with its gold spans ("gold_entities") and predicted ones
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 from ..data.tags import entity_spans
@@ -25,7 +26,7 @@ def error_record(item: dict) -> dict:
         at += len(word) + 1
     return {"text": " ".join(words), "gold_entities": _entities(words, item["gold"], starts),
             "entities": _entities(words, item["pred"], starts), "errors": item["errors"],
-            "source": item["source"], "line": item["line"]}
+            "source": Path(item["source"]).name if item["source"] else None, "line": item["line"]}
 
 
 def errors_page(metrics: dict, facts: dict, where: str) -> str:
