@@ -141,13 +141,13 @@ def test_offsets_stay_right_in_any_script(browser, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def big_page(trained_run, tmp_path_factory) -> Path:
+def big_page(served_run, tmp_path_factory) -> Path:
     """`predict --format html` of 10,000 texts, streamed to a file."""
     folder = tmp_path_factory.mktemp("big")
     lines = folder / "texts.txt"
     lines.write_text("".join(f"{SENTENCES[i % len(SENTENCES)]} {i}\n" for i in range(10_000)), encoding="utf-8")
     out = folder / "page.html"
-    result = CliRunner().invoke(app, ["predict", "--run", str(trained_run), "-f", str(lines), "--format", "html",
+    result = CliRunner().invoke(app, ["predict", "--run", str(served_run), "-f", str(lines), "--format", "html",
                                       "-o", str(out)])
     assert result.exit_code == 0, result.output
     return out

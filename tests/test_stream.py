@@ -156,7 +156,7 @@ def test_cli_output_resume_and_usage_errors(trained_run, tmp_path):
     for args, message in [
         (["--resume"], "--resume needs --output FILE, --format jsonl and text input"),
         (["--output", str(out), "--format", "conll", "--resume"], "--resume needs --output FILE"),
-        (["--output", str(out), "--format", "table"], "--output writes jsonl, conll, spans or labelstudio, not table"),
+        (["--output", str(out), "--format", "table"], "--output writes jsonl, conll, spans, labelstudio or html, not table"),
         (["--output", str(big)], "is the input file"),
     ]:
         result = runner.invoke(app, [*base, *args])
