@@ -84,6 +84,8 @@ def test_health_answers_in_label_studios_shape_without_auth(backend, trained_run
     for path in ("/health", "/"):
         assert backend.request("GET", path)[:2] == (200, {"status": "UP", "model_class": "nerctl",
                                                           "model_version": trained_run.name})
+    status, page, headers = backend.request("GET", "/", headers={"Accept": "text/html,*/*"})  # a browser
+    assert status == 200 and page.startswith("<!doctype html>") and "Content-Security-Policy" in headers
 
 
 def test_setup_accepts_a_config_that_matches_the_model_and_names_any_mismatch(backend, trained_run):

@@ -108,6 +108,16 @@ def test_model_health_ready_metrics_and_docs(server, trained_run):
     assert 'nerctl_requests_total{path="/health",status="200"}' in metrics
 
 
+def test_the_page_comes_with_its_policy(server):
+    """GET / is the page (tests/test_browser.py drives it), sent with the policy that lets only its own code run."""
+    from nerctl.inference.html import content_security_policy
+
+    status, page, headers = server.request("GET", "/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html") and 'id="texts"' in page
+    assert headers["Content-Security-Policy"] == content_security_policy(live=True) + "; frame-ancestors 'none'"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
 @pytest.mark.parametrize("raw, status, message", [
     (b"{bad", 422, "body: invalid JSON"),
     (b'{"texts": "one"}', 422, "texts: Input should be a valid list"),

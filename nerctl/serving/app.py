@@ -27,7 +27,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
@@ -216,7 +216,7 @@ def _add_routes(app) -> None:
         if request.app.state.settings.label_studio and "text/html" not in request.headers.get("accept", ""):
             from .labelstudio import health_record  # Label Studio's probe of an ML backend asks / too
 
-            return health_record(request.app)
+            return JSONResponse(health_record(request.app))
         return page_response(request.app.state.settings)
 
     @app.get("/health", summary="The process is alive")
