@@ -119,7 +119,9 @@ def test_the_page_comes_with_its_policy(server):
 
 
 @pytest.mark.parametrize("raw, status, message", [
-    (b"{bad", 422, "body: invalid JSON"),
+    (b"{bad", 400, "body: invalid JSON"),
+    (b'{"texts": ["\xff"]}', 400, "body: not UTF-8 JSON"),
+    (b'{"texts": ["\\ud800"]}', 400, "lone surrogate"),
     (b'{"texts": "one"}', 422, "texts: Input should be a valid list"),
     (b'{"texts": [1]}', 422, "texts.0: Input should be a valid string"),
     (b'{"text": ["a"]}', 422, "texts: Field required"),

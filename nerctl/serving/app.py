@@ -19,29 +19,52 @@ import base64
 import hmac
 import json
 import os
+import re
 import signal
 import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from .batcher import Batcher, QueueFull
-from .common import NO_MODEL, error_response, run_name
+from .common import BODY_ERRORS, INTERNAL_ERROR, NO_MODEL, error_response, error_responses, run_name
 from .settings import ServeSettings
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 # Label Studio's routes (serving/labelstudio.py): guarded by the API key like /v1/.
 LABEL_STUDIO_PATHS = ("/setup", "/predict", "/webhook", "/train", "/versions")
+# JSON's escape of a surrogate (UTF-8 itself cannot hold one): a pair is one character, one alone no Unicode.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+UNPARSEABLE = {UnicodeDecodeError: "body: not UTF-8 JSON", RecursionError: "body: JSON nested too deep"}
 KNOWN_PATHS = ("/v1/ner", "/v1/model", "/health", "/ready", "/metrics", "/docs", "/", *LABEL_STUDIO_PATHS)
 
 SETTINGS_ENV = "NERCTL_SERVE_SETTINGS"  # how `serve` hands its settings to uvicorn's worker processes
+
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again (when the queue is full).",
+                               "schema": {"type": "integer"}}}
+NER_ERRORS = error_responses({**BODY_ERRORS, 413: "The body is over --max-body-bytes, it has more than --max-texts "
+                              "texts, or a text has more than --max-words words.",
+                              503: "No model yet, or more than --max-queue texts waiting (then with Retry-After).",
+                              **INTERNAL_ERROR})
+NER_ERRORS[503]["headers"] = RETRY_AFTER
+MODEL_ERRORS = error_responses({503: "No model yet (Label Studio mode, before its first version).", **INTERNAL_ERROR})
+# How the guarded routes authenticate, declared in the OpenAPI document when an API key is set (authorized() checks).
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "The API key (--api-key-file or NERCTL_API_KEY)."},
+    "basic": {"type": "http", "scheme": "basic", "description": "Any user name, the API key as the password (how "
+              "Label Studio authenticates to an ML backend)."},
+}
+UNAUTHORIZED = {"description": "Missing or wrong API key.",
+                "headers": {"WWW-Authenticate": {"description": "The scheme to use.", "schema": {"type": "string"}}},
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
 
 
 def serve(settings: ServeSettings) -> None:
@@ -77,6 +100,11 @@ def authorized(header: str | None, key: str | None) -> bool:
     elif scheme.lower() != "bearer":
         return False
     return hmac.compare_digest(given.strip().encode(), key.encode())
+
+
+def guarded(settings: ServeSettings, path: str) -> bool:
+    """Whether `path` needs the API key (when one is set): /v1/, and Label Studio's routes."""
+    return path.startswith("/v1/") or (settings.label_studio and path in LABEL_STUDIO_PATHS)
 
 
 def create_app(settings: ServeSettings):
@@ -116,7 +144,30 @@ def create_app(settings: ServeSettings):
 
         add_label_studio_routes(app)
     _add_middleware(app, settings, metrics)
+    _document_settings(app, settings)
     return app
+
+
+def _document_settings(app, settings: ServeSettings) -> None:
+    """Add to the OpenAPI document what the settings decide: the most texts a request may hold, the JSON that /
+    gives Label Studio, and with an API key which routes need it and how (Bearer; Label Studio's Basic too)."""
+    build = app.openapi  # FastAPI's: builds the document once, then answers the same dict
+
+    def openapi() -> dict[str, Any]:
+        document = build()
+        document["components"]["schemas"]["NerRequest"]["properties"]["texts"]["maxItems"] = settings.max_texts
+        if settings.label_studio:
+            document["paths"]["/"]["get"]["responses"]["200"]["content"]["application/json"] = {
+                "schema": {"type": "object"}}
+        if settings.api_key is not None:
+            document["components"]["securitySchemes"] = SECURITY_SCHEMES
+            for path, operations in document["paths"].items():
+                for operation in operations.values() if guarded(settings, path) else ():
+                    operation["security"] = [{"bearer": []}] + ([{"basic": []}] if path in LABEL_STUDIO_PATHS else [])
+                    operation["responses"]["401"] = UNAUTHORIZED
+        return document
+
+    app.openapi = openapi
 
 
 class Metrics:
@@ -142,18 +193,22 @@ class Metrics:
 
 
 def _add_error_handlers(app) -> None:
-    """Every error as JSON: validation (422 naming the field), HTTP errors, and anything unexpected (500)."""
+    """Every error as JSON: an unparseable body (400), validation (422 naming the field), HTTP errors, and
+    anything unexpected (500)."""
     @app.exception_handler(RequestValidationError)
     async def invalid(request, err):
         first = err.errors()[0] if err.errors() else {"loc": ("body",), "msg": "invalid request"}
         if first.get("type") == "json_invalid":
-            return error_response(422, f"body: invalid JSON at character {first['loc'][-1]}")
+            return error_response(400, f"body: invalid JSON at character {first['loc'][-1]}")
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "body"
         return error_response(422, f"{where}: {first.get('msg', 'invalid')}")
 
     @app.exception_handler(HTTPException)
     async def http_error(request, err):
-        return error_response(err.status_code, str(err.detail), getattr(err, "headers", None))
+        # FastAPI's 400 says only "There was an error parsing the body": say which.
+        unparseable = next((m for kind, m in UNPARSEABLE.items() if isinstance(err.__cause__, kind)), None)
+        message = unparseable if err.status_code == 400 and unparseable else str(err.detail)
+        return error_response(err.status_code, message, getattr(err, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(request, err):
@@ -165,12 +220,55 @@ def _add_error_handlers(app) -> None:
 
 
 class NerRequest(BaseModel):
-    """The body of POST /v1/ner."""
+    """The body of POST /v1/ner (strict: `false` is not a min_score; the document's maxItems is --max-texts)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     texts: list[str] = Field(description="Texts to tag; each result is the record `nerctl predict` writes.")
     min_score: float | None = Field(None, ge=0.0, le=1.0, description="Leave out entities scored under this "
                                     "(their words tagged O) [default: serve's --min-score].")
+
+
+class EntityRecord(BaseModel):
+    type: str
+    text: str
+    start: int = Field(description="Offset of its first character in the text (code points).")
+    end: int
+    score: float
+
+
+class WordRecord(BaseModel):
+    word: str
+    start: int
+    end: int
+    tag: str
+    score: float
+
+
+class Record(BaseModel):
+    """One text's result: the record `nerctl predict --format jsonl` writes."""
+
+    text: str
+    uncertainty: float
+    entities: list[EntityRecord]
+    words: list[WordRecord]
+
+
+class NerAnswer(BaseModel):
+    """The answer of POST /v1/ner: a record per text, in order."""
+
+    model: str | None = Field(description="The served run.")
+    results: list[Record]
+
+
+class ModelFacts(BaseModel):
+    """GET /v1/model: the served run, its labels and engine, its scores (and more facts of the run)."""
+
+    model: str | None
+    labels: list[str]
+    max_len: int
+    engine: dict[str, Any] | None
+    temperature: float
+    min_score: float
 
 
 def _no_model(texts: list[str]) -> list:
@@ -178,7 +276,7 @@ def _no_model(texts: list[str]) -> list:
 
 
 def _add_routes(app) -> None:
-    @app.post("/v1/ner", summary="Tag texts")
+    @app.post("/v1/ner", summary="Tag texts", responses={200: {"model": NerAnswer}, **NER_ERRORS})
     async def ner(body: NerRequest, request: Request):
         started = time.perf_counter()
         settings = request.app.state.settings
@@ -203,7 +301,7 @@ def _add_routes(app) -> None:
         payload = {"model": run_name(request.app), "results": results}
         return Response(json.dumps(payload, ensure_ascii=False), media_type="application/json")
 
-    @app.get("/v1/model", summary="The model and its run")
+    @app.get("/v1/model", summary="The model and its run", responses={200: {"model": ModelFacts}, **MODEL_ERRORS})
     async def model(request: Request):
         if request.app.state.tagger is None:
             return error_response(503, NO_MODEL)
@@ -227,13 +325,14 @@ def _add_routes(app) -> None:
             return health_record(request.app)
         return {"status": "ok"}
 
-    @app.get("/ready", summary="The model is loaded")
+    @app.get("/ready", summary="The model is loaded",
+             responses=error_responses({503: "The model is not loaded yet."}))
     async def ready(request: Request):
         if not request.app.state.ready:
             return error_response(503, "the model is not loaded yet")
         return {"status": "ready"}
 
-    @app.get("/metrics", summary="Prometheus metrics")
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
     async def metrics(request: Request):
         from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -265,7 +364,7 @@ def _add_middleware(app, settings: ServeSettings, metrics: Metrics) -> None:
 
 
 class _Guard:
-    """ASGI middleware: counts every answer by status, checks the API key on /v1/, caps the body size."""
+    """ASGI middleware: counts every answer by status, checks the API key (guarded()), caps the body size."""
 
     def __init__(self, app, settings: ServeSettings, metrics: Metrics):
         self.app, self.settings, self.metrics = app, settings, metrics
@@ -284,8 +383,7 @@ class _Guard:
             refusal = self._refusal(scope)
             if refusal is None and scope["method"] in ("POST", "PUT", "PATCH"):
                 body = await self._body(receive)
-                refusal = None if body is not None else error_response(
-                    413, f"body over {self.settings.max_body_bytes} bytes")
+                refusal = _body_refusal(body, self.settings.max_body_bytes)
                 receive = _replay(body, receive)
             if refusal is not None:
                 return await refusal(scope, receive, counted_send)
@@ -296,11 +394,10 @@ class _Guard:
 
     def _refusal(self, scope):
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        label_studio = self.settings.label_studio and scope["path"] in LABEL_STUDIO_PATHS
-        if (scope["path"].startswith("/v1/") or label_studio) and not authorized(headers.get("authorization"),
-                                                                                 self.settings.api_key):
+        key = self.settings.api_key
+        if guarded(self.settings, scope["path"]) and not authorized(headers.get("authorization"), key):
             # Label Studio authenticates to an ML backend with HTTP Basic, the key as the password.
-            challenge = 'Basic realm="nerctl"' if label_studio else "Bearer"
+            challenge = 'Basic realm="nerctl"' if scope["path"] in LABEL_STUDIO_PATHS else "Bearer"
             return error_response(401, "missing or wrong API key (Authorization: Bearer KEY, or Basic with "
                                   "the key as password)", {"WWW-Authenticate": challenge})
         length = headers.get("content-length", "")
@@ -320,6 +417,22 @@ class _Guard:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+def _body_refusal(body: bytes | None, limit: int):
+    """413 for a body over the limit; 400 for JSON with a lone surrogate, which no tokenizer, XML parser or
+    answer (UTF-8) can take: refused here, before any of them fails with a 500."""
+    if body is None:
+        return error_response(413, f"body over {limit} bytes")
+    if SURROGATE_ESCAPE.search(body) is None:  # nearly every body: no surrogate at all
+        return None
+    try:
+        json.dumps(json.loads(body), ensure_ascii=False).encode("utf-8")  # a surrogate pair is one character
+    except UnicodeEncodeError as err:
+        return error_response(400, f"body: a lone surrogate ({err.object[err.start]!r}) is not Unicode")
+    except (ValueError, RecursionError):
+        pass  # not JSON: FastAPI's parser says what is wrong
+    return None
 
 
 def _replay(body: bytes | None, receive):

@@ -13,7 +13,8 @@ neither loads or trains anything. The labeling config (sent with /setup and
 holds the text (data/formats/labelstudio.py parses it). A config nerctl cannot
 serve is a 400 naming the mismatch; Label Studio shows only "400 Client Error
 ... /setup" and points to the backend's console, so the reason is logged on
-stderr too. A malformed body is a 422 naming the field, never a 500.
+stderr too. A malformed body is a 422 naming the field (400 if it is not JSON), never a 500;
+the bodies are read strictly (`true` is no project id), as the OpenAPI document declares them.
 Predictions go through the server's batcher (serving/batcher.py), so Label
 Studio's requests and /v1/ner's share batches.
 """
@@ -31,15 +32,23 @@ from ..core.errors import InputError
 from ..data.formats.labelstudio import LabelingConfig, parse_labeling_config
 from ..data.tags import entity_type
 from ..inference.output import prediction
-from .common import error_response, run_name
+from .common import BODY_ERRORS, INTERNAL_ERROR, error_response, error_responses, run_name
 
 MODEL_CLASS = "nerctl"
+SETUP_ERRORS = error_responses({**BODY_ERRORS, **INTERNAL_ERROR, 400: "The body cannot be parsed, or its labeling "
+                                "config is one nerctl cannot serve (the message says why)."})
+PREDICT_ERRORS = error_responses({**BODY_ERRORS, **INTERNAL_ERROR, 400: "The body cannot be parsed, or its labeling "
+                                  "config is one nerctl cannot serve, or there is none (no label_config and no /setup "
+                                  "for the project).", 422: "Valid JSON of the wrong shape, or a task without the "
+                                  "labeling config's text field; the message names it."})
+EVENT_ERRORS = error_responses({**BODY_ERRORS, **INTERNAL_ERROR, 400: "The body cannot be parsed, or the project's "
+                                "label_config is not a labeling config nerctl can read."})
 
 
 class SetupRequest(BaseModel):
     """POST /setup, as Label Studio sends it (other fields it may add are ignored)."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, strict=True)
     project: str | int | None = Field(None, description='"<project id>.<timestamp>"')
     label_config: str = Field(alias="schema", description="The project's labeling config (XML).")
     hostname: str | None = None  # Label Studio's address: where annotations are pulled from, unless LABEL_STUDIO_URL
@@ -48,7 +57,7 @@ class SetupRequest(BaseModel):
 
 
 class Task(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     id: int | str | None = None
     data: dict[str, Any]
 
@@ -56,7 +65,7 @@ class Task(BaseModel):
 class PredictRequest(BaseModel):
     """POST /predict, as Label Studio sends it."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     tasks: list[Task]
     label_config: str | None = Field(None, description="The project's labeling config (XML).")
     project: str | int | None = None
@@ -67,7 +76,7 @@ class PredictRequest(BaseModel):
 class WebhookRequest(BaseModel):
     """POST /webhook: Label Studio's project webhooks and its START_TRAINING."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     action: str
     project: dict[str, Any] | None = None  # id, label_config, ... (the project's serialisation)
 
@@ -75,9 +84,38 @@ class WebhookRequest(BaseModel):
 class TrainRequest(BaseModel):
     """POST /train (Label Studio before its START_TRAINING webhook): the tasks come along, but are pulled again."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     project: str | int | None = None
     label_config: str | None = None
+
+
+class SetupAnswer(BaseModel):
+    model_version: str | None = Field(description="The served run (None before the first version).")
+
+
+class Prediction(BaseModel):
+    """One task's prediction, as Label Studio reads it."""
+
+    result: list[dict[str, Any]] = Field(description="A `labels` result per entity, with its score.")
+    score: float = Field(description="How sure the model is of the task (1 - uncertainty).")
+    model_version: str
+
+
+class PredictAnswer(BaseModel):
+    results: list[Prediction] = Field(description="One per task, in order (none before the first version).")
+    model_version: str | None
+
+
+class VersionsAnswer(BaseModel):
+    versions: list[str] = Field(description="The served version first, then the others trained.")
+    served: str | None
+    training: str | None = Field(description="The version being trained, if any.")
+    details: list[dict[str, Any]] = Field(description="Each version trained, and how it fared against the served one.")
+
+
+class EventAnswer(BaseModel):
+    status: str = Field(description='What the learner did: "training started", ..., or "Unknown event".')
+    action: str
 
 
 def on_training_event(app, action: str, project: dict[str, Any] | None):
@@ -166,7 +204,8 @@ def add_label_studio_routes(app) -> None:
     """The ML backend routes, on the app `serving/app.py` made."""
     app.state.label_studio_configs = {}  # project id -> its checked LabelingConfig
 
-    @app.post("/setup", summary="Label Studio: check the project's labeling config")
+    @app.post("/setup", summary="Label Studio: check the project's labeling config",
+              responses={200: {"model": SetupAnswer}, **SETUP_ERRORS})
     async def setup(body: SetupRequest, request: Request):
         if body.hostname and not request.app.state.learner.client.url:
             request.app.state.learner.client.url = body.hostname  # where to pull annotations from
@@ -179,7 +218,8 @@ def add_label_studio_routes(app) -> None:
             return error_response(400, str(err))
         return {"model_version": run_name(request.app)}
 
-    @app.post("/predict", summary="Label Studio: pre-annotate tasks")
+    @app.post("/predict", summary="Label Studio: pre-annotate tasks",
+              responses={200: {"model": PredictAnswer}, **PREDICT_ERRORS})
     async def predict(body: PredictRequest, request: Request):
         try:
             config = served_config(request.app, body.label_config, body.project)
@@ -196,7 +236,8 @@ def add_label_studio_routes(app) -> None:
         return {"results": [prediction(doc, version, config.from_name, config.to_name) for doc in docs],
                 "model_version": version}
 
-    @app.get("/versions", summary="Label Studio: the model versions trained, and how each fared")
+    @app.get("/versions", summary="Label Studio: the model versions trained, and how each fared",
+             responses={200: {"model": VersionsAnswer}})
     async def versions(request: Request):
         learner = request.app.state.learner
         trained = [v.__dict__ for v in learner.state.versions]
@@ -205,11 +246,12 @@ def add_label_studio_routes(app) -> None:
         return {"versions": names, "served": served, "training": learner.state.training,
                 "details": trained}
 
-    @app.post("/webhook", summary="Label Studio: an event (annotations, START_TRAINING)")
+    @app.post("/webhook", summary="Label Studio: an event (annotations, START_TRAINING)",
+              responses={200: {"model": EventAnswer}, **EVENT_ERRORS})
     async def webhook(body: WebhookRequest, request: Request):
         return on_training_event(request.app, body.action, body.project)
 
-    @app.post("/train", summary="Label Studio (legacy): train")
+    @app.post("/train", summary="Label Studio (legacy): train", responses={200: {"model": EventAnswer}, **EVENT_ERRORS})
     async def train(body: TrainRequest, request: Request):
         project = {"id": str(body.project).split(".")[0], "label_config": body.label_config} if body.project else None
         return on_training_event(request.app, "START_TRAINING", project)
