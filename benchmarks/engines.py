@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Inference engines side by side: the same trained run's forward + decode on all of engtest.
 
-    .venv/bin/python benchmarks/engines.py --run RUN [--only NAME ...] [--repeats 3]
+    .venv/bin/python benchmarks/engines.py --run RUN [RUN ...] [--only NAME ...] [--repeats 3] [--suffix -x]
 
 In one process and one run, each candidate engine tags MIT Movie engtest
 through the same `Tagger` (tokenizing, windows, `tagging_plan` batches,
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -152,6 +153,72 @@ def _onnxruntime_int8(**options):
     return build
 
 
+def _onnxruntime_int8_smoothed(alpha: float, **options):
+    """Activation smoothing (artifacts/smoothing.py, SmoothQuant) on engtrain windows, then dynamic int8."""
+    def build(run, work: Path, calibration):
+        from nerctl.artifacts.quantize import quantize_int8
+        from nerctl.artifacts.smoothing import smooth
+        from nerctl.inference.engines.onnx import OnnxForward
+
+        smoothed = work / f"model-smoothed-{alpha}.onnx"
+        if not smoothed.exists():
+            smooth(_onnx_file(run, work), smoothed, calibration, alpha)
+        path = work / f"model-int8-{len(list(work.glob('model-int8-*')))}.onnx"
+        quantize_int8(smoothed, path, **options)
+        return OnnxForward(path)
+    return build
+
+
+def _onnxruntime_int8_static(method: str, smoothed: float | None = None):
+    """ONNX Runtime's static quantization (QDQ, MatMuls only): activation scales calibrated on engtrain windows
+    by `method` (MinMax, Percentile, Entropy), optionally after smoothing with alpha `smoothed`."""
+    def build(run, work: Path, calibration):
+        from onnx import TensorProto
+        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                              quantize_static)
+        from nerctl.artifacts.smoothing import smooth
+        from nerctl.inference.engines.onnx import OnnxForward
+
+        source = _onnx_file(run, work)
+        if smoothed is not None:
+            source, plain = work / f"model-smoothed-{smoothed}.onnx", source
+            if not source.exists():
+                smooth(plain, source, calibration, smoothed)
+        names = [i.name for i in __import__("onnx").load(str(source)).graph.input]
+
+        class Reader(CalibrationDataReader):
+            def __init__(self):
+                self.items = iter([{n: (ids if "input_ids" in n else mask) for n in names} for ids, mask in calibration])
+
+            def get_next(self):
+                return next(self.items, None)
+
+        path = work / f"model-int8-{len(list(work.glob('model-int8-*')))}.onnx"
+        quantize_static(str(source), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                        calibrate_method=getattr(CalibrationMethod, method),
+                        extra_options={"DefaultTensorType": TensorProto.FLOAT, "MatMulConstBOnly": True})
+        return OnnxForward(path)
+    return build
+
+
+# Kept in fp32 (nodes_to_exclude): the MatMuls of one role in every layer, or every MatMul of one layer: which
+# of them the int8 error comes from (names as tf2onnx writes them from the LiteRT model).
+ROLES = {"qkv": r"attention/self/(query|key|value)/", "attention-output": r"attention/output/dense",
+         "ffn-in": r"intermediate/dense", "ffn-out": r"layer_\._\d+/output/dense", "classifier": r"classifier/"}
+
+
+def _onnxruntime_int8_keeping(pattern: str, **options):
+    """Dynamic int8 with every MatMul whose name matches the regex `pattern` left in fp32."""
+    def build(run, work: Path, calibration):
+        import onnx
+
+        names = [n.name for n in onnx.load(str(_onnx_file(run, work))).graph.node
+                 if n.op_type == "MatMul" and re.search(pattern, n.name)]
+        return _onnxruntime_int8(nodes_to_exclude=names, **options)(run, work, calibration)
+    return build
+
+
 CANDIDATES = {
     "litert-fp32": litert_fp32,
     "litert-int8-dynamic": litert_int8_dynamic,
@@ -166,6 +233,15 @@ CANDIDATES = {
     "onnxruntime-int8-per-channel-reduce-range": _onnxruntime_int8(per_channel=True, reduce_range=True),
     "onnxruntime-int8-matmul-only": _onnxruntime_int8(per_channel=True, op_types_to_quantize=["MatMul"]),
     "onnxruntime-int8-nerctl": _onnxruntime_int8(**QUANTIZE_OPTIONS),
+    "onnxruntime-int8-smooth-0.5": _onnxruntime_int8_smoothed(0.5, per_channel=True),
+    "onnxruntime-int8-smooth-0.8": _onnxruntime_int8_smoothed(0.8, per_channel=True),
+    "onnxruntime-int8-static-minmax": _onnxruntime_int8_static("MinMax"),
+    "onnxruntime-int8-static-percentile": _onnxruntime_int8_static("Percentile"),
+    "onnxruntime-int8-static-smooth-0.5": _onnxruntime_int8_static("MinMax", smoothed=0.5),
+    **{f"onnxruntime-int8-fp32-{role}": _onnxruntime_int8_keeping(pattern, per_channel=True)
+       for role, pattern in ROLES.items()},
+    **{f"onnxruntime-int8-fp32-layer-{i}": _onnxruntime_int8_keeping(rf"layer_\._{i}/", per_channel=True)
+       for i in range(6)},
 }
 
 
@@ -180,11 +256,14 @@ def calibration_batches(tagger, sentences, count: int = 16, size: int = 16) -> l
     return [(b.input_ids, b.attention_mask) for b in batches]
 
 
-def measure(tagger, sentences, gold, reference, repeats: int, dev) -> dict:
+def measure(tagger, sentences, gold, reference, repeats: int, dev) -> tuple[dict, list | None]:
+    """Dev F1; with `repeats`, engtest sentences/s (best of them), F1 and agreement with `reference` too."""
     from nerctl.evaluation.scoring import score
 
-    words = [s.words for s in sentences]
     dev_f1 = score([list(s.tags) for s in dev], [t for t, _ in tagger.tags_and_scores([s.words for s in dev])])["f1"]
+    if not repeats:
+        return {"dev_f1": round(dev_f1, 4)}, None
+    words = [s.words for s in sentences]
     tagger.tags_and_scores(words[:256])  # warm-up: first shapes, lazy set-up
     best, predicted = float("inf"), []
     for _ in range(repeats):
@@ -198,19 +277,14 @@ def measure(tagger, sentences, gold, reference, repeats: int, dev) -> dict:
             "tag_agreement_with_litert_fp32": None if agreement is None else round(agreement, 5)}, flat
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", default=str(REPO / "runs" / "latest"))
-    parser.add_argument("--only", nargs="+", choices=list(CANDIDATES), default=list(CANDIDATES))
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-
+def measure_run(run_path: str, names: list[str], repeats: int) -> dict:
+    """Each candidate engine on one run: its record (or the error that stopped it), by name."""
     from nerctl.data.formats.bio import read_bio
     from nerctl.training.corpus import load_data
     from nerctl.artifacts.rundir import RunDir
     from nerctl.inference.tagger import Tagger
 
-    run = RunDir(Path(args.run))
+    run = RunDir(Path(run_path))
     config = run.read_config().config
     mirror = next(str(d) for d in DATA if (d / "engtest.bio").is_file())
     data = load_data(config, mirror)  # the run's own dev split: choices are made on dev, engtest only reported
@@ -218,13 +292,10 @@ def main() -> None:
     gold = [list(s.tags) for s in test]
     base = Tagger.from_run(run, backend="litert")
     calibration = calibration_batches(base, data.train[:2000])
-    result = new_result(cpu=cpu_model(), cpu_flags=cpu_flags(), threads=THREADS, run=args.run,
-                        sentences=len(test), engines={})
-    reference = None
+    engines, reference = {}, None
     work = Path(tempfile.mkdtemp(prefix="nerctl-engines-"))
-    names = ["litert-fp32"] + [n for n in args.only if n != "litert-fp32"]
-    for name in names:
-        print(f"[engines] {name}", file=sys.stderr, flush=True)
+    for name in ["litert-fp32"] + [n for n in names if n != "litert-fp32"]:
+        print(f"[engines] {run_path}: {name}", file=sys.stderr, flush=True)
         try:
             started = time.perf_counter()
             forward = CANDIDATES[name](run, work, calibration)
@@ -233,28 +304,63 @@ def main() -> None:
                 forward = ArrayForward(lambda ids, mask, f=forward: f(ids, mask), len(base.label_map.labels))
             tagger = Tagger(forward, base.encoder.tokenizer, base.label_map, base.encoder.max_len, base.batch_size,
                             transitions=base.transitions)
-            record, flat = measure(tagger, test, gold, reference, args.repeats, data.dev)
+            record, flat = measure(tagger, test, gold, reference, repeats, data.dev)
             record["set_up_s"] = round(set_up_s, 1)
-            if name == "litert-fp32":
+            if name == "litert-fp32" and flat is not None:
                 reference, record["tag_agreement_with_litert_fp32"] = flat, 1.0
         except Exception as err:  # noqa: BLE001 - a candidate that cannot run is a finding, not a crash
             traceback.print_exc()
             record = {"error": f"{type(err).__name__}: {str(err)[:300]}"}
-        result["engines"][name] = record
+        engines[name] = record
         print(f"[engines] {name}: {record}", file=sys.stderr, flush=True)
-    fp32 = result["engines"].get("litert-fp32", {}).get("sentences_per_s")
-    rows = ["| engine | sentences/s | vs LiteRT fp32 | dev F1 | engtest F1 | tags equal to LiteRT fp32 |",
-            "| --- | --- | --- | --- | --- | --- |"]
-    for name, r in result["engines"].items():
+    return engines
+
+
+def run_table(engines: dict) -> str:
+    fp32 = engines.get("litert-fp32", {})
+    rows = ["| engine | sentences/s | vs LiteRT fp32 | dev F1 | dev F1 - fp32 (points) | engtest F1 | "
+            "tags equal to LiteRT fp32 |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, r in engines.items():
         if "error" in r:
-            rows.append(f"| {name} | - | - | - | - | {r['error'][:80]} |")
-        else:
-            ratio = f"{r['sentences_per_s'] / fp32:.2f}x" if fp32 else "-"
-            rows.append(f"| {name} | {r['sentences_per_s']} | {ratio} | {r['dev_f1']} | {r['f1']} | "
-                        f"{r['tag_agreement_with_litert_fp32']} |")
-    result["table"] = "\n".join(rows)
-    print(save_result(result, REPO / "benchmarks" / "results", "-engines"), file=sys.stderr)
-    print(result["table"])
+            rows.append(f"| {name} | - | - | - | - | - | {r['error'][:80]} |")
+            continue
+        speed = r.get("sentences_per_s")
+        ratio = f"{speed / fp32['sentences_per_s']:.2f}x" if speed and fp32.get("sentences_per_s") else "-"
+        delta = f"{(r['dev_f1'] - fp32['dev_f1']) * 100:+.2f}" if "dev_f1" in fp32 else "-"
+        rows.append(f"| {name} | {speed or '-'} | {ratio} | {r['dev_f1']} | {delta} | {r.get('f1', '-')} | "
+                    f"{r.get('tag_agreement_with_litert_fp32', '-')} |")
+    return "\n".join(rows)
+
+
+def deltas_table(runs: dict[str, dict]) -> str:
+    """Dev F1 of each candidate minus LiteRT fp32's, in points, per run: the int8 rule's view."""
+    names = list(dict.fromkeys(n for engines in runs.values() for n in engines if n != "litert-fp32"))
+    rows = ["| engine | " + " | ".join(Path(r).name for r in runs) + " | worst |",
+            "| --- |" + " --- |" * (len(runs) + 1)]
+    for name in names:
+        cells = [(e[name]["dev_f1"] - e["litert-fp32"]["dev_f1"]) * 100 if "dev_f1" in e.get(name, {}) else None
+                 for e in runs.values()]
+        known = [c for c in cells if c is not None]
+        rows.append(f"| {name} | " + " | ".join("-" if c is None else f"{c:+.2f}" for c in cells)
+                    + f" | {min(known):+.2f} |" if known else f"| {name} | " + " | ".join("-" for _ in cells) + " | - |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", nargs="+", default=[str(REPO / "runs" / "latest")])
+    parser.add_argument("--only", nargs="+", choices=list(CANDIDATES), default=list(CANDIDATES))
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes over engtest (0: dev F1 only)")
+    parser.add_argument("--suffix", default="", help="added to the results file's name")
+    args = parser.parse_args()
+
+    result = new_result(cpu=cpu_model(), cpu_flags=cpu_flags(), threads=THREADS, runs={})
+    for run_path in args.run:
+        result["runs"][run_path] = measure_run(run_path, args.only, args.repeats)
+    result["tables"] = {run: run_table(engines) for run, engines in result["runs"].items()}
+    result["dev_f1_deltas"] = deltas_table(result["runs"])
+    print(save_result(result, REPO / "benchmarks" / "results", f"-engines{args.suffix}"), file=sys.stderr)
+    print("\n\n".join([*result["tables"].values(), result["dev_f1_deltas"]]))
 
 
 if __name__ == "__main__":

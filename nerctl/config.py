@@ -21,6 +21,7 @@ from .data.formats import FORMAT_HELP, READ_FORMATS
 from .data.sentence import DEFAULT_WORDS, WORD_RULES, WORDS_HELP
 
 ENV_PREFIX = "NERCTL_"
+DEFAULT_MODEL = "minilm"  # the embedded MiniLM (modeling/model.py's EMBEDDED_MODEL)
 
 # The data options' help, shared by train (a field each) and evaluate/predict/convert/check (cli/app.py).
 SCHEME_HELP = ("Tag scheme of BIO files, read as IOB2: auto (from the prefixes: E-/S- IOBES, L-/U- BILOU, "
@@ -104,7 +105,7 @@ class TrainConfig:
     """Everything a training run depends on. Saved, resolved, as the run's config.json."""
 
     # Model: "minilm" (embedded), a local Hugging Face folder, or a hub id.
-    model: str = option("minilm", "'minilm' (the embedded MiniLM), a local Hugging Face model folder, or a hub id.")
+    model: str = option(DEFAULT_MODEL, "'minilm' (the embedded MiniLM), a local Hugging Face model folder, or a hub id.")
     # Data: a named dataset, or explicit files (which win over the dataset's).
     dataset: str | None = option("mitmovie", "Named dataset to train on (see `nerctl download`).", per_worker=True)
     train_file: str | None = option(None, "Training file (any --format); when given, the dataset is not used at all.",
@@ -118,6 +119,15 @@ class TrainConfig:
     misaligned: str = misaligned_option(per_worker=True)
     words: str = words_option()
     dev_fraction: float = option(0.1, "Share of train held out as dev when no --eval-file is given.", gt=0, lt=1)
+    # A smaller, faster model: fewer layers, taught by a finished run (training/distill.py).
+    layers: int = option(0, "Keep only this many of the encoder's lowest layers, initialised from the model "
+                         "(or the teacher): a shallower, faster model (0: all of them).", ge=0)
+    teacher: str | None = option(None, "A finished run to distil from: the new model starts from its trained "
+                                 "weights (its lowest --layers layers, its tokenizer, labels and CRF) and learns its "
+                                 "tag distributions on the training texts as well as the gold tags (--model unused).",
+                                 path=True)
+    distill_weight: float = option(1.0, "With --teacher: the weight of the teacher's tag distributions in the "
+                                   "loss, against the gold tags' 1.", ge=0)
     # Optimisation.
     epochs: int = option(6, "Training epochs.", ge=1)
     batch_size: int = option(64, "Sentences per training batch.", ge=1)
@@ -177,6 +187,9 @@ class TrainConfig:
             not self.run_name or Path(self.run_name).name != self.run_name or self.run_name in (".", "..", "latest")
         ):
             raise InputError(f"invalid run name {self.run_name!r}: a plain folder name, not a path")
+        if self.teacher is not None and self.model != DEFAULT_MODEL:
+            raise InputError("--teacher gives the model (the teacher's own, --layers of it): "
+                             "use --model or --teacher, not both")
         if self.refit and self.average_last:
             raise InputError("--refit trains its model without dev, so no dev figure can choose an average: "
                              "use --refit or --average-last, not both")
@@ -191,6 +204,9 @@ class TrainConfig:
             raise InputError("multi-worker training needs --run-dir: the same path on every worker, on storage they share")
         if workers > 1 and self.refit:
             raise InputError("--refit trains on one machine: it cannot be combined with multi-worker training")
+        if replicas > 1 and self.teacher is not None:
+            raise InputError(f"--teacher trains on one device: it cannot be combined with the {strategy} "
+                             f"strategy's {replicas} replicas")
         if replicas > 1 and self.layer_lr_decay != 1:
             raise InputError("--layer-lr-decay trains on one device: it cannot be combined with "
                              f"the {strategy} strategy's {replicas} replicas")

@@ -82,6 +82,12 @@ def build_crf(labels: Sequence[str], strategy=None):
     return module
 
 
+def assign(module, scores: Transitions) -> None:
+    """Set the module's variables to `scores` (a teacher's, to start from)."""
+    for name in ("start", "transitions", "end"):
+        getattr(module, name).assign((getattr(scores, name) / SCALE).astype(np.float32))
+
+
 def learned(module, labels: Sequence[str]) -> Transitions:
     """The module's current scores, as prediction uses them."""
     return Transitions(tuple(labels), SCALE * module.start.numpy().astype(np.float64),

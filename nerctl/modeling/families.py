@@ -1,5 +1,5 @@
 """What differs between encoder families, in one place: whether nerctl can train one, and where its
-dropout rates and layers are.
+dropout rates, depth and layers are.
 
 transformers gives each family its own names (BERT's `hidden_dropout_prob` is DistilBERT's `dropout`,
 ELECTRA projects its embeddings, ALBERT shares one layer's weights across its depth), so every knob that
@@ -47,6 +47,24 @@ def dropout_overrides(model_config, dropout: float | None) -> dict[str, float]:
             return dict.fromkeys(keys, dropout)
     raise InputError(f"--dropout: {model_config.model_type} models have no dropout rate nerctl knows "
                      f"(it sets {' or '.join('/'.join(keys) for keys in DROPOUT_KEYS)})")
+
+
+# The config key of the encoder's depth: BERT and most families; DistilBERT, XLM and FlauBERT.
+DEPTH_KEYS = ("num_hidden_layers", "n_layers")
+
+
+def depth_overrides(model_config, layers: int) -> dict[str, int]:
+    """The config value that keeps only the `layers` lowest encoder layers (none for 0); transformers then
+    loads those layers' weights and leaves the others out."""
+    if not layers:
+        return {}
+    key = next((k for k in DEPTH_KEYS if isinstance(getattr(model_config, k, None), int)), None)
+    if key is None:
+        raise InputError(f"--layers: {model_config.model_type} models have no depth nerctl knows "
+                         f"(it sets {' or '.join(DEPTH_KEYS)})")
+    if layers > getattr(model_config, key):
+        raise InputError(f"invalid config: layers {layers} exceeds the model's {getattr(model_config, key)} layers")
+    return {key: layers}
 
 
 def layer_depths(model, variables: list, knob: str = "--layer-lr-decay") -> list[int]:

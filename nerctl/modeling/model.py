@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..core.errors import InputError, NerctlError
 from ..data.tags import LabelMap
-from .families import check_trainable, dropout_overrides, layer_depths
+from .families import check_trainable, depth_overrides, dropout_overrides, layer_depths
 from .runtime import import_tensorflow, precision_policy
 
 EMBEDDED_MODEL = "minilm"
@@ -97,12 +97,13 @@ def load_tokenizer(name_or_path: str):
 
 
 def build_model(name_or_path: str, label_map: LabelMap, strategy=None, precision: str = "fp32",
-                dropout: float | None = None):
+                dropout: float | None = None, layers: int = 0):
     """A TF token-classification model with a new head for `label_map`.
 
     Built inside the strategy's scope (the default one-device strategy unless
     given), so the same code serves distributed training later. `dropout`
-    replaces the model's own hidden and attention dropout rates.
+    replaces the model's own hidden and attention dropout rates; `layers` keeps
+    only that many of its lowest encoder layers (0: all).
     """
     tf = import_tensorflow()
     _prepare_transformers()
@@ -120,6 +121,7 @@ def build_model(name_or_path: str, label_map: LabelMap, strategy=None, precision
                 label2id=label_map.label2id,
                 trust_remote_code=False,
                 **dropout_overrides(config, dropout),
+                **depth_overrides(config, layers),
             )
     except (OSError, ValueError) as err:
         raise NerctlError(f"cannot load model {name_or_path}: {err}{_hub_hint(name_or_path)}") from None

@@ -14,9 +14,9 @@ from ..config import TrainConfig
 from ..core.atomic import replace_dir
 from ..core.errors import InputError
 from ..data.tags import LabelMap
-from ..modeling.crf import build_crf, crf_loss_fn
+from ..modeling.crf import Transitions, assign, build_crf, crf_loss_fn
 from ..modeling.encoding import Encoder, PieceTokenizer
-from ..modeling.families import check_trainable, dropout_overrides
+from ..modeling.families import check_trainable, depth_overrides, dropout_overrides
 from ..modeling.model import (
     build_model,
     key_dropout_to_step,
@@ -28,6 +28,7 @@ from ..modeling.model import (
 from ..modeling.runtime import import_tensorflow, resolve_precision
 from .averaging import WeightAverage
 from .corpus import load_data
+from .distill import TeacherRun, distill_loss_fn, load_teacher_model
 from .distribute import check_workers_agree, fingerprint
 from .state import Checkpointed, Prepared, Session
 from .step import layer_lr_scales, make_optimizer, make_train_step, masked_loss_sum
@@ -49,13 +50,15 @@ def prepare(session: Session, mirror: str | None = None) -> Prepared:
     """Read and check the data, build the label map, tokenizer and model, encode the training windows."""
     tf = import_tensorflow()
     config, run = session.config, session.run
-    model_path = resolve_model(config.model)
+    teacher = TeacherRun.open(config.teacher) if config.teacher else None
+    model_path = str(teacher.weights) if teacher else resolve_model(config.model)
     check_family(model_path, config)  # a model nerctl cannot train is refused before anything is read
     data = load_data(config, mirror, warn=session.log)
     # Setting a run up writes config.json, labels.json, then tokenizer/ (atomically, last):
     # a run killed before its tokenizer was saved is set up again, from the same data.
     set_up = session.resuming and run.tokenizer.is_dir()
-    label_map = run.read_labels() if set_up else LabelMap.from_sentences(data.train + data.dev)
+    label_map = run.read_labels() if set_up else teacher.label_map if teacher else LabelMap.from_sentences(
+        data.train + data.dev)
     for split, sentences in (("dev", data.dev), ("train", data.train), ("test", data.test)):
         if sentences is not None:
             label_map.check(sentences, data.sources[split])
@@ -64,7 +67,7 @@ def prepare(session: Session, mirror: str | None = None) -> Prepared:
     # Deterministic kernels: a rerun or a resumed run gives the same numbers, not nearly
     # the same (no measurable cost on CPU in a 50-step A/B of the MiniLM train step).
     tf.config.experimental.enable_op_determinism()
-    tokenizer = load_tokenizer(str(run.tokenizer) if set_up else model_path)
+    tokenizer = load_tokenizer(str(run.tokenizer) if set_up else str(teacher.tokenizer) if teacher else model_path)
     limit = getattr(tokenizer, "model_max_length", None)
     if limit and limit < 10**6 and config.max_len > limit:
         raise InputError(f"invalid config: max_len {config.max_len} exceeds the model's limit of {limit} pieces")
@@ -80,8 +83,9 @@ def prepare(session: Session, mirror: str | None = None) -> Prepared:
     if len(windows) > len(data.train):
         session.log(f"{len(windows) - len(data.train)} long sentence(s) split into overlapping windows "
                     f"of {config.max_len} pieces")
+    distill_sum = distill_loss_fn(load_teacher_model(teacher), config.distill_weight) if teacher else None
     return Prepared(data, label_map, tokenizer, encoder, windows, model, model_path, precision, variables,
-                    set_up, config.batch_size, crf, lr_scales)
+                    set_up, config.batch_size, crf, lr_scales, distill_sum)
 
 
 def check_family(model_path: str, config: TrainConfig) -> None:
@@ -89,13 +93,18 @@ def check_family(model_path: str, config: TrainConfig) -> None:
     model_config = load_model_config(model_path)
     check_trainable(model_config, config.model)
     dropout_overrides(model_config, config.dropout)
+    depth_overrides(model_config, config.layers)
 
 
 def build_network(config: TrainConfig, model_path: str, label_map: LabelMap, strategy, precision: str):
     """(model, CRF module or None, the variables training updates, their layer_lr_scales) for the config's
-    head. A knob the model's family lacks fails here, before the run is written."""
-    model = build_model(model_path, label_map, strategy, precision, config.dropout)
+    head. A knob the model's family lacks fails here, before the run is written. A CRF starts from the
+    model's own scores where it has them (a teacher's best/), else from zero."""
+    model = build_model(model_path, label_map, strategy, precision, config.dropout, config.layers)
     crf = build_crf(label_map.labels, strategy) if config.head == "crf" else None
+    scores = Transitions.load(Path(model_path), label_map.labels) if crf is not None else None
+    if scores is not None:
+        assign(crf, scores)
     variables = variables_to_train(model, config.freeze_embeddings, config.freeze_layers)
     scales = layer_lr_scales(model, variables, config.layer_lr_decay)
     if crf is not None:
@@ -107,7 +116,8 @@ def build_network(config: TrainConfig, model_path: str, label_map: LabelMap, str
 def make_step(session: Session, prep: Prepared, optimizer) -> Callable:
     """The prepared network's train step: its head's summed loss, its layer-wise learning rates."""
     loss_sum = crf_loss_fn(prep.crf, prep.label_map.labels) if prep.crf is not None else masked_loss_sum
-    return make_train_step(prep.model, optimizer, prep.variables, session.dist.strategy, loss_sum, prep.lr_scales)
+    return make_train_step(prep.model, optimizer, prep.variables, session.dist.strategy, loss_sum, prep.lr_scales,
+                           prep.distill_sum)
 
 
 def restore_or_set_up(session: Session, prep: Prepared, cleanup: contextlib.ExitStack) -> Checkpointed:

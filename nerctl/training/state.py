@@ -50,6 +50,7 @@ class Prepared:
     batch_size: int
     crf: Any = None  # --head crf: the CRF's tf.Module (crf.py), its variables among `variables`
     lr_scales: list[float] | None = None  # each variable's share of the learning rate (step.layer_lr_scales)
+    distill_sum: Any = None  # --teacher: the teacher's soft loss (distill.distill_loss_fn)
 
     @property
     def steps_per_epoch(self) -> int:

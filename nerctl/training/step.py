@@ -36,7 +36,7 @@ def layer_lr_scales(model, variables: list, decay: float) -> list[float] | None:
 
 
 def make_train_step(model, optimizer, variables: list, strategy=None, loss_sum=masked_loss_sum,
-                    lr_scales: list[float] | None = None):
+                    lr_scales: list[float] | None = None, distill_sum=None):
     """`step(ids, mask, labels) -> mean loss`: one optimisation step on a global batch.
 
     `loss_sum(labels, logits)` is the head's summed loss (`masked_loss_sum`, or
@@ -44,6 +44,8 @@ def make_train_step(model, optimizer, variables: list, strategy=None, loss_sum=m
     `lr_scales` (layer_lr_scales) scale each variable's step: AdamW's update
     (weight decay included) is proportional to its learning rate and its
     moments do not depend on it, so scaling the step is a per-variable rate.
+    `distill_sum(ids, mask, labels, logits)` (distill.py) adds a teacher's summed
+    soft loss over the same positions.
 
     Traced once for [batch, length] int32 inputs of any shape. Every worker passes
     the same global batch; each replica computes its own contiguous slice of it
@@ -63,7 +65,10 @@ def make_train_step(model, optimizer, variables: list, strategy=None, loss_sum=m
         ids, mask, labels = ids[start:end], mask[start:end], labels[start:end]
         with tf.GradientTape() as tape:
             logits = model(input_ids=ids, attention_mask=mask, training=True).logits
-            loss = loss_sum(labels, logits) / count
+            summed = loss_sum(labels, logits)
+            if distill_sum is not None:
+                summed += distill_sum(ids, mask, labels, logits)
+            loss = summed / count
         grads = tape.gradient(loss, variables)
         if lr_scales is None:
             optimizer.apply_gradients(zip(grads, variables))
