@@ -227,7 +227,7 @@ def test_evaluate_errors_as_a_page_shows_gold_beside_predicted(browser, trained_
     assert sides and len(sides) <= 5
     assert watched.page.query_selector_all("#results mark.wrong")  # "jaws" is predicted, not gold
     assert "wrong" in watched.page.text_content("#results mark.wrong")
-    assert not watched.errors
+    assert not watched.errors and watched.serious_violations() == []
 
 
 def test_screenshots(browser, server, big_page, tmp_path):
