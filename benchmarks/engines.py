@@ -38,6 +38,7 @@ import numpy as np
 
 from _common import cpu_flags, cpu_model, new_result, save_result
 from nerctl.artifacts.quantize import QUANTIZE_OPTIONS
+from nerctl.artifacts.smoothing import calibration_batches
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = [Path.home() / ".cache" / "nerctl" / "mitmovie", REPO.parent / "shared" / "data" / "mitmovie"]
@@ -233,8 +234,8 @@ CANDIDATES = {
     "onnxruntime-int8-per-channel-reduce-range": _onnxruntime_int8(per_channel=True, reduce_range=True),
     "onnxruntime-int8-matmul-only": _onnxruntime_int8(per_channel=True, op_types_to_quantize=["MatMul"]),
     "onnxruntime-int8-nerctl": _onnxruntime_int8(**QUANTIZE_OPTIONS),
-    "onnxruntime-int8-smooth-0.5": _onnxruntime_int8_smoothed(0.5, per_channel=True),
-    "onnxruntime-int8-smooth-0.8": _onnxruntime_int8_smoothed(0.8, per_channel=True),
+    **{f"onnxruntime-int8-smooth-{alpha}": _onnxruntime_int8_smoothed(alpha, per_channel=True)
+       for alpha in (0.5, 0.65, 0.8, 0.9)},
     "onnxruntime-int8-static-minmax": _onnxruntime_int8_static("MinMax"),
     "onnxruntime-int8-static-percentile": _onnxruntime_int8_static("Percentile"),
     "onnxruntime-int8-static-smooth-0.5": _onnxruntime_int8_static("MinMax", smoothed=0.5),
@@ -243,17 +244,6 @@ CANDIDATES = {
     **{f"onnxruntime-int8-fp32-layer-{i}": _onnxruntime_int8_keeping(rf"layer_\._{i}/", per_channel=True)
        for i in range(6)},
 }
-
-
-def calibration_batches(tagger, sentences, count: int = 16, size: int = 16) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Batches of engtrain windows, as the tagger builds them, for int8 calibration."""
-    from nerctl.modeling.encoding import collate, tagging_plan
-
-    windows = tagger.encoder.encode([s.words for s in sentences])
-    plan = tagging_plan(windows, size)
-    picks = np.random.default_rng(0).choice(len(plan), size=min(count, len(plan)), replace=False)
-    batches = [collate(windows, plan[i][1], tagger.encoder.pad_id, plan[i][0]) for i in sorted(picks)]
-    return [(b.input_ids, b.attention_mask) for b in batches]
 
 
 def measure(tagger, sentences, gold, reference, repeats: int, dev) -> tuple[dict, list | None]:
@@ -291,7 +281,7 @@ def measure_run(run_path: str, names: list[str], repeats: int) -> dict:
     test = data.test or read_bio(Path(mirror) / "engtest.bio")
     gold = [list(s.tags) for s in test]
     base = Tagger.from_run(run, backend="litert")
-    calibration = calibration_batches(base, data.train[:2000])
+    calibration = calibration_batches(base.encoder, [s.words for s in data.train])
     engines, reference = {}, None
     work = Path(tempfile.mkdtemp(prefix="nerctl-engines-"))
     for name in ["litert-fp32"] + [n for n in names if n != "litert-fp32"]:

@@ -241,15 +241,17 @@ def gated_run(tiny_model, bio_files, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def int8_run(gated_run, tmp_path_factory) -> Path:
+def int8_run(gated_run, bio_files, tmp_path_factory) -> Path:
     """The tiny run with a model.int8.onnx whatever its dev-F1 check decided (engine tests need one)."""
     import shutil
 
     from nerctl.artifacts.quantize import write_int8_model
     from nerctl.artifacts.rundir import RunDir
+    from nerctl.data.formats.bio import read_bio
+    from nerctl.inference.tagger import Tagger
 
     run = tmp_path_factory.mktemp("int8") / "tiny"
     shutil.copytree(gated_run, run)
     if not RunDir(run).int8_onnx.exists():
-        write_int8_model(RunDir(run))
+        write_int8_model(RunDir(run), Tagger.from_run(RunDir(run)).encoder, [s.words for s in read_bio(bio_files["train"])])
     return run

@@ -120,13 +120,14 @@ def test_an_int8_model_that_loses_dev_f1_is_removed_and_the_reason_kept(int8_run
     run = RunDir(tmp_path / "run")
     shutil.copytree(int8_run, run.path)
     int8_file = run.int8_onnx.read_bytes()
-    monkeypatch.setattr(finish, "write_int8_model", lambda r: r.int8_onnx.write_bytes(int8_file))
+    def make(r):
+        r.int8_onnx.write_bytes(int8_file)
     f1 = {"litert": 0.90, "onnx": 0.90 - 2 * finish.DEV_F1_TOLERANCE}
     monkeypatch.setattr(finish, "evaluate_sentences", lambda tagger, dev: ({"f1": f1[tagger.engine.backend]}, []))
     heard = []
-    record = finish.gate_int8(run, [], heard.append)
+    record = finish.gate_int8(run, [], heard.append, make)
     assert record["kept"] is False and not run.int8_onnx.exists()
     assert "points below" in record["reason"] and "not kept" in heard[0]
     assert choose_engine("auto", "auto", engines.available(run)).backend == "litert"
     f1["onnx"] = 0.90 - finish.DEV_F1_TOLERANCE / 2
-    assert finish.gate_int8(run, [], heard.append)["kept"] is True and run.int8_onnx.exists()
+    assert finish.gate_int8(run, [], heard.append, make)["kept"] is True and run.int8_onnx.exists()

@@ -80,6 +80,7 @@ def test_a_distilled_student_is_a_run_with_fewer_layers_that_predict_serves(trai
     result = invoke(student_args(trained_run, bio_files, tmp_path / "student", "--layers", 1, "--json"))
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
+    assert f"model 1 layer(s) of {trained_run}, taught by it" in result.stderr
     student = tmp_path / "student"
     assert json.loads((student / "best" / "config.json").read_text())["num_hidden_layers"] == 1
     assert (student / "labels.json").read_text() == (trained_run / "labels.json").read_text()

@@ -16,12 +16,27 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
 ALPHA = 0.5  # the paper's default: the difficulty split evenly between activations and weights
 FLOOR = 1e-5  # no channel divided by (almost) zero: a dead channel keeps s = 1
+CALIBRATION_BATCHES = 16  # x 16 windows: 256 training windows, a few seconds of forward passes
+CALIBRATION_SENTENCES = 2000  # the windows are drawn from the first of the training sentences
+
+
+def calibration_batches(encoder, sentences: Sequence[Sequence[str]], count: int = CALIBRATION_BATCHES,
+                        size: int = 16) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`count` batches of `size` windows of these (training) sentences, drawn with a fixed seed and padded as
+    the tagger pads them: what the activation maxima are measured on."""
+    from ..modeling.encoding import collate, tagging_plan
+
+    windows = encoder.encode(sentences[:CALIBRATION_SENTENCES])
+    plan = tagging_plan(windows, size)
+    picks = np.random.default_rng(0).choice(len(plan), size=min(count, len(plan)), replace=False)
+    batches = [collate(windows, plan[i][1], encoder.pad_id, plan[i][0]) for i in sorted(picks)]
+    return [(b.input_ids, b.attention_mask) for b in batches]
 
 
 def _weight_matmuls(graph) -> dict[str, list]:

@@ -117,7 +117,10 @@ def int8(state: Finishing) -> None:
         return
     state.session.log("making the int8 model (ONNX Runtime) and checking its dev F1")
     try:
-        state.summary["int8"] = gate_int8(state.session.run, state.prep.data.dev, state.session.log)
+        prep = state.prep
+        state.summary["int8"] = gate_int8(state.session.run, prep.data.dev, state.session.log,
+                                          lambda run: write_int8_model(run, prep.encoder,
+                                                                       [s.words for s in prep.data.train]))
     except Exception as err:  # noqa: BLE001 - as in export
         state.session.run.int8_onnx.unlink(missing_ok=True)
         _failed(state, "onnx", err)
@@ -175,12 +178,14 @@ def calibrate_run(run: RunDir, dev: Sequence[Sentence], folder: Path | None = No
     return record
 
 
-def gate_int8(run: RunDir, dev: Sequence[Sentence], log: Callable[[str], None]) -> dict[str, Any]:
-    """Make the int8 model and keep it only if its dev F1 is within DEV_F1_TOLERANCE of fp32's.
+def gate_int8(run: RunDir, dev: Sequence[Sentence], log: Callable[[str], None],
+              make: Callable[[RunDir], None]) -> dict[str, Any]:
+    """Make the int8 model (`make`: quantize.write_int8_model with the run's training windows) and keep it
+    only if its dev F1 is within DEV_F1_TOLERANCE of fp32's.
 
     Returns what was measured and decided, for summary.json.
     """
-    write_int8_model(run)
+    make(run)
     fp32, _ = evaluate_sentences(Tagger.from_run(run, backend="litert"), dev)
     int8, _ = evaluate_sentences(Tagger.from_run(run, backend="onnx"), dev)
     kept = int8["f1"] >= fp32["f1"] - DEV_F1_TOLERANCE

@@ -199,5 +199,10 @@ def _log_model(session: Session, prep: Prepared) -> None:
     frozen = ", word embeddings frozen" if config.freeze_embeddings else ""
     if config.freeze_layers:
         frozen = f", embeddings and {config.freeze_layers} lowest layer(s) frozen"
-    session.log(f"model {config.model} ({prep.precision}{frozen}), {prep.steps_per_epoch} steps per epoch"
+    model = config.model
+    if config.teacher:
+        model = f"{prep.model.config.num_hidden_layers} layer(s) of {config.teacher}, taught by it"
+    elif config.layers:
+        model = f"{config.model}, its {config.layers} lowest layer(s)"
+    session.log(f"model {model} ({prep.precision}{frozen}), {prep.steps_per_epoch} steps per epoch"
                 + (f"; {dist.name} strategy, {dist.replicas} replicas" if dist.replicas > 1 else ""))
