@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """nerctl against the Hugging Face PyTorch peer, side by side, in one run.
 
-    .venv/bin/python benchmarks/bench.py [--epochs 3] [--mirror DIR_OR_URL] [--skip-peer] [--skip-spacy]
+    .venv/bin/python benchmarks/bench.py [--epochs 3] [--mirror DIR_OR_URL] [--skip-peer] [--skip-spacy] [--skip-fast]
 
 (or `make bench`). On the same machine, data and model (the embedded MiniLM):
   1. trains nerctl's default config for E epochs and scores engtest;
@@ -22,7 +22,10 @@
      venv) on nerctl's train/dev split, scored with the same strict seqeval on
      engtest: F1, train time, predict sentences/s (raw text and pre-tokenized),
      peak RSS;
-  6. writes benchmarks/results/<date>-<host>.json and prints a table.
+  6. the fast recipe: the default recipe trained in full (its own epochs) as the
+     teacher, then configs/mitmovie-fast.toml's distilled student of it: each
+     one's engtest F1 and in-process predict rate, against spaCy's;
+  7. writes benchmarks/results/<date>-<host>.json and prints a table.
 
 Speeds are comparable only within one run: machines differ from day to day.
 """
@@ -89,20 +92,20 @@ def ensure_venv(name: str, installs: list[list[str]]) -> Path:
     return python
 
 
-def train_nerctl(workdir: Path, name: str, epochs: int) -> dict:
-    """`nerctl train` of the default config for `epochs` epochs, measured; its figures."""
-    log(f"nerctl: training configs/mitmovie.toml for {epochs} epochs")
+def train_nerctl(workdir: Path, name: str, epochs: int | None, config: str = "mitmovie.toml", *extra: str) -> dict:
+    """`nerctl train` of configs/`config` for `epochs` epochs (None: the config's own), measured; its figures."""
+    log(f"nerctl: training configs/{config} for {epochs or 'its'} epochs {' '.join(extra)}")
     run_dir = workdir / "runs" / name
     env = {**os.environ, "NERCTL_RUNS_ROOT": str(workdir / "runs")}
-    train = measured([NERCTL, "train", "--config", str(REPO / "configs" / "mitmovie.toml"), "--epochs",
-                      str(epochs), "--run-dir", str(run_dir)], env=env)
+    train = measured([NERCTL, "train", "--config", str(REPO / "configs" / config), "--run-dir", str(run_dir),
+                      *(["--epochs", str(epochs)] if epochs else []), *extra], env=env)
     summary = json.loads((run_dir / "summary.json").read_text())
-    config = json.loads((run_dir / "config.json").read_text())
+    saved = json.loads((run_dir / "config.json").read_text())
     per_epoch = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     steady = [e["train_sentences_per_second"] for e in per_epoch[1:]] or [per_epoch[0]["train_sentences_per_second"]]
     return {
-        "run_dir": str(run_dir), "epochs": epochs, "batch_size": config["batch_size"], "lr": config["lr"],
-        "precision": config["resolved"]["precision"], "train_sentences": summary["train_sentences"],
+        "run_dir": str(run_dir), "epochs": saved["epochs"], "batch_size": saved["batch_size"], "lr": saved["lr"],
+        "precision": saved["resolved"]["precision"], "train_sentences": summary["train_sentences"],
         "sentences_per_s_steady": round(statistics.mean(steady), 1),
         "sentences_per_s_per_epoch": [e["train_sentences_per_second"] for e in per_epoch],
         "epoch_train_s": [e["train_seconds"] for e in per_epoch],
@@ -134,9 +137,7 @@ def nerctl_figures(args, workdir: Path, data: dict[str, Path]) -> dict:
     lines = (workdir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == len(sentences), "predict lost lines"
     single = median_wall([NERCTL, "predict", "--run", str(run_dir), "have you seen the dark knight"], 3)
-    in_process = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(run_dir), str(texts), str(COMMAND_RUNS)],
-                                capture_output=True, text=True, check=True)
-    engines = json.loads(in_process.stdout.splitlines()[-1])
+    engines = in_process_rate(run_dir, texts)
     out["predict"] = {
         "sentences": len(sentences),
         "engine": engines["engine"],
@@ -182,6 +183,26 @@ for name, tagger in (("default", lite), ("tensorflow", keras)):
 figures["same_tags"] = outputs["default"] == outputs["tensorflow"]
 print(json.dumps(figures))
 """
+
+
+def in_process_rate(run_dir: Path, texts: Path) -> dict:
+    """_IN_PROCESS on a run: sentences/s of its default engine (and TensorFlow's), as for the main run."""
+    done = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(run_dir), str(texts), str(COMMAND_RUNS)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def fast_figures(workdir: Path, texts: Path) -> dict:
+    """The fast recipe as a user makes it: the default recipe trained in full as the teacher, then
+    configs/mitmovie-fast.toml's student of it; each one's engtest F1 and in-process predict rate."""
+    teacher = train_nerctl(workdir, "teacher", None)
+    student = train_nerctl(workdir, "fast", None, "mitmovie-fast.toml", "--teacher", teacher["run_dir"])
+    figures = {}
+    for name, run in (("teacher", teacher), ("fast", student)):
+        rate = in_process_rate(Path(run.pop("run_dir")), texts)
+        figures[name] = {**run, "in_process_sentences_per_s": rate["default"], "engine": rate["engine"]}
+    log(f"fast: F1 {student['test_f1']} at {figures['fast']['in_process_sentences_per_s']} sentences/s")
+    return figures
 
 
 def peer_figures(args, workdir: Path, data: dict[str, Path], lr: float, batch_size: int) -> dict:
@@ -268,6 +289,17 @@ def table(result: dict) -> str:
              p and p["predict_pipeline"]["sentences_per_s"], None, "(LiteRT lever)"),
             ("predict --file sentences/s (whole command)", n["predict"]["command_sentences_per_s"], None, None,
              ">= 2.5x peer in-process"),
+            *([(f"default recipe ({f['teacher']['epochs']} epochs): engtest F1", f["teacher"]["test_f1"], None,
+                sp and sp["test"]["strict"]["f1"], ""),
+               ("default recipe: predict sentences/s (in-process)", f["teacher"]["in_process_sentences_per_s"],
+                p and p["predict_pipeline"]["sentences_per_s"], sp and sp["predict"]["texts"]["sentences_per_s"], ""),
+               ("fast recipe (distilled student): engtest F1", f["fast"]["test_f1"], None,
+                sp and sp["test"]["strict"]["f1"], ">= spaCy + 0.03"),
+               ("fast recipe: predict sentences/s (in-process)", f["fast"]["in_process_sentences_per_s"],
+                p and p["predict_pipeline"]["sentences_per_s"], sp and sp["predict"]["texts"]["sentences_per_s"],
+                ">= 1.0x spaCy"),
+               ("fast recipe: train wall s (teacher not included)", f["fast"]["wall_s"], None,
+                sp and sp["train"]["wall_s"], "")] if (f := result.get("fast")) else []),
             ("train peak RSS MiB", n["train"]["peak_rss_mib"], p and p["train"]["peak_rss_process_maxrss_mib"],
              sp and sp["train"]["peak_rss_mib"], "<= 2560"),
             ("predict peak RSS MiB", n["predict"]["peak_rss_mib"], None, sp and sp["predict"]["peak_rss_mib"], ""),
@@ -291,6 +323,8 @@ def main() -> None:
                         help="dataset mirror (default: NERCTL_MIRROR, else the corpus' home)")
     parser.add_argument("--skip-peer", action="store_true", help="measure nerctl only")
     parser.add_argument("--skip-spacy", action="store_true", help="do not train and time spaCy's NER pipeline")
+    parser.add_argument("--skip-fast", action="store_true",
+                        help="do not train the default recipe in full and its fast student")
     parser.add_argument("--skip-equal-time", action="store_true",
                         help="do not train nerctl again for the peer's training time")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
@@ -312,6 +346,8 @@ def main() -> None:
                 result["equal_time"] = equal_time_figures(workdir, result["nerctl"]["train"], result["peer"])
         if not args.skip_spacy:
             result["spacy"] = spacy_figures(workdir, args.mirror)
+        if not args.skip_fast:
+            result["fast"] = fast_figures(workdir, workdir / "engtest.txt")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result["bench_wall_s"] = round(time.time() - started, 1)
