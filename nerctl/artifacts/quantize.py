@@ -1,13 +1,15 @@
-"""The int8 model: the LiteRT model converted to ONNX, its weights quantized, kept only if dev F1 holds.
+"""The int8 model: the LiteRT model converted to ONNX, its activations smoothed, its weights quantized,
+kept only if dev F1 holds.
 
 On a 2-core AMD EPYC with AVX2 only (no VNNI, no AVX-512), ONNX Runtime ran
 MiniLM's dynamically quantized int8 model 1.32x as fast as LiteRT fp32 on all
-of engtest, forward and decode, engtest F1 0.8808 against 0.8819; LiteRT's own
-int8 (0.97x) and OpenVINO's (NNCF, 0.77x) were not worth it there
-(benchmarks/engines.py, benchmarks/results/2026-12-01-vm-engines.json, a
-conversion from the SavedModel). Quantizing can cost accuracy, so the model
-is kept only where its dev F1 is within `DEV_F1_TOLERANCE` of the fp32 model's;
-otherwise the file is removed and the reason recorded.
+of engtest, forward and decode; LiteRT's own int8 (0.97x) and OpenVINO's
+(NNCF, 0.77x) were not worth it there (benchmarks/engines.py,
+benchmarks/results/2026-12-01-vm-engines.json). Plain dynamic quantization
+lost up to 0.32 points of dev F1, so the activations are smoothed first
+(smoothing.py, SMOOTHING_ALPHA); the model is kept only where its dev F1 is
+within `DEV_F1_TOLERANCE` of the fp32 model's; otherwise the file is removed
+and the reason recorded.
 
 The conversion starts from model.tflite, not the SavedModel: tf2onnx reading
 the SavedModel (loading and freezing it, then its graph optimizers) took
