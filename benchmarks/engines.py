@@ -246,13 +246,19 @@ CANDIDATES = {
 }
 
 
-def measure(tagger, sentences, gold, reference, repeats: int, dev) -> tuple[dict, list | None]:
-    """Dev F1; with `repeats`, engtest sentences/s (best of them), F1 and agreement with `reference` too."""
+def measure(tagger, sentences, gold, reference, repeats: int, dev, dev_reference) -> tuple[dict, list | None, list]:
+    """Dev F1 and the dev words tagged otherwise than `dev_reference` (LiteRT fp32's dev tags: a steadier
+    view of an engine's error than F1, where a few flipped entities move the figure); with `repeats`,
+    engtest sentences/s (best of them), F1 and agreement with `reference` too. Also the dev tags."""
     from nerctl.evaluation.scoring import score
 
-    dev_f1 = score([list(s.tags) for s in dev], [t for t, _ in tagger.tags_and_scores([s.words for s in dev])])["f1"]
+    dev_tags = [t for t, _ in tagger.tags_and_scores([s.words for s in dev])]
+    dev_f1 = score([list(s.tags) for s in dev], dev_tags)["f1"]
+    dev_flat = [t for tags in dev_tags for t in tags]
+    record = {"dev_f1": round(dev_f1, 4), "dev_words_tagged_unlike_litert_fp32": None if dev_reference is None
+              else sum(a != b for a, b in zip(dev_flat, dev_reference))}
     if not repeats:
-        return {"dev_f1": round(dev_f1, 4)}, None
+        return record, None, dev_flat
     words = [s.words for s in sentences]
     tagger.tags_and_scores(words[:256])  # warm-up: first shapes, lazy set-up
     best, predicted = float("inf"), []
@@ -262,9 +268,9 @@ def measure(tagger, sentences, gold, reference, repeats: int, dev) -> tuple[dict
         best = min(best, time.perf_counter() - start)
     flat = [t for tags in predicted for t in tags]
     agreement = None if reference is None else float(np.mean([a == b for a, b in zip(flat, reference)]))
-    return {"sentences_per_s": round(len(words) / best, 1), "seconds": round(best, 3),
-            "dev_f1": round(dev_f1, 4), "f1": round(score(gold, predicted)["f1"], 4),
-            "tag_agreement_with_litert_fp32": None if agreement is None else round(agreement, 5)}, flat
+    return {**record, "sentences_per_s": round(len(words) / best, 1), "seconds": round(best, 3),
+            "f1": round(score(gold, predicted)["f1"], 4),
+            "tag_agreement_with_litert_fp32": None if agreement is None else round(agreement, 5)}, flat, dev_flat
 
 
 def measure_run(run_path: str, names: list[str], repeats: int) -> dict:
@@ -282,7 +288,7 @@ def measure_run(run_path: str, names: list[str], repeats: int) -> dict:
     gold = [list(s.tags) for s in test]
     base = Tagger.from_run(run, backend="litert")
     calibration = calibration_batches(base.encoder, [s.words for s in data.train])
-    engines, reference = {}, None
+    engines, reference, dev_reference = {}, None, None
     work = Path(tempfile.mkdtemp(prefix="nerctl-engines-"))
     for name in ["litert-fp32"] + [n for n in names if n != "litert-fp32"]:
         print(f"[engines] {run_path}: {name}", file=sys.stderr, flush=True)
@@ -294,10 +300,12 @@ def measure_run(run_path: str, names: list[str], repeats: int) -> dict:
                 forward = ArrayForward(lambda ids, mask, f=forward: f(ids, mask), len(base.label_map.labels))
             tagger = Tagger(forward, base.encoder.tokenizer, base.label_map, base.encoder.max_len, base.batch_size,
                             transitions=base.transitions)
-            record, flat = measure(tagger, test, gold, reference, repeats, data.dev)
+            record, flat, dev_flat = measure(tagger, test, gold, reference, repeats, data.dev, dev_reference)
             record["set_up_s"] = round(set_up_s, 1)
-            if name == "litert-fp32" and flat is not None:
-                reference, record["tag_agreement_with_litert_fp32"] = flat, 1.0
+            if name == "litert-fp32":
+                dev_reference, record["dev_words_tagged_unlike_litert_fp32"] = dev_flat, 0
+                if flat is not None:
+                    reference, record["tag_agreement_with_litert_fp32"] = flat, 1.0
         except Exception as err:  # noqa: BLE001 - a candidate that cannot run is a finding, not a crash
             traceback.print_exc()
             record = {"error": f"{type(err).__name__}: {str(err)[:300]}"}
@@ -323,7 +331,8 @@ def run_table(engines: dict) -> str:
 
 
 def deltas_table(runs: dict[str, dict]) -> str:
-    """Dev F1 of each candidate minus LiteRT fp32's, in points, per run: the int8 rule's view."""
+    """Dev F1 of each candidate minus LiteRT fp32's, in points, per run: the int8 rule's view (in brackets, the
+    dev words it tags otherwise than fp32)."""
     names = list(dict.fromkeys(n for engines in runs.values() for n in engines if n != "litert-fp32"))
     rows = ["| engine | " + " | ".join(Path(r).name for r in runs) + " | worst |",
             "| --- |" + " --- |" * (len(runs) + 1)]
@@ -331,8 +340,10 @@ def deltas_table(runs: dict[str, dict]) -> str:
         cells = [(e[name]["dev_f1"] - e["litert-fp32"]["dev_f1"]) * 100 if "dev_f1" in e.get(name, {}) else None
                  for e in runs.values()]
         known = [c for c in cells if c is not None]
-        rows.append(f"| {name} | " + " | ".join("-" if c is None else f"{c:+.2f}" for c in cells)
-                    + f" | {min(known):+.2f} |" if known else f"| {name} | " + " | ".join("-" for _ in cells) + " | - |")
+        words = [e.get(name, {}).get("dev_words_tagged_unlike_litert_fp32") for e in runs.values()]
+        cells = ["-" if c is None else f"{c:+.2f}" + ("" if w is None else f" ({w})") for c, w in zip(cells, words)]
+        rows.append(f"| {name} | " + " | ".join(cells) + f" | {min(known):+.2f} |" if known else
+                    f"| {name} | " + " | ".join(cells) + " | - |")
     return "\n".join(rows)
 
 

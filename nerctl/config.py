@@ -124,7 +124,7 @@ class TrainConfig:
                          "(or the teacher): a shallower, faster model (0: all of them).", ge=0)
     teacher: str | None = option(None, "A finished run to distil from: the new model starts from its trained "
                                  "weights (its lowest --layers layers, its tokenizer, labels and CRF) and learns its "
-                                 "tag distributions on the training texts as well as the gold tags (--model unused).",
+                                 "tag distributions on the training texts as well as the gold tags (not with --model).",
                                  path=True)
     distill_weight: float = option(1.0, "With --teacher: the weight of the teacher's tag distributions in the "
                                    "loss, against the gold tags' 1.", ge=0)
