@@ -222,14 +222,16 @@ def spacy_figures(workdir: Path, mirror: str | None) -> dict:
     """spaCy's `efficiency` NER pipeline (benchmarks/peers/spacy_peer.py, its own venv) trained on nerctl's own
     train/dev split of engtrain and scored on engtest with the same strict seqeval."""
     from nerctl.config import resolve_config
+    from nerctl.core.progress import warn_on_stderr
+    from nerctl.data.formats.bio import writer
     from nerctl.training.corpus import load_data
 
     data = load_data(resolve_config(REPO / "configs" / "mitmovie.toml", {}, environ={}), mirror)
+    write_mit = writer("mit")  # TAG<TAB>word, IOB2: the peer's input
     files = {}
     for part, sentences in (("train", data.train), ("dev", data.dev), ("test", data.test)):
         files[part] = workdir / f"spacy-{part}.bio"
-        files[part].write_text("".join("".join(f"{t}\t{w}\n" for w, t in zip(s.words, s.tags)) + "\n"
-                                       for s in sentences), encoding="utf-8")
+        files[part].write_text(write_mit(sentences, "iob2", warn_on_stderr), encoding="utf-8")
     python = ensure_venv("spacy-venv", SPACY_PACKAGES)
     log(f"spaCy: efficiency NER, {SPACY_EPOCHS} epochs, {len(data.train)} train / {len(data.dev)} dev sentences")
     results = workdir / "spacy.json"

@@ -18,8 +18,17 @@ recorded with the reason, not fatal):
 - openvino-int8: the OpenVINO model quantized by NNCF (calibrated on engtrain windows);
 - onnxruntime-fp32 and int8 by dynamic quantization: plain (one scale per matrix),
   reduce-range (7-bit weights), per-channel-reduce-range, matmul-only (per channel,
-  MatMul nodes only), and nerctl (quantize.QUANTIZE_OPTIONS: what training keeps
-  when its dev F1 holds); all from quantize.convert_to_onnx's conversion.
+  MatMul nodes only), and nerctl (quantize.QUANTIZE_OPTIONS alone: the recipe before
+  smoothing); all from quantize.convert_to_onnx's conversion;
+- onnxruntime-int8-smooth-A: activations smoothed at alpha A (artifacts/smoothing.py),
+  then per channel (A = quantize.SMOOTHING_ALPHA is what training makes);
+- onnxruntime-int8-static-*: ONNX Runtime's static (calibrated) activation scales, QDQ;
+- onnxruntime-int8-fp32-ROLE / -fp32-layer-N: per channel, with one role's MatMuls in
+  every layer, or one layer's, left in fp32.
+
+Calibration, where a candidate needs it: smoothing.calibration_batches of the run's
+training split, as training draws them. `--repeats 0` measures dev only, with the
+dev words each engine tags otherwise than LiteRT fp32.
 
 Writes benchmarks/results/<date>-<host>-engines.json with the CPU's flags.
 """
@@ -154,18 +163,25 @@ def _onnxruntime_int8(**options):
     return build
 
 
+def _smoothed_file(run, work: Path, calibration, alpha: float) -> Path:
+    """The run's ONNX model with its activations smoothed at `alpha` (artifacts/smoothing.py), made once."""
+    from nerctl.artifacts.smoothing import smooth
+
+    path = work / f"model-smoothed-{alpha}.onnx"
+    if not path.exists():
+        smooth(_onnx_file(run, work), path, calibration, alpha)
+    return path
+
+
 def _onnxruntime_int8_smoothed(alpha: float, **options):
-    """Activation smoothing (artifacts/smoothing.py, SmoothQuant) on engtrain windows, then dynamic int8."""
+    """Activation smoothing (SmoothQuant) on engtrain windows, then dynamic int8 (what training makes at
+    quantize.SMOOTHING_ALPHA with QUANTIZE_OPTIONS)."""
     def build(run, work: Path, calibration):
         from nerctl.artifacts.quantize import quantize_int8
-        from nerctl.artifacts.smoothing import smooth
         from nerctl.inference.engines.onnx import OnnxForward
 
-        smoothed = work / f"model-smoothed-{alpha}.onnx"
-        if not smoothed.exists():
-            smooth(_onnx_file(run, work), smoothed, calibration, alpha)
         path = work / f"model-int8-{len(list(work.glob('model-int8-*')))}.onnx"
-        quantize_int8(smoothed, path, **options)
+        quantize_int8(_smoothed_file(run, work, calibration, alpha), path, **options)
         return OnnxForward(path)
     return build
 
@@ -174,18 +190,14 @@ def _onnxruntime_int8_static(method: str, smoothed: float | None = None):
     """ONNX Runtime's static quantization (QDQ, MatMuls only): activation scales calibrated on engtrain windows
     by `method` (MinMax, Percentile, Entropy), optionally after smoothing with alpha `smoothed`."""
     def build(run, work: Path, calibration):
+        import onnx
         from onnx import TensorProto
         from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                               quantize_static)
-        from nerctl.artifacts.smoothing import smooth
         from nerctl.inference.engines.onnx import OnnxForward
 
-        source = _onnx_file(run, work)
-        if smoothed is not None:
-            source, plain = work / f"model-smoothed-{smoothed}.onnx", source
-            if not source.exists():
-                smooth(plain, source, calibration, smoothed)
-        names = [i.name for i in __import__("onnx").load(str(source)).graph.input]
+        source = _onnx_file(run, work) if smoothed is None else _smoothed_file(run, work, calibration, smoothed)
+        names = [i.name for i in onnx.load(str(source)).graph.input]
 
         class Reader(CalibrationDataReader):
             def __init__(self):

@@ -7,11 +7,9 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import free_ports
 from test_serve import Server
 
 pytestmark = pytest.mark.subprocess
@@ -33,32 +31,6 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "422"]
 """
 
 
-class LoggedServer(Server):
-    """test_serve's Server with its log in a file: fuzzing Label Studio's routes logs a warning a request, more than
-    an unread pipe holds."""
-
-    def __init__(self, run, log, *options, env):
-        (self.port,) = free_ports()
-        self.url, self.log = f"http://127.0.0.1:{self.port}", log
-        with open(log, "w") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "nerctl", "serve", str(run), "--port", str(self.port), *options],
-                stdout=subprocess.DEVNULL, stderr=out, text=True, env=env)
-        deadline = time.monotonic() + 90
-        while self.process.poll() is None and time.monotonic() < deadline:
-            try:
-                if self.request("GET", "/ready")[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise AssertionError(f"server not ready: {log.read_text()}")
-
-    def stop(self, *args, **kwargs) -> tuple[int, str]:
-        code, _ = super().stop(*args, **kwargs)
-        return code, self.log.read_text()
-
-
 @pytest.fixture(scope="module")
 def open_server(trained_run):
     served = Server(trained_run, "--max-texts", MAX_TEXTS)
@@ -70,12 +42,11 @@ def open_server(trained_run):
 def keyed_server(trained_run, tmp_path_factory):
     """With the API key, and Label Studio's routes: on a copy of the run, since the learner keeps its state beside
     it; without Label Studio's address or key, so that no training it is asked for goes anywhere."""
-    import os
-
     folder = tmp_path_factory.mktemp("fuzzed")
     run = shutil.copytree(trained_run, folder / trained_run.name)
-    env = {**os.environ, "NERCTL_API_KEY": KEY, "LABEL_STUDIO_URL": "", "LABEL_STUDIO_API_KEY": ""}
-    served = LoggedServer(run, folder / "serve.log", "--max-texts", str(MAX_TEXTS), "--label-studio", env=env)
+    env = {"NERCTL_API_KEY": KEY, "LABEL_STUDIO_URL": "", "LABEL_STUDIO_API_KEY": ""}
+    # Its log in a file: fuzzing Label Studio's routes logs a warning a request, more than an unread pipe holds.
+    served = Server(run, "--max-texts", MAX_TEXTS, "--label-studio", env=env, log=folder / "serve.log")
     yield served
     served.stop()
 

@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -21,19 +22,23 @@ TEXTS = ["have you seen the dark knight", "who directed jaws", "", "show me film
 
 
 class Server:
-    def __init__(self, run, *options, env=None):
+    def __init__(self, run, *options, env=None, log: Path | None = None):
+        """`log`: a file for its stderr, for a server that logs more than an unread pipe holds."""
         (self.port,) = free_ports()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url, self.log = f"http://127.0.0.1:{self.port}", log
+        sink = open(log, "w") if log else subprocess.PIPE
         self.process = subprocess.Popen(
             [sys.executable, "-m", "nerctl", "serve", *([str(run)] if run is not None else []), "--port",
              str(self.port), *map(str, options)],
             # stdout holds uvicorn's access log, a line a request: unread, it would fill its pipe and stall the
             # server; stderr (start-up, errors, what the tests check) is read when the server stops.
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+            stdout=subprocess.DEVNULL, stderr=sink, text=True, env={**os.environ, **(env or {})})
+        if log:
+            sink.close()  # the child has its own copy
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"server exited: {self.process.communicate()[1]}")
+                raise AssertionError(f"server exited: {self.stop()[1]}")
             with contextlib.suppress(OSError):
                 if self.request("GET", "/ready")[0] == 200:
                     return
@@ -60,7 +65,7 @@ class Server:
         if self.process.poll() is None:
             self.process.send_signal(sig)
         _, stderr = self.process.communicate(timeout=timeout)
-        return self.process.returncode, stderr
+        return self.process.returncode, self.log.read_text() if self.log else stderr
 
 
 @pytest.fixture(scope="module")

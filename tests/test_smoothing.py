@@ -39,7 +39,8 @@ def test_smoothing_leaves_the_outputs_and_evens_the_channels(onnx_model, tmp_pat
     # Each smoothed input's channel maxima are closer together than the raw ones (max/median).
     graph = onnx.load(str(smoothed)).graph
     feeds = {node.output[0]: node.input[0] for node in graph.node if node.name.startswith("smooth_")}
-    raw, even = activation_maxima(path, list(feeds.values()), batches), activation_maxima(smoothed, list(feeds), batches)
+    raw = activation_maxima(onnx.load(str(path)), list(feeds.values()), batches)
+    even = activation_maxima(onnx.load(str(smoothed)), list(feeds), batches)
     spread = lambda m: m.max() / np.median(m)  # noqa: E731
     assert np.mean([spread(even[out]) < spread(raw[source]) for out, source in feeds.items()]) > 0.5
 

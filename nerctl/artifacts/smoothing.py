@@ -20,7 +20,6 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-ALPHA = 0.5  # the paper's default: the difficulty split evenly between activations and weights
 FLOOR = 1e-5  # no channel divided by (almost) zero: a dead channel keeps s = 1
 CALIBRATION_BATCHES = 16  # x 16 windows: 256 training windows, a few seconds of forward passes
 CALIBRATION_SENTENCES = 2000  # the windows are drawn from the first of the training sentences
@@ -49,18 +48,20 @@ def _weight_matmuls(graph) -> dict[str, list]:
     return groups
 
 
-def activation_maxima(model_path: Path, inputs: list[str], batches: Iterable[tuple[np.ndarray, np.ndarray]]
+def activation_maxima(model, inputs: list[str], batches: Iterable[tuple[np.ndarray, np.ndarray]]
                       ) -> dict[str, np.ndarray]:
-    """max |x| per last-axis channel of each tensor in `inputs`, over the calibration batches."""
+    """max |x| per last-axis channel of each tensor in `inputs`, over the calibration batches, for an ONNX
+    model (a ModelProto, left as it is: the tensors are added as outputs of a copy)."""
     import onnx
     import onnxruntime
 
-    model = onnx.load(str(model_path))
-    known = {o.name for o in model.graph.output}
-    model.graph.output.extend(onnx.ValueInfoProto(name=name) for name in inputs if name not in known)
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    known = {o.name for o in probe.graph.output}
+    probe.graph.output.extend(onnx.ValueInfoProto(name=name) for name in inputs if name not in known)
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
     feeds = [(i.name, "input_ids" in i.name) for i in session.get_inputs()]
     maxima: dict[str, np.ndarray] = {}
     for ids, mask in batches:
@@ -71,8 +72,7 @@ def activation_maxima(model_path: Path, inputs: list[str], batches: Iterable[tup
     return maxima
 
 
-def smooth(model_path: Path, out: Path, batches: Iterable[tuple[np.ndarray, np.ndarray]],
-           alpha: float = ALPHA) -> int:
+def smooth(model_path: Path, out: Path, batches: Iterable[tuple[np.ndarray, np.ndarray]], alpha: float) -> int:
     """Write `model_path` with every weight MatMul's input smoothed (same outputs, evener activations) to
     `out`; the number of inputs smoothed."""
     import onnx
@@ -81,8 +81,9 @@ def smooth(model_path: Path, out: Path, batches: Iterable[tuple[np.ndarray, np.n
     model = onnx.load(str(model_path))
     graph = model.graph
     groups = _weight_matmuls(graph)
-    maxima = activation_maxima(model_path, list(groups), batches)
+    maxima = activation_maxima(model, list(groups), batches)
     weights = {i.name: i for i in graph.initializer}
+    muls = {}  # source tensor -> the Mul that divides it
     for n, (source, nodes) in enumerate(groups.items()):
         arrays = {node.input[1]: numpy_helper.to_array(weights[node.input[1]]) for node in nodes}
         weight_max = np.max([np.abs(w).max(axis=1) for w in arrays.values()], axis=0)
@@ -92,31 +93,24 @@ def smooth(model_path: Path, out: Path, batches: Iterable[tuple[np.ndarray, np.n
             weights[name].CopyFrom(numpy_helper.from_array((array * scale[:, None]).astype(np.float32), name))
         inverse = numpy_helper.from_array((1.0 / scale).astype(np.float32), f"smooth_{n}_inverse_scale")
         graph.initializer.append(inverse)
-        smoothed = f"{source}_smoothed"
-        graph.node.append(helper.make_node("Mul", [source, inverse.name], [smoothed], name=f"smooth_{n}"))
+        muls[source] = helper.make_node("Mul", [source, inverse.name], [f"{source}_smoothed"], name=f"smooth_{n}")
         for node in nodes:
-            node.input[0] = smoothed
-    _sort_topologically(graph)
+            node.input[0] = muls[source].output[0]
+    _insert_after_producers(graph, muls)
     onnx.save(model, str(out))
     return len(groups)
 
 
-def _sort_topologically(graph) -> None:
-    """ONNX wants nodes in dependency order; the Muls were appended at the end."""
-    ready = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
-    pending, ordered = list(graph.node), []
-    while pending:
-        left = []
-        for node in pending:
-            if all(name in ready for name in node.input):
-                ordered.append(node)
-                ready.update(node.output)
-            else:
-                left.append(node)
-        if len(left) == len(pending):
-            raise ValueError("the graph has a cycle or an undefined input")
-        pending = left
-    copies = [type(node)() for node in ordered]
+def _insert_after_producers(graph, muls: dict) -> None:
+    """Put each Mul right after the node that makes its input (first, for a graph input): ONNX wants the
+    nodes in dependency order, and the MatMuls it feeds all come later."""
+    import onnx
+
+    ordered = [muls[i.name] for i in graph.input if i.name in muls]
+    for node in graph.node:
+        ordered.append(node)
+        ordered.extend(muls[name] for name in node.output if name in muls)
+    copies = [onnx.NodeProto() for _ in ordered]
     for copy, node in zip(copies, ordered):
         copy.CopyFrom(node)
     del graph.node[:]

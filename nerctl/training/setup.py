@@ -52,6 +52,7 @@ def prepare(session: Session, mirror: str | None = None) -> Prepared:
     config, run = session.config, session.run
     teacher = TeacherRun.open(config.teacher) if config.teacher else None
     model_path = str(teacher.weights) if teacher else resolve_model(config.model)
+    tokenizer_path = str(teacher.tokenizer) if teacher else model_path  # a run's best/ holds no tokenizer
     check_family(model_path, config)  # a model nerctl cannot train is refused before anything is read
     data = load_data(config, mirror, warn=session.log)
     # Setting a run up writes config.json, labels.json, then tokenizer/ (atomically, last):
@@ -67,7 +68,7 @@ def prepare(session: Session, mirror: str | None = None) -> Prepared:
     # Deterministic kernels: a rerun or a resumed run gives the same numbers, not nearly
     # the same (no measurable cost on CPU in a 50-step A/B of the MiniLM train step).
     tf.config.experimental.enable_op_determinism()
-    tokenizer = load_tokenizer(str(run.tokenizer) if set_up else str(teacher.tokenizer) if teacher else model_path)
+    tokenizer = load_tokenizer(str(run.tokenizer) if set_up else tokenizer_path)
     limit = getattr(tokenizer, "model_max_length", None)
     if limit and limit < 10**6 and config.max_len > limit:
         raise InputError(f"invalid config: max_len {config.max_len} exceeds the model's limit of {limit} pieces")
