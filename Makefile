@@ -69,8 +69,10 @@ screenshots: setup chromium
 # benchmarks/results/2026-12-01-vm-run4.json, bench_wall_s, plus the peer's venv the
 # first time; not part of the tests). Writes benchmarks/results/<date>-<host>.json and
 # prints a table.
+# BENCH_ARGS: more options of benchmarks/bench.py (--help), e.g. --skip-equal-time --keep DIR.
+BENCH_ARGS ?=
 bench: setup
-	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 # Streamed predict: peak RSS at 10,000 and 100,000 lines and throughput against
 # the in-memory path (~9 min: the rows of benchmarks/results/2026-11-27-vm-stream.json

@@ -2,6 +2,7 @@
 """nerctl against the Hugging Face PyTorch peer, side by side, in one run.
 
     .venv/bin/python benchmarks/bench.py [--epochs 3] [--mirror DIR_OR_URL] [--skip-peer] [--skip-spacy] [--skip-fast]
+                                         [--skip-equal-time] [--keep DIR]
 
 (or `make bench`). On the same machine, data and model (the embedded MiniLM):
   1. trains nerctl's default config for E epochs and scores engtest;
@@ -330,13 +331,17 @@ def main() -> None:
     parser.add_argument("--skip-equal-time", action="store_true",
                         help="do not train nerctl again for the peer's training time")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="work in DIR and keep it (the runs, for benchmarks/engines.py); default: a temporary "
+                             "folder, removed at the end")
     args = parser.parse_args()
 
     from nerctl.data.datasets import download
 
     paths = download("mitmovie", mirror=args.mirror)
     data = {"train": paths["engtrain.bio"], "test": paths["engtest.bio"]}
-    workdir = Path(tempfile.mkdtemp(prefix="nerctl-bench-"))
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="nerctl-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     result = new_result(machine={"cpu": cpu_model(), "nproc": os.cpu_count(), "python": platform.python_version()})
     try:
@@ -350,8 +355,14 @@ def main() -> None:
             result["spacy"] = spacy_figures(workdir, args.mirror)
         if not args.skip_fast:
             result["fast"] = fast_figures(workdir, workdir / "engtest.txt")
+    except BaseException as error:
+        # An hour of measurements is not lost to a late stage's failure: what was measured is written.
+        result["incomplete"] = f"{type(error).__name__}: {error}"[:2000]
+        log(f"failed; the stages measured so far: {save_result(result, args.out, '-incomplete')}")
+        raise
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
     result["bench_wall_s"] = round(time.time() - started, 1)
     result["table"] = table(result)
     path = save_result(result, args.out)
