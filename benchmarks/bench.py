@@ -44,7 +44,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import cpu_model, measured, new_result, save_result  # benchmarks/, first on sys.path when a script runs
+from _common import cpu_flags, cpu_model, measured, new_result, save_result  # benchmarks/, first on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parent.parent
 PEER = REPO.parent / "shared" / "peers" / "hf_peer.py"
@@ -343,7 +343,7 @@ def main() -> None:
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="nerctl-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    result = new_result(machine={"cpu": cpu_model(), "nproc": os.cpu_count(), "python": platform.python_version()})
+    result = new_result(machine={"cpu": cpu_model(), "flags": cpu_flags(), "nproc": os.cpu_count(), "python": platform.python_version()})
     try:
         result["nerctl"] = nerctl_figures(args, workdir, data)
         if not args.skip_peer:
