@@ -343,7 +343,8 @@ def main() -> None:
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="nerctl-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    result = new_result(machine={"cpu": cpu_model(), "flags": cpu_flags(), "nproc": os.cpu_count(), "python": platform.python_version()})
+    result = new_result(machine={"cpu": cpu_model(), "flags": cpu_flags(), "nproc": os.cpu_count(),
+                                 "python": platform.python_version()})
     try:
         result["nerctl"] = nerctl_figures(args, workdir, data)
         if not args.skip_peer:
