@@ -25,8 +25,11 @@
      peak RSS;
   6. the fast recipe: the default recipe trained in full (its own epochs) as the
      teacher, then configs/mitmovie-fast.toml's distilled student of it: each
-     one's engtest F1 and in-process predict rate, against spaCy's;
-  7. writes benchmarks/results/<date>-<host>.json and prints a table.
+     one's engtest F1 against spaCy's;
+  7. predict side by side: nerctl's runs (in-process, default engine) and spaCy's
+     pipeline timed in turns, 3 rounds, so that the machine's drift between
+     stages does not decide the ratio;
+  8. writes benchmarks/results/<date>-<host>.json and prints a table.
 
 Speeds are comparable only within one run: machines differ from day to day.
 """
@@ -138,13 +141,13 @@ def nerctl_figures(args, workdir: Path, data: dict[str, Path]) -> dict:
     lines = (workdir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == len(sentences), "predict lost lines"
     single = median_wall([NERCTL, "predict", "--run", str(run_dir), "have you seen the dark knight"], 3)
-    engines = in_process_rate(run_dir, texts)
+    default, keras = in_process_rate(run_dir, texts), in_process_rate(run_dir, texts, "keras")
     out["predict"] = {
         "sentences": len(sentences),
-        "engine": engines["engine"],
-        "in_process_sentences_per_s": engines["default"],
-        "in_process_tensorflow_sentences_per_s": engines["tensorflow"],
-        "default_engine_and_tensorflow_same_tags": engines["same_tags"],
+        "engine": default["engine"],
+        "in_process_sentences_per_s": default["rate"],
+        "in_process_tensorflow_sentences_per_s": keras["rate"],
+        "default_engine_and_tensorflow_same_tags": default["tags"] == keras["tags"],
         "command_wall_s": predict["wall_s"],
         "command_wall_s_runs": [r["wall_s"] for r in runs],
         "command_sentences_per_s": round(len(sentences) / predict["wall_s"], 1),
@@ -155,55 +158,69 @@ def nerctl_figures(args, workdir: Path, data: dict[str, Path]) -> dict:
     return out
 
 
-# Timed like the peer's pipeline figure: after a warm-up pass (which traces the
-# model), from raw strings to rendered JSON lines (word splitting, word pieces,
-# forward, decoding, offsets, output).
+# Timed like the peer's pipeline figure: after a warm-up pass, from raw strings to rendered JSON lines (word
+# splitting, word pieces, forward, decoding, offsets, output). One engine per process: the default engine
+# in a process without TensorFlow, as `nerctl predict` runs it.
 _IN_PROCESS = """
-import json, sys, time
+import hashlib, json, sys, time
 from pathlib import Path
 from nerctl.inference.output import render
 from nerctl.inference.tagger import Tagger
 from nerctl.data.texts import read_texts
 from nerctl.artifacts.rundir import RunDir
-run = RunDir(Path(sys.argv[1]))
-texts = read_texts(sys.argv[2])
-lite = Tagger.from_run(run)  # what nerctl predict runs by default: int8 ONNX where the run kept it, else LiteRT
-# The same model run by TensorFlow (traced Keras model, fp32; a CRF head's scores too), for the export lever's ratio.
-keras = Tagger.from_run(run, backend="keras", precision="fp32")
-figures, outputs = {"engine": lite.engine.to_dict()}, {}
-for name, tagger in (("default", lite), ("tensorflow", keras)):
-    render(tagger.tag_texts(texts), "jsonl")  # warm-up
-    seconds = []
-    for _ in range(int(sys.argv[3])):  # the median of COMMAND_RUNS passes, as the whole command's figure
-        start = time.perf_counter()
-        results = tagger.tag_texts(texts)
-        render(results, "jsonl")
-        seconds.append(time.perf_counter() - start)
-    figures[name] = round(len(texts) / sorted(seconds)[len(seconds) // 2], 1)
-    outputs[name] = [r.tags for r in results]
-figures["same_tags"] = outputs["default"] == outputs["tensorflow"]
-print(json.dumps(figures))
+run, texts, passes, backend = RunDir(Path(sys.argv[1])), read_texts(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+# auto: what nerctl predict runs (int8 ONNX where the run kept it, else LiteRT); keras: TensorFlow, fp32.
+tagger = Tagger.from_run(run, backend=backend, precision="fp32" if backend == "keras" else "auto")
+render(tagger.tag_texts(texts), "jsonl")  # warm-up
+seconds = []
+for _ in range(passes):
+    start = time.perf_counter()
+    results = tagger.tag_texts(texts)
+    render(results, "jsonl")
+    seconds.append(time.perf_counter() - start)
+tags = hashlib.sha256(json.dumps([r.tags for r in results]).encode()).hexdigest()
+print(json.dumps({"engine": tagger.engine.to_dict(), "rate": round(len(texts) / sorted(seconds)[passes // 2], 1),
+                  "tags": tags}))
 """
 
 
-def in_process_rate(run_dir: Path, texts: Path) -> dict:
-    """_IN_PROCESS on a run: sentences/s of its default engine (and TensorFlow's), as for the main run."""
-    done = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(run_dir), str(texts), str(COMMAND_RUNS)],
+def in_process_rate(run_dir: Path, texts: Path, backend: str = "auto", passes: int = COMMAND_RUNS) -> dict:
+    """_IN_PROCESS on a run: the median of `passes` rates of one engine (its engine, rate and tags' digest)."""
+    done = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(run_dir), str(texts), str(passes), backend],
                           capture_output=True, text=True, check=True)
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def fast_figures(workdir: Path, texts: Path) -> dict:
+def fast_figures(workdir: Path) -> dict:
     """The fast recipe as a user makes it: the default recipe trained in full as the teacher, then
-    configs/mitmovie-fast.toml's student of it; each one's engtest F1 and in-process predict rate."""
+    configs/mitmovie-fast.toml's student of it; each one's training figures."""
     teacher = train_nerctl(workdir, "teacher", None)
     student = train_nerctl(workdir, "fast", None, "mitmovie-fast.toml", "--teacher", teacher["run_dir"])
-    figures = {}
-    for name, run in (("teacher", teacher), ("fast", student)):
-        rate = in_process_rate(Path(run.pop("run_dir")), texts)
-        figures[name] = {**run, "in_process_sentences_per_s": rate["default"], "engine": rate["engine"]}
-    log(f"fast: F1 {student['test_f1']} at {figures['fast']['in_process_sentences_per_s']} sentences/s")
-    return figures
+    log(f"fast: F1 {student['test_f1']}")
+    return {"teacher": teacher, "fast": student}
+
+
+def side_by_side(workdir: Path, texts: Path, runs: dict[str, Path], rounds: int = 3) -> dict:
+    """Predict rates of nerctl's runs and spaCy's pipeline measured in turns, each once a round: this VM's
+    speed drifts by 20% and more within minutes, so rates taken at different stages of the bench (spaCy's
+    after its training, the fast run's half an hour later) do not compare. Medians of the rounds."""
+    spacy_model = workdir / "spacy" / "output" / "model-best"
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    if spacy_model.is_dir():
+        rates["spacy_texts"], rates["spacy_docs"] = [], []
+    engines = {}
+    for turn in range(rounds):
+        log(f"side by side: round {turn + 1} of {rounds}")
+        for name, run_dir in runs.items():
+            measured_run = in_process_rate(run_dir, texts)
+            rates[name].append(measured_run["rate"])
+            engines[name] = measured_run["engine"]
+        if spacy_model.is_dir():
+            spacy = spacy_predict(spacy_model, workdir)
+            rates["spacy_texts"].append(spacy["texts"]["sentences_per_s"])
+            rates["spacy_docs"].append(spacy["docs"]["sentences_per_s"])
+    return {"rounds": rounds, "engines": engines, "sentences_per_s_rounds": rates,
+            "sentences_per_s": {name: statistics.median(values) for name, values in rates.items()}}
 
 
 def peer_figures(args, workdir: Path, data: dict[str, Path], lr: float, batch_size: int) -> dict:
@@ -238,11 +255,18 @@ def spacy_figures(workdir: Path, mirror: str | None) -> dict:
     results = workdir / "spacy.json"
     subprocess.run([str(python), str(SPACY_PEER), "--train-file", str(files["train"]), "--dev-file",
                     str(files["dev"]), "--test-file", str(files["test"]), "--max-epochs", str(SPACY_EPOCHS),
-                    "--out", str(results), "--workdir", str(workdir / "spacy")],
+                    "--out", str(results), "--workdir", str(workdir / "spacy"), "--keep"],
                    check=True, stdout=subprocess.DEVNULL)
     spacy = json.loads(results.read_text())
     log(f"spaCy: F1 {spacy['test']['strict']['f1']}")
     return spacy
+
+
+def spacy_predict(model: Path, workdir: Path) -> dict:
+    """spaCy's trained pipeline timed again on engtest (benchmarks/peers/spacy_peer.py --predict-only)."""
+    done = subprocess.run([str(CACHE / "spacy-venv" / "bin" / "python"), str(SPACY_PEER), "--predict-only", str(model),
+                           "--test-file", str(workdir / "spacy-test.bio")], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])["predict"]
 
 
 def epochs_within(train: dict, seconds: float) -> int:
@@ -294,15 +318,17 @@ def table(result: dict) -> str:
              ">= 2.5x peer in-process"),
             *([(f"default recipe ({f['teacher']['epochs']} epochs): engtest F1", f["teacher"]["test_f1"], None,
                 sp and sp["test"]["strict"]["f1"], ""),
-               ("default recipe: predict sentences/s (in-process)", f["teacher"]["in_process_sentences_per_s"],
-                p and p["predict_pipeline"]["sentences_per_s"], sp and sp["predict"]["texts"]["sentences_per_s"], ""),
                ("fast recipe (distilled student): engtest F1", f["fast"]["test_f1"], None,
                 sp and sp["test"]["strict"]["f1"], ">= spaCy + 0.03"),
-               ("fast recipe: predict sentences/s (in-process)", f["fast"]["in_process_sentences_per_s"],
-                p and p["predict_pipeline"]["sentences_per_s"], sp and sp["predict"]["texts"]["sentences_per_s"],
-                ">= 1.0x spaCy"),
                ("fast recipe: train wall s (teacher not included)", f["fast"]["wall_s"], None,
                 sp and sp["train"]["wall_s"], "")] if (f := result.get("fast")) else []),
+            *([(f"in turns ({t['rounds']} rounds, medians): {name} predict sentences/s (in-process)", rate, None,
+                t["sentences_per_s"].get("spacy_texts"), target)
+               for key, name, target in (("bench", f"the {n['train']['epochs']}-epoch run above", ""),
+                                         ("teacher", "default recipe", ""), ("fast", "fast recipe", ">= 1.0x spaCy"))
+               if (rate := t["sentences_per_s"].get(key))]
+              + [("in turns: spaCy on pre-tokenized Docs", None, None, t["sentences_per_s"].get("spacy_docs"), "")]
+              if (t := result.get("side_by_side")) else []),
             ("train peak RSS MiB", n["train"]["peak_rss_mib"], p and p["train"]["peak_rss_process_maxrss_mib"],
              sp and sp["train"]["peak_rss_mib"], "<= 2560"),
             ("predict peak RSS MiB", n["predict"]["peak_rss_mib"], None, sp and sp["predict"]["peak_rss_mib"], ""),
@@ -354,8 +380,11 @@ def main() -> None:
                 result["equal_time"] = equal_time_figures(workdir, result["nerctl"]["train"], result["peer"])
         if not args.skip_spacy:
             result["spacy"] = spacy_figures(workdir, args.mirror)
+        runs = {"bench": workdir / "runs" / "bench"}
         if not args.skip_fast:
-            result["fast"] = fast_figures(workdir, workdir / "engtest.txt")
+            result["fast"] = fast_figures(workdir)
+            runs |= {name: Path(result["fast"][name].pop("run_dir")) for name in ("teacher", "fast")}
+        result["side_by_side"] = side_by_side(workdir, workdir / "engtest.txt", runs)
     except BaseException as error:
         # An hour of measurements is not lost to a late stage's failure: what was measured is written.
         result["incomplete"] = f"{type(error).__name__}: {error}"[:2000]
