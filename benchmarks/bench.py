@@ -207,7 +207,7 @@ def side_by_side(workdir: Path, texts: Path, runs: dict[str, Path], rounds: int 
     spacy_model = workdir / "spacy" / "output" / "model-best"
     rates: dict[str, list[float]] = {name: [] for name in runs}
     if spacy_model.is_dir():
-        rates["spacy_texts"], rates["spacy_docs"] = [], []
+        rates |= {"spacy_texts": [], "spacy_texts_2_processes": [], "spacy_docs": []}
     engines = {}
     for turn in range(rounds):
         log(f"side by side: round {turn + 1} of {rounds}")
@@ -217,8 +217,9 @@ def side_by_side(workdir: Path, texts: Path, runs: dict[str, Path], rounds: int 
             engines[name] = measured_run["engine"]
         if spacy_model.is_dir():
             spacy = spacy_predict(spacy_model, workdir)
-            rates["spacy_texts"].append(spacy["texts"]["sentences_per_s"])
-            rates["spacy_docs"].append(spacy["docs"]["sentences_per_s"])
+            for key, mode in (("spacy_texts", "texts"), ("spacy_texts_2_processes", "texts_n_process2"),
+                              ("spacy_docs", "docs")):
+                rates[key].append(spacy[mode]["sentences_per_s"])
     return {"rounds": rounds, "engines": engines, "sentences_per_s_rounds": rates,
             "sentences_per_s": {name: statistics.median(values) for name, values in rates.items()}}
 
@@ -327,7 +328,9 @@ def table(result: dict) -> str:
                for key, name, target in (("bench", f"the {n['train']['epochs']}-epoch run above", ""),
                                          ("teacher", "default recipe", ""), ("fast", "fast recipe", ">= 1.0x spaCy"))
                if (rate := t["sentences_per_s"].get(key))]
-              + [("in turns: spaCy on pre-tokenized Docs", None, None, t["sentences_per_s"].get("spacy_docs"), "")]
+              + [(f"in turns: spaCy on {what}", None, None, t["sentences_per_s"].get(key), "")
+                 for key, what in (("spacy_texts_2_processes", "raw text, 2 processes"),
+                                   ("spacy_docs", "pre-tokenized Docs"))]
               if (t := result.get("side_by_side")) else []),
             ("train peak RSS MiB", n["train"]["peak_rss_mib"], p and p["train"]["peak_rss_process_maxrss_mib"],
              sp and sp["train"]["peak_rss_mib"], "<= 2560"),
