@@ -265,8 +265,9 @@ def spacy_figures(workdir: Path, mirror: str | None) -> dict:
 
 def spacy_predict(model: Path, workdir: Path) -> dict:
     """spaCy's trained pipeline timed again on engtest (benchmarks/peers/spacy_peer.py --predict-only)."""
-    done = subprocess.run([str(CACHE / "spacy-venv" / "bin" / "python"), str(SPACY_PEER), "--predict-only", str(model),
-                           "--test-file", str(workdir / "spacy-test.bio")], capture_output=True, text=True, check=True)
+    done = subprocess.run([str(ensure_venv("spacy-venv", SPACY_PACKAGES)), str(SPACY_PEER), "--predict-only",
+                           str(model), "--test-file", str(workdir / "spacy-test.bio")],
+                          capture_output=True, text=True, check=True)
     return json.loads(done.stdout.splitlines()[-1])["predict"]
 
 
