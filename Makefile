@@ -65,10 +65,10 @@ test-fast: setup
 screenshots: setup chromium
 	NERCTL_SCREENSHOT_RUN=$(RUN) NERCTL_SCREENSHOTS=docs/images $(BIN)/python -m pytest tests/test_browser.py -k screenshot
 
-# nerctl against the Hugging Face PyTorch peer, side by side (28 min in
-# benchmarks/results/2026-12-01-vm-run4.json, bench_wall_s, plus the peer's venv the
-# first time; not part of the tests). Writes benchmarks/results/<date>-<host>.json and
-# prints a table.
+# nerctl against the Hugging Face PyTorch peer and spaCy's CPU pipeline, with the fast recipe,
+# side by side (34 min on the AVX-512 EPYC in benchmarks/results/2026-12-03-vm.json, bench_wall_s,
+# plus the peers' venvs the first time; not part of the tests). Writes
+# benchmarks/results/<date>-<host>.json and prints a table.
 # BENCH_ARGS: more options of benchmarks/bench.py (--help), e.g. --skip-equal-time --keep DIR.
 BENCH_ARGS ?=
 bench: setup
