@@ -66,9 +66,10 @@ screenshots: setup chromium
 	NERCTL_SCREENSHOT_RUN=$(RUN) NERCTL_SCREENSHOTS=docs/images $(BIN)/python -m pytest tests/test_browser.py -k screenshot
 
 # nerctl against the Hugging Face PyTorch peer and spaCy's CPU pipeline, with the fast recipe,
-# side by side (34 min on the AVX-512 EPYC in benchmarks/results/2026-12-03-vm.json, bench_wall_s,
-# plus the peers' venvs the first time; not part of the tests). Writes
-# benchmarks/results/<date>-<host>.json and prints a table.
+# side by side (56 min on the AVX2 EPYC in benchmarks/results/2026-12-03-vm-avx2.json, 34 on the
+# AVX-512 one in 2026-12-03-vm.json, bench_wall_s, plus the peers' venvs the first time; not part of
+# the tests). Writes benchmarks/results/<date>-<host>.json (-2, -3, ... for later runs that day) and
+# prints a table.
 # BENCH_ARGS: more options of benchmarks/bench.py (--help), e.g. --skip-equal-time --keep DIR.
 BENCH_ARGS ?=
 bench: setup

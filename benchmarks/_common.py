@@ -60,8 +60,12 @@ def new_result(**fields) -> dict:
 
 
 def save_result(result: dict, out_dir: Path, suffix: str = "") -> Path:
-    """Write `result` to <out_dir>/<date>-<host><suffix>.json; return the path."""
+    """Write `result` to <out_dir>/<date>-<host><suffix>.json, or to -2.json, -3.json, ... after it when
+    that exists (a second run the same day must not replace a committed result); return the path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{result['date']}-{result['host']}{suffix}.json"
+    stem = f"{result['date']}-{result['host']}{suffix}"
+    path, copy = out_dir / f"{stem}.json", 2
+    while path.exists():
+        path, copy = out_dir / f"{stem}-{copy}.json", copy + 1
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
