@@ -36,7 +36,8 @@ class LabelStudio:
             self.process = subprocess.Popen(
                 [str(LABEL_STUDIO), "start", "--no-browser", "--port", str(self.port), "--host", self.url,
                  "--data-dir", str(data_dir / "data"), "--username", "tester@example.com",
-                 "--password", secrets.token_urlsafe(12), "--user-token", self.token],
+                 # hex: a urlsafe token may start with "-", which argparse takes for an option
+                 "--password", secrets.token_hex(12), "--user-token", self.token],
                 stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self._wait_ready()
 
