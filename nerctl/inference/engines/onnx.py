@@ -19,8 +19,8 @@ class OnnxForward:
     """Tag probabilities from the run's int8 ONNX model on ONNX Runtime (no TensorFlow import).
 
     The session is built on a thread: ONNX Runtime releases the GIL while it builds one (the
-    largest part of the engine's start-up), so the caller's own loading (tokenizer, labels,
-    CRF scores) runs meanwhile. The first use of the forward waits for it and raises its error."""
+    largest part of the engine's start-up), so the caller's own loading (Tagger.from_run: labels,
+    config, tokenizer) runs meanwhile. The first use of the forward waits for it and raises its error."""
 
     def __init__(self, path: str | Path):
         import onnxruntime
