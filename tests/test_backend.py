@@ -139,7 +139,7 @@ def test_an_int8_model_that_loses_dev_f1_is_removed_and_the_reason_kept(int8_run
     ("labels", "labels.json (3 labels) does not match the model in model.int8.onnx"),
 ])
 def test_a_broken_int8_run_is_one_line_input_error(int8_run, tmp_path, damage, message):
-    """The ONNX session is built on a thread (onnx.py); its errors still reach the user as one line, exit 2."""
+    """A damaged int8 model or a label map that does not fit it: one line, exit 2, as for the fp32 engines."""
     import shutil
 
     from test_bad_inputs import one_line_error

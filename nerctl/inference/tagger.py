@@ -188,16 +188,16 @@ class Tagger:
 
         `folder`: another model of the run in best/'s format (--refit's selection/), run on Keras."""
         engine = choose_engine("keras" if folder else backend, precision, available(run))
-        forward, source = open_forward(engine, run, folder)  # first: an engine may finish opening meanwhile
-        label_map, config = run.read_labels(), run.read_config().config
-        tokenizer = PieceTokenizer.from_folder(run.tokenizer)
+        forward, source = open_forward(engine, run, folder)
+        label_map = run.read_labels()
         if forward.num_labels != len(label_map.labels) or forward.label_names not in (None, label_map.labels):
             raise InputError(f"{run.path}: labels.json ({len(label_map.labels)} labels) does not match "
                              f"the model in {source} ({forward.num_labels} labels)")
-        transitions = Transitions.load(folder or run.best, label_map.labels)
-        return cls(forward, tokenizer, label_map, config.max_len, batch_size or config.eval_batch_size,
-                   transitions=transitions, engine=engine, name=run.path.name, temperature=run.read_temperature(),
-                   min_score=min_score, words=words or config.words, run=run)
+        config = run.read_config().config
+        return cls(forward, PieceTokenizer.from_folder(run.tokenizer), label_map, config.max_len,
+                   batch_size or config.eval_batch_size, transitions=Transitions.load(folder or run.best, label_map.labels),
+                   engine=engine, name=run.path.name, temperature=run.read_temperature(), min_score=min_score,
+                   words=words or config.words, run=run)
 
     def facts(self) -> dict:
         """What /v1/model and the HTML pages say of this model: its run, labels, types, scores, engine."""
