@@ -279,18 +279,22 @@ def spacy_figures(workdir: Path, mirror: str | None) -> dict:
     return spacy
 
 
+def predict_only(python: Path, script: Path, model: Path, test_file: Path) -> dict:
+    """A peer script's `--predict-only` run of its saved `model` on `test_file`: the JSON object it prints last."""
+    done = subprocess.run([str(python), str(script), "--predict-only", str(model), "--test-file", str(test_file)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def spacy_predict(model: Path, test_file: Path) -> dict:
-    """spaCy's trained pipeline timed again on `test_file` (benchmarks/peers/spacy_peer.py --predict-only)."""
-    done = subprocess.run([str(ensure_venv("spacy-venv", SPACY_PACKAGES)), str(SPACY_PEER), "--predict-only",
-                           str(model), "--test-file", str(test_file)], capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.splitlines()[-1])["predict"]
+    """spaCy's trained pipeline timed again on `test_file` (benchmarks/peers/spacy_peer.py)."""
+    return predict_only(ensure_venv("spacy-venv", SPACY_PACKAGES), SPACY_PEER, model, test_file)["predict"]
 
 
 def peer_predict(model: Path, test_file: Path) -> float:
-    """The peer's pipeline rate (sentences/s) with its saved model on `test_file` (hf_peer.py --predict-only)."""
-    done = subprocess.run([str(ensure_venv("peer-venv", PEER_PACKAGES)), str(PEER), "--predict-only", str(model),
-                           "--test-file", str(test_file)], capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.splitlines()[-1])["predict_pipeline"]["sentences_per_s"]
+    """The peer's pipeline rate (sentences/s) with its saved model on `test_file` (benchmarks/peers/hf_peer.py)."""
+    peer = predict_only(ensure_venv("peer-venv", PEER_PACKAGES), PEER, model, test_file)
+    return peer["predict_pipeline"]["sentences_per_s"]
 
 
 def epochs_within(train: dict, seconds: float) -> int:

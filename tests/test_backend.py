@@ -132,23 +132,3 @@ def test_an_int8_model_that_loses_dev_f1_is_removed_and_the_reason_kept(int8_run
     f1["onnx"] = 0.90 - finish.DEV_F1_TOLERANCE / 2
     assert finish.gate_int8(run, [], heard.append, make)["kept"] is True and run.int8_onnx.exists()
 
-
-@pytest.mark.int8
-@pytest.mark.parametrize("damage, message", [
-    ("truncate", "model.int8.onnx: not a usable nerctl model"),
-    ("labels", "labels.json (3 labels) does not match the model in model.int8.onnx"),
-])
-def test_a_broken_int8_run_is_one_line_input_error(int8_run, tmp_path, damage, message):
-    """A damaged int8 model or a label map that does not fit it: one line, exit 2, as for the fp32 engines."""
-    import shutil
-
-    from test_bad_inputs import one_line_error
-
-    run = tmp_path / "run"
-    shutil.copytree(int8_run, run)
-    if damage == "truncate":
-        data = (run / "model.int8.onnx").read_bytes()
-        (run / "model.int8.onnx").write_bytes(data[: len(data) // 3])
-    else:
-        (run / "labels.json").write_text(json.dumps({"labels": ["O", "B-X", "I-X"]}))
-    assert message in one_line_error(runner.invoke(app, ["predict", "--run", str(run), "--backend", "onnx", "jaws"]))

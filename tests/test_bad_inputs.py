@@ -185,18 +185,25 @@ def test_half_written_run_is_an_input_error(trained_run, tmp_path):
         runner.invoke(app, ["predict", "--run", str(run), "jaws"]))
 
 
-def test_corrupt_exported_model_is_an_input_error(trained_run, tmp_path):
-    run = copy_run(trained_run, tmp_path)
-    data = (run / "model.tflite").read_bytes()
-    (run / "model.tflite").write_bytes(data[: len(data) // 3])
-    assert "model.tflite: not a usable nerctl model" in one_line_error(
+# The engine predict picks by default on each run: LiteRT on the plain tiny run, ONNX Runtime on the int8 one.
+EXPORTED_MODELS = [("trained_run", "model.tflite"),
+                   pytest.param("int8_run", "model.int8.onnx", marks=pytest.mark.int8)]
+
+
+@pytest.mark.parametrize("fixture, model", EXPORTED_MODELS)
+def test_corrupt_exported_model_is_an_input_error(fixture, model, request, tmp_path):
+    run = copy_run(request.getfixturevalue(fixture), tmp_path)
+    data = (run / model).read_bytes()
+    (run / model).write_bytes(data[: len(data) // 3])
+    assert f"{model}: not a usable nerctl model" in one_line_error(
         runner.invoke(app, ["predict", "--run", str(run), "jaws"]))
 
 
-def test_labels_that_do_not_match_the_model_are_an_input_error(trained_run, tmp_path):
-    run = copy_run(trained_run, tmp_path)
+@pytest.mark.parametrize("fixture, model", EXPORTED_MODELS)
+def test_labels_that_do_not_match_the_model_are_an_input_error(fixture, model, request, tmp_path):
+    run = copy_run(request.getfixturevalue(fixture), tmp_path)
     (run / "labels.json").write_text(json.dumps({"labels": ["O", "B-X", "I-X"]}))
-    assert "labels.json (3 labels) does not match the model" in one_line_error(
+    assert f"labels.json (3 labels) does not match the model in {model}" in one_line_error(
         runner.invoke(app, ["predict", "--run", str(run), "jaws"]))
 
 
