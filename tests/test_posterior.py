@@ -153,3 +153,27 @@ def test_reliability_bins_and_ece():
     assert [(r["bin"], r["spans"], r["precision"]) for r in rows] == [([0.1, 0.2], 1, 0.0), ([0.5, 0.6], 1, 1.0),
                                                                      ([0.9, 1.0], 2, 0.5)]
     assert ece == pytest.approx((0.15 + 0.45 + 2 * 0.45) / 4)
+
+
+def test_sentences_of_different_lengths_decoded_together_equal_each_alone():
+    """The group's Viterbi backtrack, path and span probabilities: one array step for all, each row its own."""
+    from nerctl.inference.decode import stack, viterbi_iob2, viterbi_paths
+    from nerctl.inference.posterior import Posteriors
+
+    rng = np.random.default_rng(11)
+    _, scores, chain = random_case(rng, 1, True)
+    cases = [random_case(rng, n, True)[0] for n in (5, 1, 3, 5, 2, 4)]
+    together = viterbi_iob2(cases, LABELS, learned=scores, group=4)
+    assert together == [viterbi_iob2([emit], LABELS, learned=scores)[0] for emit in cases]
+    group = Posteriors.of(*stack(cases), *chain)
+    paths = viterbi_paths(group.emit, group.lengths, *chain)
+    probabilities = group.path_probabilities(paths, *chain)
+    for row, emit in enumerate(cases):
+        (alone,) = posteriors([emit], *chain)
+        assert probabilities[row] == pytest.approx(alone.path_probability(together[row], *chain), rel=1e-9)
+        spans = entity_spans([LABELS[t] for t in together[row]])
+        for kind, a, b in spans:
+            ids = [np.array([v]) for v in (row, a, b, LABELS.index("B-" + kind), LABELS.index("I-" + kind))]
+            assert group.span_probabilities(*ids, chain[0], chain[2])[0] == pytest.approx(
+                alone.span_probability(LABELS.index("B-" + kind), LABELS.index("I-" + kind), a, b, chain[0], chain[2]),
+                rel=1e-9)

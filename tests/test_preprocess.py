@@ -38,6 +38,43 @@ def test_piece_tokenizer_from_folder_matches_transformers(tokenizer, hf_tokenize
     assert tokenizer.encode_words(sentences[:1]) == [(encoded["input_ids"], encoded.word_ids())]
 
 
+def test_a_tokenizer_files_truncation_and_padding_do_not_reach_the_windows(tiny_model, tokenizer, tmp_path):
+    """MiniLM's tokenizer.json truncates at 128 pieces and pads to 128: a longer sentence's later words
+    got no pieces (so [UNK]) before nerctl dropped both; the caller's tokenizer keeps its own."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    limited = Tokenizer.from_file(str(tiny_model / "tokenizer.json"))
+    limited.enable_truncation(8)
+    limited.enable_padding(length=8)
+    for name in ("special_tokens_map.json", "vocab.txt"):
+        (tmp_path / name).write_bytes((tiny_model / name).read_bytes())
+    limited.save(str(tmp_path / "tokenizer.json"))
+    words = ["what", "movies", "star", "bruce", "willis"] * 4
+    expected = tokenizer.encode_words([words])
+    assert max(w for w in expected[0][1] if w is not None) == len(words) - 1  # the unlimited one sees all 20
+    assert PieceTokenizer.from_folder(tmp_path).encode_words([words]) == expected
+    hf = PreTrainedTokenizerFast(tokenizer_file=str(tmp_path / "tokenizer.json"))
+    assert PieceTokenizer.from_transformers(hf).encode_words([words]) == expected
+    assert hf.backend_tokenizer.truncation["max_length"] == 8
+
+
+def test_word_pieces_of_distinct_words_equal_each_sentence_tokenized_whole(tokenizer, tmp_path):
+    """The WordPiece shortcut (each distinct word tokenized once) gives what tokenizing sentence by sentence
+    gives; tokenizers whose pieces may depend on a word's place take the sentence-by-sentence path."""
+    from conftest import byte_bpe_tokenizer
+    from nerctl.modeling.encoding import _group_pieces
+
+    sentences = [["Have", "you", "seen", "Titanicx", "?"], [], ["\u200b", "caf\u00e9", "\U0001f3ac", "you"],
+                 ["U.S.A.", "don't", "\u65e5\u672c", "have", "HAVE"], ["you"] * 3]
+    whole = [_group_pieces(ids, word_ids, len(words))
+             for words, (ids, word_ids) in zip(sentences, tokenizer.encode_words(sentences))]
+    assert tokenizer.words_apart and tokenizer.word_pieces(sentences) == whole
+    assert whole[2][0] == [] and whole[3][0] != whole[3][2]  # a word without pieces; several distinct ones
+    byte_bpe_tokenizer(tmp_path).save_pretrained(str(tmp_path))
+    assert not PieceTokenizer.from_folder(tmp_path).words_apart
+
+
 def test_piece_tokenizer_from_a_folder_without_tokenizer_files_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="cannot load the tokenizer"):
         PieceTokenizer.from_folder(tmp_path)

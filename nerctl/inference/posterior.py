@@ -8,7 +8,7 @@ given t at i, log Z over everything. A word's marginal is exp(alpha + beta - log
 that exactly the span X over words a..b-1 is in the sequence (B-X at a, I-X after it, then no I-X) is
 one path's sum through it, computed from the same quantities, and a whole tag sequence's probability
 is its score less log Z. Sentences of similar length are done together as [sentence, position, label]
-arrays, as Viterbi does.
+arrays (`Posteriors`), as Viterbi does; `Posterior` is one sentence's view of them.
 
 `independent_chain` is the chain of a model without transitions (a softmax head, or argmax decoding):
 its posteriors are each word's softmax, and a span's probability that of words tagged on their own.
@@ -20,48 +20,127 @@ from typing import Sequence
 
 import numpy as np
 
-from .decode import length_groups
+from .decode import length_groups, stack
+
+EMISSION_FLOOR = 1e-12  # a tag the model gives 0 keeps a finite score
+
+
+@dataclass
+class Posteriors:
+    """Forward-backward quantities (log space) of a group of sentences, [sentence, position, label] arrays
+    valid up to each sentence's length, and the emissions they were computed from (0 past the end)."""
+
+    emit: np.ndarray
+    alpha: np.ndarray
+    beta: np.ndarray
+    log_z: np.ndarray  # [sentence]
+    lengths: np.ndarray  # [sentence]
+
+    @classmethod
+    def of(cls, emit: np.ndarray, lengths: np.ndarray, transition: np.ndarray, start: np.ndarray,
+           final: np.ndarray) -> "Posteriors":
+        """Forward-backward over `emit` (see decode.stack), in probability space, each step rescaled to sum 1
+        (the scales' logs summed give log Z): products and sums instead of an exp and a log of every
+        [sentence, label, label] term. The sums are einsum's, one sentence's terms at a time, not a BLAS
+        matrix product, whose rounding depends on how many sentences share the group: a sentence's scores
+        stay the same whatever it is decoded with (tests/test_predict.py checks it)."""
+        steps, k, rows = emit.shape[1], transition.shape[0], np.arange(len(emit))
+        probs = np.exp(emit)  # past a sentence's end: 1, so no scale there is 0
+        moves, first, last = np.exp(transition), np.exp(start), np.exp(final)
+        alpha, beta, scale = np.empty_like(probs), np.empty_like(probs), np.empty((len(emit), steps))
+        forward = first * probs[:, 0]
+        for t in range(steps):
+            if t:
+                forward = np.einsum("si,ij->sj", forward, moves) * probs[:, t]
+            scale[:, t] = forward.sum(axis=1)
+            alpha[:, t] = forward = forward / scale[:, t, None]
+        backward = np.ones((len(emit), k))
+        for t in range(steps - 1, -1, -1):
+            if t + 1 < steps:
+                backward = np.einsum("sj,ij->si", backward * probs[:, t + 1], moves) / scale[:, t + 1, None]
+            backward[lengths == t + 1] = last
+            beta[:, t] = backward
+        with np.errstate(divide="ignore"):
+            log_scale = np.cumsum(np.log(scale), axis=1)  # log of the scales up to each position
+            finish = np.log((alpha[rows, lengths - 1] * last).sum(axis=1))
+            log_alpha, log_beta = np.log(alpha), np.log(beta)
+        ends = log_scale[rows, lengths - 1]
+        after = ends[:, None] - log_scale  # the scales after each position
+        return cls(emit, log_alpha + log_scale[:, :, None], log_beta + after[:, :, None], ends + finish, lengths)
+
+    def marginals(self) -> np.ndarray:
+        """[sentence, position, label]: P(tag of word i = t | the text); each row sums to 1 up to the length."""
+        return np.exp(self.alpha + self.beta - self.log_z[:, None, None])
+
+    def path_probabilities(self, paths: np.ndarray, transition: np.ndarray, start: np.ndarray,
+                           final: np.ndarray) -> np.ndarray:
+        """[sentence]: P(the whole tag sequence is `paths[s, :length]` | the text)."""
+        rows, steps = np.arange(len(paths)), np.arange(paths.shape[1])
+        inside = steps[None, :] < self.lengths[:, None]
+        emitted = np.where(inside, np.take_along_axis(self.emit, paths[:, :, None], axis=2)[:, :, 0], 0.0)
+        moved = np.where(inside[:, 1:], transition[paths[:, :-1], paths[:, 1:]], 0.0)
+        score = start[paths[:, 0]] + final[paths[rows, self.lengths - 1]] + emitted.sum(axis=1) + moved.sum(axis=1)
+        return np.exp(score - self.log_z)
+
+    def span_probabilities(self, rows: np.ndarray, first: np.ndarray, end: np.ndarray, begin: np.ndarray,
+                           inside: np.ndarray, transition: np.ndarray, final: np.ndarray) -> np.ndarray:
+        """P(label `begin` at `first`, `inside` at first+1 .. end-1, and no `inside` at `end`), one per span
+        (the arguments are arrays, a span per index; `rows` the span's sentence)."""
+        score = self.alpha[rows, first, begin]
+        long = end > first + 1  # the I- words: entered from B- once, then from I-
+        steps = np.arange(self.emit.shape[1])
+        continued = (steps[None, :] > first[:, None]) & (steps[None, :] < end[:, None])
+        inside_emit = np.where(continued, self.emit[rows, :, inside], 0.0).sum(axis=1)
+        score = score + np.where(long, transition[begin, inside] + (end - first - 2) * transition[inside, inside]
+                                 + inside_emit, 0.0)
+        last = np.where(long, inside, begin)
+        at_end = end == self.lengths[rows]
+        nxt = np.minimum(end, self.emit.shape[1] - 1)  # any next tag but a continuation
+        after = transition[last] + self.emit[rows, nxt] + self.beta[rows, nxt]
+        after[np.arange(len(rows)), inside] = -np.inf
+        peak = after.max(axis=1)
+        with np.errstate(invalid="ignore"):
+            following = peak + np.log(np.exp(after - peak[:, None]).sum(axis=1))
+        score = score + np.where(at_end, final[last], following)
+        return np.exp(score - self.log_z[rows])
 
 
 @dataclass
 class Posterior:
-    """One sentence's forward-backward quantities (log space) and the scores it was computed from."""
+    """One sentence's forward-backward quantities: row `row` of a group's `Posteriors`."""
 
-    emit: np.ndarray  # [words, labels]
-    alpha: np.ndarray  # [words, labels]
-    beta: np.ndarray  # [words, labels]
-    log_z: float
+    group: Posteriors
+    row: int
 
-    def path_probability(self, path: Sequence[int], transition: np.ndarray, start: np.ndarray,
-                         final: np.ndarray) -> float:
-        """P(the whole tag sequence is `path` | the text)."""
-        return float(np.exp(path_log_score(self.emit, path, transition, start, final) - self.log_z))
+    @property
+    def log_z(self) -> float:
+        return float(self.group.log_z[self.row])
 
     @property
     def marginals(self) -> np.ndarray:
         """[words, labels]: P(tag of word i = t | the text); each row sums to 1."""
-        return np.exp(self.alpha + self.beta - self.log_z)
+        n = int(self.group.lengths[self.row])
+        g = self.group
+        return np.exp(g.alpha[self.row, :n] + g.beta[self.row, :n] - g.log_z[self.row])
+
+    def path_probability(self, path: Sequence[int], transition: np.ndarray, start: np.ndarray,
+                         final: np.ndarray) -> float:
+        """P(the whole tag sequence is `path` | the text)."""
+        n = int(self.group.lengths[self.row])
+        emit = self.group.emit[self.row, :n]
+        return float(np.exp(path_log_score(emit, path, transition, start, final) - self.log_z))
 
     def span_probability(self, begin: int, inside: int, first: int, end: int, transition: np.ndarray,
                          final: np.ndarray) -> float:
         """P(label `begin` at `first`, `inside` at first+1 .. end-1, and no `inside` at `end`)."""
-        score, last = float(self.alpha[first, begin]), begin if end == first + 1 else inside
-        if end > first + 1:  # the I- words: entered from B- once, then from I-
-            score += float(transition[begin, inside] + (end - first - 2) * transition[inside, inside]
-                           + self.emit[first + 1 : end, inside].sum())
-        if end == len(self.emit):
-            score += float(final[last])
-        else:  # any next tag but a continuation
-            after = transition[last] + self.emit[end] + self.beta[end]
-            after[inside] = -np.inf
-            score += float(np.logaddexp.reduce(after))
-        return float(np.exp(score - self.log_z))
+        one = [np.array([v]) for v in (self.row, first, end, begin, inside)]
+        return float(self.group.span_probabilities(*one, transition, final)[0])
 
 
 def log_emissions(probs: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Per sentence, the log of each word's tag probabilities, the emissions Viterbi and the posterior take;
-    floored at 1e-12, so that a tag the model gives 0 keeps a finite score."""
-    return [np.log(np.maximum(p, 1e-12)) for p in probs]
+    floored at EMISSION_FLOOR."""
+    return [np.log(np.maximum(p, EMISSION_FLOOR)) for p in probs]
 
 
 def posteriors(emit: Sequence[np.ndarray], transition: np.ndarray, start: np.ndarray, final: np.ndarray,
@@ -69,51 +148,9 @@ def posteriors(emit: Sequence[np.ndarray], transition: np.ndarray, start: np.nda
     """Per sentence, its Posterior (None for a sentence without words)."""
     out: list[Posterior | None] = [None] * len(emit)
     for members in length_groups(emit, group):
-        for i, posterior in zip(members, _group([emit[i] for i in members], transition, start, final)):
-            out[i] = posterior
-    return out
-
-
-def _group(emit: list[np.ndarray], transition: np.ndarray, start: np.ndarray, final: np.ndarray
-           ) -> list[Posterior]:
-    """Forward-backward over sentences sorted by length, as one [sentence, position, label] array.
-
-    In probability space, each step rescaled to sum 1 (the scales' logs summed give log Z):
-    products and sums instead of an exp and a log of every [sentence, label, label] term.
-    The sums are einsum's, one sentence's terms at a time, not a BLAS matrix product, whose
-    rounding depends on how many sentences share the group: a sentence's scores stay the
-    same whatever it is decoded with (tests/test_predict.py checks it).
-    """
-    lengths = np.array([len(e) for e in emit], dtype=np.int64)
-    steps, k, rows = int(lengths[-1]), transition.shape[0], np.arange(len(emit))
-    probs = np.ones((len(emit), steps, k))  # past a sentence's end: 1, so no scale there is 0
-    for row, e in enumerate(emit):
-        probs[row, : len(e)] = np.exp(e)
-    moves, first, last = np.exp(transition), np.exp(start), np.exp(final)
-    alpha, beta, scale = np.empty_like(probs), np.empty_like(probs), np.empty((len(emit), steps))
-    forward = first * probs[:, 0]
-    for t in range(steps):
-        if t:
-            forward = np.einsum("si,ij->sj", forward, moves) * probs[:, t]
-        scale[:, t] = forward.sum(axis=1)
-        alpha[:, t] = forward = forward / scale[:, t, None]
-    backward = np.ones((len(emit), k))
-    for t in range(steps - 1, -1, -1):
-        ends_here = lengths == t + 1
-        if t + 1 < steps:
-            backward = np.einsum("sj,ij->si", backward * probs[:, t + 1], moves) / scale[:, t + 1, None]
-        backward[ends_here] = last
-        beta[:, t] = backward
-    with np.errstate(divide="ignore"):
-        log_scale = np.cumsum(np.log(scale), axis=1)  # log of the scales up to each position
-        finish = np.log((alpha[rows, lengths - 1] * last).sum(axis=1))
-        log_alpha, log_beta = np.log(alpha), np.log(beta)
-    log_z = log_scale[rows, lengths - 1] + finish
-    out = []
-    for row, n in enumerate(lengths):
-        after = log_scale[row, n - 1] - log_scale[row, :n]  # the scales after each position
-        out.append(Posterior(emit[row], log_alpha[row, :n] + log_scale[row, :n, None],
-                             log_beta[row, :n] + after[:, None], float(log_z[row])))
+        together = Posteriors.of(*stack([emit[i] for i in members]), transition, start, final)
+        for row, i in enumerate(members):
+            out[i] = Posterior(together, row)
     return out
 
 

@@ -28,9 +28,9 @@ from ..modeling.encoding import (
     merge_windows,
     tagging_plan,
 )
-from .decode import chain_scores, viterbi_iob2
+from .decode import chain_scores, length_groups, stack, viterbi_paths
 from .engines import EngineChoice, available, choose_engine, open_forward
-from .posterior import independent_chain, log_emissions, posteriors
+from .posterior import EMISSION_FLOOR, Posteriors, independent_chain
 
 Progress = Callable[[int, int], None]  # (sentences just finished, total sentences)
 
@@ -271,28 +271,40 @@ class Tagger:
         The probabilities are posteriors under `score_chain` (posterior.py), the
         word log-probabilities divided by the temperature: a word's is the
         marginal of its tag, a span's the probability that exactly that span is
-        in the tag sequence. Spans under `min_score` are then tagged O."""
-        labels, ids_of = self.label_map.labels, self.label_map.label2id
-        emit = log_emissions(probs)
-        if self.decoder == "viterbi":
-            ids = viterbi_iob2(emit, labels, learned=self.transitions)
-        else:
-            ids = [p.argmax(axis=-1).tolist() for p in probs]
-        chain = self.score_chain()
-        out = []
-        for row, posterior in zip(ids, posteriors([e / self.temperature for e in emit], *chain)):
-            if posterior is None:
-                out.append(Decoded([], [], []))
-                continue
-            tags = repair_bio([labels[j] for j in row])
-            path = [ids_of[t] for t in tags]
-            marginals = posterior.marginals
-            spans = [posterior.span_probability(ids_of["B-" + kind], ids_of["I-" + kind], a, b, chain[0], chain[2])
-                     for kind, a, b in entity_spans(tags)]
-            decoded = Decoded(tags, marginals[np.arange(len(path)), path].tolist(), spans,
-                              marginals[:, ids_of[OUTSIDE]].tolist(), posterior.path_probability(path, *chain))
-            out.append(decoded.filtered(self.min_score) if self.min_score else decoded)
+        in the tag sequence. Spans under `min_score` are then tagged O. Sentences
+        of similar length are decoded together as arrays (decode.length_groups)."""
+        out = [Decoded([], [], []) for _ in probs]
+        for members in length_groups(probs):
+            stacked, lengths = stack([probs[i] for i in members], pad=1.0)  # log 1 = 0 past each end
+            for i, decoded in zip(members, self._decode_group(np.log(np.maximum(stacked, EMISSION_FLOOR)), lengths)):
+                out[i] = decoded.filtered(self.min_score) if self.min_score else decoded
         return out
+
+    def _decode_group(self, emit: np.ndarray, lengths: np.ndarray) -> list[Decoded]:
+        """`decode` of one group of sentences: `emit` their [sentence, position, label] log-probabilities."""
+        labels, ids_of = self.label_map.labels, self.label_map.label2id
+        chain = self.score_chain()
+        if self.decoder == "viterbi":  # valid IOB2 by construction: the chain forbids the rest
+            paths = viterbi_paths(emit, lengths, *chain_scores(labels, self.transitions))
+        else:
+            paths = emit.argmax(axis=-1)
+            for row, n in enumerate(lengths.tolist()):
+                paths[row, :n] = [ids_of[t] for t in repair_bio([labels[j] for j in paths[row, :n]])]
+        group = Posteriors.of(emit / self.temperature, lengths, *chain)
+        marginals = group.marginals()
+        scores = np.take_along_axis(marginals, paths[:, :, None], axis=2)[:, :, 0].tolist()
+        outside = marginals[:, :, ids_of[OUTSIDE]].tolist()
+        confidence = group.path_probabilities(paths, *chain).tolist()
+        tags = [[labels[j] for j in path[:n]] for path, n in zip(paths.tolist(), lengths.tolist())]
+        spans = [(row, a, b, ids_of["B-" + kind], ids_of["I-" + kind])
+                 for row, row_tags in enumerate(tags) for kind, a, b in entity_spans(row_tags)]
+        span_scores: list[list[float]] = [[] for _ in tags]
+        if spans:
+            rows, *rest = (np.array(column) for column in zip(*spans))
+            for row, score in zip(rows.tolist(), group.span_probabilities(rows, *rest, chain[0], chain[2]).tolist()):
+                span_scores[row].append(score)
+        return [Decoded(t, s[:n], p, o[:n], c) for t, s, p, o, c, n in
+                zip(tags, scores, span_scores, outside, confidence, lengths.tolist())]
 
     def tags_and_scores(self, sentences: Sequence[Sequence[str]], progress: Progress | None = None
                         ) -> list[tuple[list[str], list[float]]]:

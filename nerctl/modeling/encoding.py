@@ -89,8 +89,11 @@ class PieceTokenizer:
     def from_transformers(cls, tokenizer) -> "PieceTokenizer":
         if not getattr(tokenizer, "is_fast", False):
             raise InputError("the model's tokenizer has no fast (Rust) version; nerctl needs word ids")
-        return cls(tokenizer.backend_tokenizer, tokenizer.cls_token_id, tokenizer.sep_token_id,
-                   tokenizer.unk_token_id, tokenizer.pad_token_id or 0)
+        from tokenizers import Tokenizer
+
+        backend = _without_limits(Tokenizer.from_str(tokenizer.backend_tokenizer.to_str()))  # the caller's kept
+        return cls(backend, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.unk_token_id,
+                   tokenizer.pad_token_id or 0)
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "PieceTokenizer":
@@ -99,7 +102,7 @@ class PieceTokenizer:
 
         folder = Path(folder)
         try:
-            backend = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            backend = _without_limits(Tokenizer.from_file(str(folder / "tokenizer.json")))
             special = json.loads((folder / "special_tokens_map.json").read_text(encoding="utf-8"))
         except Exception as err:  # the tokenizers library raises plain Exception
             raise InputError(f"{folder}: cannot load the tokenizer ({err})") from None
@@ -121,6 +124,46 @@ class PieceTokenizer:
                                               is_pretokenized=True, add_special_tokens=False)
         return [(e.ids, e.word_ids) for e in encodings]
 
+    @property
+    def words_apart(self) -> bool:
+        """Whether a word's pieces never depend on the words around it: WordPiece after BERT's pre-tokenizer
+        (BERT, DistilBERT, ELECTRA), which normalizes and splits each given word on its own. SentencePiece's
+        and byte-level BPE's pre-tokenizers may mark a sentence's first word apart; they are not."""
+        return (type(self.backend.model).__name__ == "WordPiece"
+                and type(self.backend.pre_tokenizer).__name__ == "BertPreTokenizer")
+
+    def word_pieces(self, sentences: Sequence[Sequence[str]]) -> list[list[list[int]]]:
+        """Piece ids of each word of each sentence ([] for a word the tokenizer gives none). Where
+        `words_apart`, each distinct word is tokenized once, all of them in one call: a corpus repeats
+        its words, and one long sequence costs the tokenizer far less than many short ones."""
+        if not self.words_apart:
+            return [_group_pieces(ids, word_ids, len(words))
+                    for words, (ids, word_ids) in zip(sentences, self.encode_words(sentences))]
+        distinct = list(dict.fromkeys(word for words in sentences for word in words))
+        if not distinct:
+            return [[] for _ in sentences]
+        (ids, word_ids), = self.encode_words([distinct])
+        known = dict(zip(distinct, _group_pieces(ids, word_ids, len(distinct))))
+        return [[known[word] for word in words] for words in sentences]
+
+
+def _group_pieces(ids: Sequence[int], word_ids: Sequence[int | None], words: int) -> list[list[int]]:
+    """Piece ids per word from an encoding's ids and the word index of each."""
+    pieces: list[list[int]] = [[] for _ in range(words)]
+    for token_id, w in zip(ids, word_ids):
+        if w is not None:
+            pieces[w].append(token_id)
+    return pieces
+
+
+def _without_limits(backend: Any) -> Any:
+    """`backend` (a tokenizers.Tokenizer) without the truncation and padding its tokenizer.json may carry
+    (MiniLM's: 128 pieces, padded to 128). Windows are nerctl's to cut: truncated, a long sentence's later
+    words would get no pieces (and [UNK]); padded, every sentence would be encoded 128 pieces long."""
+    backend.no_truncation()
+    backend.no_padding()
+    return backend
+
 
 class Encoder:
     """Turns word lists (and tags) into model windows with a fast tokenizer."""
@@ -140,12 +183,7 @@ class Encoder:
         # One batched call per chunk keeps memory bounded on huge inputs.
         chunk = 1024
         for i in range(0, len(sentences), chunk):
-            batch = sentences[i : i + chunk]
-            for words, (ids, word_ids) in zip(batch, self.tokenizer.encode_words(batch)):
-                pieces: list[list[int]] = [[] for _ in words]
-                for token_id, w in zip(ids, word_ids):
-                    if w is not None:
-                        pieces[w].append(token_id)
+            for pieces in self.tokenizer.word_pieces(sentences[i : i + chunk]):
                 # An over-long single word keeps its first pieces: its label sits
                 # on the first one, and the window must still fit.
                 out.append([p[:budget] if p else [self.tokenizer.unk_id] for p in pieces])
