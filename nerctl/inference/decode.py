@@ -67,11 +67,12 @@ def viterbi_paths(scores: np.ndarray, lengths: np.ndarray, transition: np.ndarra
     total = scores[:, 0] + start
     back = np.zeros(scores.shape, dtype=np.int64)
     last = np.empty_like(total)  # each sentence's scores at its own last word
+    incoming = np.ascontiguousarray(transition.T)  # [to, from]: the best predecessor is a contiguous reduction
     for t in range(steps):
         if t:
-            candidates = total[:, :, None] + transition  # [sentence, from, to]
-            back[:, t] = candidates.argmax(axis=1)
-            total = candidates.max(axis=1) + scores[:, t]
+            candidates = total[:, None, :] + incoming  # [sentence, to, from]
+            back[:, t] = best_from = candidates.argmax(axis=2)
+            total = np.take_along_axis(candidates, best_from[:, :, None], axis=2)[:, :, 0] + scores[:, t]
         done = lengths == t + 1
         last[done] = total[done] + end
     paths = np.zeros((len(scores), steps), dtype=np.int64)
