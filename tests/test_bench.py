@@ -1,4 +1,5 @@
-"""benchmarks/bench.py's own logic: what `make bench` measures in turns, how it counts, what it keeps."""
+"""benchmarks/bench.py's and ab.py's own logic: what they measure in turns, how they count, what they keep."""
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -98,3 +99,31 @@ def test_a_failed_stage_keeps_what_was_measured(monkeypatch, tmp_path):
     assert written.name.endswith("-incomplete.json") and result["nerctl"]["train"]["lr"] == 1e-4
     assert result["incomplete"] == "RuntimeError: the peer's venv could not be made"
     assert keep.is_dir()  # --keep: the work folder stays for a look
+
+
+def test_ab_runs_the_other_checkouts_nerctl_in_front_of_the_editable_install(tmp_path):
+    """benchmarks/ab.py's launcher: the base tree's package answers `import nerctl`, not this checkout's."""
+    import subprocess
+
+    import ab
+
+    (tmp_path / "nerctl").mkdir()
+    (tmp_path / "nerctl" / "__init__.py").write_text("WHERE = 'base tree'\n")
+    code = ab._PRELUDE.format(tree=str(tmp_path)) + "import nerctl; print(nerctl.WHERE, nerctl.__file__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[:2] == ["base", "tree"] and str(tmp_path) in out
+
+
+def test_ab_ratios_are_taken_round_by_round(tmp_path):
+    import ab
+
+    rates = {"base": {"in_process": [100.0, 50.0, 80.0], "command": [10.0, 20.0, 10.0]},
+             "head": {"in_process": [110.0, 60.0, 80.0], "command": [11.0, 20.0, 12.0]}}
+    got = ab.summary({"rates": rates})
+    assert got["in_process_ratios"] == [1.1, 1.2, 1.0] and got["in_process_ratio_median"] == 1.1
+    assert got["command_ratios"] == [1.1, 1.0, 1.2] and got["command_ratio_median"] == 1.1
+    assert got["median_rate"]["base"]["in_process"] == 80.0
+    jsonl = tmp_path / "out.jsonl"
+    jsonl.write_text('{"words": [{"tag": "O"}, {"tag": "B-X"}]}\n{"words": []}\n')
+    tags = [["O", "B-X"], []]  # what bench.py's in-process figure digests: each result's tags
+    assert ab.tags_digest(jsonl) == hashlib.sha256(json.dumps(tags).encode()).hexdigest()
