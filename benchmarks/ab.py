@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--base", required=True, help="the git revision to compare this checkout with")
     parser.add_argument("--run", type=Path, required=True, help="a finished run both sides tag with")
     parser.add_argument("--rounds", type=int, default=5, choices=range(1, 100), metavar="N")
-    parser.add_argument("--suffix", default="-ab", help="the results file's name after <date>-<host>")
+    parser.add_argument("--suffix", default="-ab", help="the results file's name after <date>-<host> (as --suffix=-x)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
 
