@@ -59,6 +59,17 @@ def test_a_tokenizer_files_truncation_and_padding_do_not_reach_the_windows(tiny_
     assert hf.backend_tokenizer.truncation["max_length"] == 8
 
 
+def test_the_embedded_minilms_tokenizer_gives_every_word_of_a_long_sentence_its_pieces():
+    """Its tokenizer.json is the one that truncates at 128 pieces: 330 pieces, every word its own."""
+    from nerctl.modeling.model import load_tokenizer, resolve_model
+
+    words = "have you seen the dark knight with christian bale .".split() * 30
+    for tokenizer in (PieceTokenizer.from_folder(resolve_model("minilm")),
+                      PieceTokenizer.from_transformers(load_tokenizer(resolve_model("minilm")))):
+        pieces = tokenizer.word_pieces([words])[0]
+        assert all(pieces) and pieces[-2] == pieces[8] and sum(map(len, pieces)) > 128
+
+
 def test_word_pieces_of_distinct_words_equal_each_sentence_tokenized_whole(tokenizer, tmp_path):
     """The WordPiece shortcut (each distinct word tokenized once) gives what tokenizing sentence by sentence
     gives; tokenizers whose pieces may depend on a word's place take the sentence-by-sentence path."""
