@@ -137,10 +137,15 @@ class Posterior:
         return float(self.group.span_probabilities(*one, transition, final)[0])
 
 
+def log_emission(probs: np.ndarray) -> np.ndarray:
+    """The log of tag probabilities (any shape), the emissions Viterbi and the posterior take; floored at
+    EMISSION_FLOOR."""
+    return np.log(np.maximum(probs, EMISSION_FLOOR))
+
+
 def log_emissions(probs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Per sentence, the log of each word's tag probabilities, the emissions Viterbi and the posterior take;
-    floored at EMISSION_FLOOR."""
-    return [np.log(np.maximum(p, EMISSION_FLOOR)) for p in probs]
+    """Per sentence, `log_emission` of each word's tag probabilities."""
+    return [log_emission(p) for p in probs]
 
 
 def posteriors(emit: Sequence[np.ndarray], transition: np.ndarray, start: np.ndarray, final: np.ndarray,

@@ -30,7 +30,7 @@ from ..modeling.encoding import (
 )
 from .decode import chain_scores, length_groups, stack, viterbi_paths
 from .engines import EngineChoice, available, choose_engine, open_forward
-from .posterior import EMISSION_FLOOR, Posteriors, independent_chain
+from .posterior import Posteriors, independent_chain, log_emission
 
 Progress = Callable[[int, int], None]  # (sentences just finished, total sentences)
 
@@ -276,7 +276,7 @@ class Tagger:
         out = [Decoded([], [], []) for _ in probs]
         for members in length_groups(probs):
             stacked, lengths = stack([probs[i] for i in members], pad=1.0)  # log 1 = 0 past each end
-            for i, decoded in zip(members, self._decode_group(np.log(np.maximum(stacked, EMISSION_FLOOR)), lengths)):
+            for i, decoded in zip(members, self._decode_group(log_emission(stacked), lengths)):
                 out[i] = decoded.filtered(self.min_score) if self.min_score else decoded
         return out
 
