@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .decode import length_groups, stack
+from .decode import GROUP, length_groups, stack
 
 EMISSION_FLOOR = 1e-12  # a tag the model gives 0 keeps a finite score
 
@@ -68,19 +68,15 @@ class Posteriors:
         after = ends[:, None] - log_scale  # the scales after each position
         return cls(emit, log_alpha + log_scale[:, :, None], log_beta + after[:, :, None], ends + finish, lengths)
 
-    def marginals(self) -> np.ndarray:
-        """[sentence, position, label]: P(tag of word i = t | the text); each row sums to 1 up to the length."""
-        return np.exp(self.alpha + self.beta - self.log_z[:, None, None])
+    def marginals(self, rows: slice = slice(None)) -> np.ndarray:
+        """[sentence, position, label] (the sentences `rows`): P(tag of word i = t | the text); each row sums
+        to 1 up to the length."""
+        return np.exp(self.alpha[rows] + self.beta[rows] - self.log_z[rows, None, None])
 
     def path_probabilities(self, paths: np.ndarray, transition: np.ndarray, start: np.ndarray,
                            final: np.ndarray) -> np.ndarray:
         """[sentence]: P(the whole tag sequence is `paths[s, :length]` | the text)."""
-        rows, steps = np.arange(len(paths)), np.arange(paths.shape[1])
-        inside = steps[None, :] < self.lengths[:, None]
-        emitted = np.where(inside, np.take_along_axis(self.emit, paths[:, :, None], axis=2)[:, :, 0], 0.0)
-        moved = np.where(inside[:, 1:], transition[paths[:, :-1], paths[:, 1:]], 0.0)
-        score = start[paths[:, 0]] + final[paths[rows, self.lengths - 1]] + emitted.sum(axis=1) + moved.sum(axis=1)
-        return np.exp(score - self.log_z)
+        return np.exp(path_log_scores(self.emit, self.lengths, paths, transition, start, final) - self.log_z)
 
     def span_probabilities(self, rows: np.ndarray, first: np.ndarray, end: np.ndarray, begin: np.ndarray,
                            inside: np.ndarray, transition: np.ndarray, final: np.ndarray) -> np.ndarray:
@@ -119,15 +115,12 @@ class Posterior:
     @property
     def marginals(self) -> np.ndarray:
         """[words, labels]: P(tag of word i = t | the text); each row sums to 1."""
-        n = int(self.group.lengths[self.row])
-        g = self.group
-        return np.exp(g.alpha[self.row, :n] + g.beta[self.row, :n] - g.log_z[self.row])
+        return self.group.marginals(slice(self.row, self.row + 1))[0, : self.group.lengths[self.row]]
 
     def path_probability(self, path: Sequence[int], transition: np.ndarray, start: np.ndarray,
                          final: np.ndarray) -> float:
         """P(the whole tag sequence is `path` | the text)."""
-        n = int(self.group.lengths[self.row])
-        emit = self.group.emit[self.row, :n]
+        emit = self.group.emit[self.row, : self.group.lengths[self.row]]
         return float(np.exp(path_log_score(emit, path, transition, start, final) - self.log_z))
 
     def span_probability(self, begin: int, inside: int, first: int, end: int, transition: np.ndarray,
@@ -149,7 +142,7 @@ def log_emissions(probs: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def posteriors(emit: Sequence[np.ndarray], transition: np.ndarray, start: np.ndarray, final: np.ndarray,
-               group: int = 256) -> list[Posterior | None]:
+               group: int = GROUP) -> list[Posterior | None]:
     """Per sentence, its Posterior (None for a sentence without words)."""
     out: list[Posterior | None] = [None] * len(emit)
     for members in length_groups(emit, group):
@@ -159,12 +152,22 @@ def posteriors(emit: Sequence[np.ndarray], transition: np.ndarray, start: np.nda
     return out
 
 
+def path_log_scores(emit: np.ndarray, lengths: np.ndarray, paths: np.ndarray, transition: np.ndarray,
+                    start: np.ndarray, final: np.ndarray) -> np.ndarray:
+    """[sentence]: the unnormalised log score of each tag sequence `paths[s, :lengths[s]]` (emissions `emit`,
+    [sentence, position, label]): start, emissions, transitions and end."""
+    rows, steps = np.arange(len(paths)), np.arange(paths.shape[1])
+    inside = steps[None, :] < lengths[:, None]
+    emitted = np.where(inside, np.take_along_axis(emit, paths[:, :, None], axis=2)[:, :, 0], 0.0)
+    moved = np.where(inside[:, 1:], transition[paths[:, :-1], paths[:, 1:]], 0.0)
+    return start[paths[:, 0]] + final[paths[rows, lengths - 1]] + emitted.sum(axis=1) + moved.sum(axis=1)
+
+
 def path_log_score(emit: np.ndarray, path: Sequence[int], transition: np.ndarray, start: np.ndarray,
                    final: np.ndarray) -> float:
-    """The unnormalised log score of one tag sequence: start, emissions, transitions and end."""
-    tags = np.asarray(path)
-    score = start[tags[0]] + final[tags[-1]] + emit[np.arange(len(tags)), tags].sum()
-    return float(score + transition[tags[:-1], tags[1:]].sum())
+    """`path_log_scores` of one sentence's tag sequence; `emit` [words, labels]."""
+    tags = np.asarray(path)[None]
+    return float(path_log_scores(emit[None], np.array([tags.shape[1]]), tags, transition, start, final)[0])
 
 
 def independent_chain(labels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
